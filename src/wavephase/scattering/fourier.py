@@ -1,0 +1,178 @@
+"""Fourier-domain primitives shared by the scattering transforms.
+
+``periodized_product`` is the heart of exact Fourier-domain subsampling: the
+spectrum of ``(x * f)`` subsampled by ``k`` in space is the average of the
+``k x k`` blocks of ``x_hat f_hat`` (aliasing). Filters are localised in
+frequency, so most blocks of ``f_hat`` are numerically zero; they are dropped
+once, when the module is built, and the product is only ever formed on the
+blocks that carry energy.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["FilterBlocks", "hermitian_spectrum", "kymatio_level", "periodized_product", "reflect_indices"]
+
+# Blocks whose largest filter value is below this fraction of the filter's
+# peak are skipped; their contribution is below float64 round-off of the sum.
+BLOCK_TOLERANCE = 1e-9
+
+
+class FilterBlocks:
+    """The non-negligible ``k x k`` frequency blocks of a stack of filters.
+
+    Parameters
+    ----------
+    filters : torch.Tensor
+        Real Fourier-domain filters ``(F..., M, N)``.
+    k : int
+        Subsampling factor; ``M`` and ``N`` must be divisible by ``k``.
+
+    Attributes
+    ----------
+    index : list of (int, int)
+        Block coordinates ``(a, c)`` kept.
+    values : torch.Tensor
+        Kept blocks divided by ``k**2``, shape ``(n_blocks, F..., M/k, N/k)``.
+
+    Shapes
+    ------
+    filters: (F..., M, N) -> values (n_blocks, F..., M/k, N/k)
+    """
+
+    def __init__(self, filters: torch.Tensor, k: int) -> None:
+        M, N = filters.shape[-2:]
+        if M % k or N % k:
+            raise ValueError(f"filter grid {(M, N)} is not divisible by the subsampling factor {k}.")
+        m, n = M // k, N // k
+        lead = filters.shape[:-2]
+        blocks = filters.reshape(*lead, k, m, k, n).movedim((-4, -2), (0, 1)).reshape(k * k, *lead, m, n)
+        peak = blocks.abs().amax()
+        energy = blocks.abs().reshape(k * k, -1).amax(dim=1)
+        keep = torch.nonzero(energy > BLOCK_TOLERANCE * peak).flatten().tolist()
+        self.k = k
+        self.index = [(b // k, b % k) for b in keep]
+        self.values = (blocks[keep] / (k * k)).contiguous()
+
+
+def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.Tensor | None = None) -> torch.Tensor:
+    """Spectrum of ``(x * f)`` subsampled by ``k``: block average of ``x_hat f_hat``.
+
+    Parameters
+    ----------
+    x_hat : torch.Tensor
+        Complex spectra ``(..., M, N)``; broadcast against the filter dims.
+    blocks : FilterBlocks
+        Filter blocks (see :class:`FilterBlocks`).
+    values : torch.Tensor, optional
+        Replacement for ``blocks.values`` (same shape), e.g. the module's buffer
+        cast to the input dtype or moved to its device.
+
+    Returns
+    -------
+    torch.Tensor
+        Complex spectra at the subsampled resolution.
+
+    Shapes
+    ------
+    x_hat: (..., M, N), filters (F..., M, N) -> (broadcast(..., F...), M/k, N/k)
+    """
+    vals = blocks.values if values is None else values
+    m, n = vals.shape[-2:]
+    out = None
+    for b, (a, c) in enumerate(blocks.index):
+        term = x_hat[..., a * m:(a + 1) * m, c * n:(c + 1) * n] * vals[b]
+        out = term if out is None else out + term
+    assert out is not None  # the peak block is always kept
+    return out
+
+
+def hermitian_spectrum(x: torch.Tensor) -> torch.Tensor:
+    """Full 2D spectrum of a real signal, via the (faster) real FFT.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        Real signal ``(..., M, N)``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``torch.fft.fft2(x)``, complex ``(..., M, N)``.
+
+    Shapes
+    ------
+    x: (..., M, N) real -> (..., M, N) complex
+    """
+    M, N = x.shape[-2:]
+    half = torch.fft.rfft2(x)
+    n_missing = N - half.shape[-1]
+    if n_missing == 0:
+        return half
+    # X[k1, k2] = conj(X[-k1, -k2]) for the columns rfft2 omits.
+    mirrored = half[..., 1:n_missing + 1].flip(-1).conj()
+    mirrored = torch.roll(mirrored.flip(-2), shifts=1, dims=-2)
+    return torch.cat((half, mirrored), dim=-1)
+
+
+def kymatio_level(filters: torch.Tensor, r: int) -> torch.Tensor:
+    """Restrict a Fourier filter to the band that a ``2**r``-subsampled grid holds.
+
+    Keeps the frequencies ``|k| < M / 2**(r+1)`` on each axis and lays them out
+    on the ``(M / 2**r, N / 2**r)`` grid, which is what ScatNet/Kymatio do with
+    their mask-and-periodise step.
+
+    Parameters
+    ----------
+    filters : torch.Tensor
+        Fourier filters ``(..., M, N)``.
+    r : int
+        Resolution level (0 returns the filters unchanged).
+
+    Returns
+    -------
+    torch.Tensor
+        Filters on the coarser grid.
+
+    Shapes
+    ------
+    filters: (..., M, N) -> (..., M / 2**r, N / 2**r)
+    """
+    if r == 0:
+        return filters
+    M, N = filters.shape[-2:]
+    h, w = M >> (r + 1), N >> (r + 1)
+    rows = torch.cat((torch.arange(h), torch.arange(M - h, M)))
+    cols = torch.cat((torch.arange(w), torch.arange(N - w, N)))
+    return filters[..., rows, :][..., cols]
+
+
+def reflect_indices(size: int, before: int, after: int) -> torch.Tensor:
+    """Indices of a symmetric (edge-not-repeated) reflection padding.
+
+    Valid for any padding up to ``size`` on each side, where a plain reflection
+    pad would need a pad smaller than the size.
+
+    Parameters
+    ----------
+    size : int
+        Signal length.
+    before, after : int
+        Padding on each side.
+
+    Returns
+    -------
+    torch.Tensor
+        int64 indices into the signal.
+
+    Shapes
+    ------
+    -> (before + size + after,)
+    """
+    i = torch.arange(-before, size + after)
+    if size == 1:
+        return torch.zeros_like(i)
+    period = 2 * (size - 1)
+    i = i.abs() % period
+    return torch.where(i >= size, period - i, i)

@@ -1,0 +1,290 @@
+"""2D scattering transform: cascade of wavelet modulus operators and averaging.
+
+``S x = (x * phi, |x * psi_l1| * phi, ||x * psi_l1| * psi_l2| * phi)`` subsampled by
+``2**J``. Padding, subsampling and coefficient order are those of Kymatio 0.3.0,
+so that with default filters the coefficients agree with Kymatio's to float
+precision. Each scale is one batched operation over all angles (and, at order
+2, over all pairs of angles); spectra of real signals use real FFTs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from wavephase.filters.bank import FilterBank, morlet_bank
+from wavephase.scattering.fourier import (
+    FilterBlocks,
+    hermitian_spectrum,
+    kymatio_level,
+    periodized_product,
+    reflect_indices,
+)
+from wavephase.validation import check_image_shape, check_positive_int, check_real_tensor, check_same_device
+
+__all__ = ["Scattering2D"]
+
+RotationMode = Literal["none", "average", "fourier"]
+
+
+def padded_size(size: int, J: int) -> int:
+    """Kymatio's padded length: the next multiple of ``2**J`` plus one ``2**J`` margin."""
+    return ((size + 2**J) // 2**J + 1) * 2**J
+
+
+class Scattering2D(nn.Module):
+    """2D scattering transform of order 0, 1 (and 2), translation invariant up to ``2**J``.
+
+    Parameters
+    ----------
+    J : int
+        Number of dyadic scales; averaging over ``2**J`` pixels.
+    shape : (int, int)
+        Image size ``(M, N)``; each side at least ``2**J``.
+    L : int
+        Number of orientations in ``[0, pi)``.
+    max_order : int
+        1 or 2.
+    pad_mode : {"reflect", "zeros"}
+        Boundary extension before the periodic convolutions.
+    rotation : {"none", "average", "fourier"}
+        ``"none"``: Kymatio's channels. ``"average"``: average over a global
+        rotation of the angles (order 1: over theta1; order 2: over theta1 at fixed
+        theta2 - theta1). ``"fourier"``: modulus of the DFT over theta1 instead of
+        the average (keeps more information, still invariant to rotations by pi/L).
+    filters : FilterBank, optional
+        A bank built on the padded grid ``(padded_size(M, J), padded_size(N, J))``;
+        default Morlet filters of :func:`wavephase.filters.morlet_bank` otherwise.
+    sigma0, xi0, slant : float, optional
+        Morlet parameters passed to :func:`morlet_bank` when ``filters`` is None.
+
+    Shapes
+    ------
+    x: (..., M, N) real -> (..., C, M // 2**J, N // 2**J), with
+    C = 1 + L J + L^2 J (J - 1) / 2 for max_order 2 and rotation "none".
+    """
+
+    def __init__(
+        self,
+        J: int,
+        shape: tuple[int, int],
+        L: int = 8,
+        max_order: int = 2,
+        pad_mode: str = "reflect",
+        rotation: RotationMode = "none",
+        filters: FilterBank | None = None,
+        *,
+        sigma0: float = 0.8,
+        xi0: float = 3 * 3.141592653589793 / 4,
+        slant: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.J = check_positive_int(J, "J")
+        self.shape = check_image_shape(shape, self.J)
+        self.L = check_positive_int(L, "L")
+        if max_order not in (1, 2):
+            raise ValueError(f"max_order must be 1 or 2, got {max_order!r}.")
+        if pad_mode not in ("reflect", "zeros"):
+            raise ValueError(f"pad_mode must be 'reflect' or 'zeros', got {pad_mode!r}.")
+        if rotation not in ("none", "average", "fourier"):
+            raise ValueError(f"rotation must be 'none', 'average' or 'fourier', got {rotation!r}.")
+        self.max_order = max_order
+        self.pad_mode = pad_mode
+        self.rotation = rotation
+
+        M, N = self.shape
+        self.padded_shape = (padded_size(M, J), padded_size(N, J))
+        if filters is None:
+            filters = morlet_bank(self.padded_shape, J, L, sigma0=sigma0, xi0=xi0, slant=slant, dtype=torch.float64)
+        elif tuple(filters.psi.shape[:2]) != (J, L) or filters.shape != self.padded_shape:
+            raise ValueError(
+                f"filters must be a bank of {J} scales x {L} angles on the padded grid {self.padded_shape}, "
+                f"got psi of shape {tuple(filters.psi.shape)}."
+            )
+        self.bank = filters
+        self._build_padding()
+        self._build_filter_blocks(filters.psi.double(), filters.phi.double())
+        self._build_rotation_index()
+
+    # ------------------------------------------------------------------ set-up
+    def _build_padding(self) -> None:
+        (M, N), (Mp, Np) = self.shape, self.padded_shape
+        top, left = (Mp - M) // 2, (Np - N) // 2
+        self._zero_pad = (left, Np - N - left, top, Mp - M - top)
+        self.register_buffer("_rows", reflect_indices(M, top, Mp - M - top), persistent=False)
+        self.register_buffer("_cols", reflect_indices(N, left, Np - N - left), persistent=False)
+
+    def _add_blocks(self, name: str, filters: torch.Tensor, k: int) -> None:
+        blocks = FilterBlocks(filters, k)
+        self._blocks[name] = blocks
+        self.register_buffer(name, blocks.values.float(), persistent=False)
+
+    def _build_filter_blocks(self, psi: torch.Tensor, phi: torch.Tensor) -> None:
+        J = self.J
+        self._blocks: dict[str, FilterBlocks] = {}
+        for r in range(J):
+            self._add_blocks(f"_phi{r}", kymatio_level(phi, r), 2 ** (J - r))
+            self._add_blocks(f"_psi{r}", psi[r], 2**r)
+        if self.max_order == 2:
+            for j1 in range(J):
+                for j2 in range(j1 + 1, J):
+                    self._add_blocks(f"_psi{j2}_at{j1}", kymatio_level(psi[j2], j1), 2 ** (j2 - j1))
+
+    def _build_rotation_index(self) -> None:
+        J, L = self.J, self.L
+        # order-2 channel (j1, t1, j2, t2) -> position of (j1, j2, (t2 - t1) mod L) when
+        # theta1 is moved last: rotating the image shifts t1 and t2 together.
+        perm = []
+        pairs = [(j1, j2) for j1 in range(J) for j2 in range(j1 + 1, J)]
+        offset = {}
+        start = 0
+        for j1 in range(J):
+            offset[j1] = start
+            start += L * (J - 1 - j1) * L
+        for j1, j2 in pairs:
+            for delta in range(L):
+                for t1 in range(L):
+                    t2 = (t1 + delta) % L
+                    perm.append(offset[j1] + t1 * (J - 1 - j1) * L + (j2 - j1 - 1) * L + t2)
+        self.register_buffer("_order2_perm", torch.tensor(perm, dtype=torch.long), persistent=False)
+
+    # ------------------------------------------------------------- properties
+    @property
+    def output_channels(self) -> int:
+        """Number of output channels ``C``."""
+        J, L = self.J, self.L
+        n2 = J * (J - 1) // 2 if self.max_order == 2 else 0
+        if self.rotation == "none":
+            return 1 + L * J + L * L * n2
+        per_angle = 1 if self.rotation == "average" else L // 2 + 1
+        return 1 + J * per_angle + n2 * L * per_angle
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        """Spatial size of the output, ``(M // 2**J, N // 2**J)``."""
+        return (self.shape[0] // 2**self.J, self.shape[1] // 2**self.J)
+
+    def meta(self) -> dict[str, torch.Tensor]:
+        """Per-channel description of the output.
+
+        Returns
+        -------
+        dict
+            ``"order"`` (C,), ``"j"`` (C, 2) scales ``(j1, j2)`` and ``"theta"``
+            (C, 2) angle indices ``(l1, l2)``, with -1 where unused; ``"angle"``
+            (C, 2) orientations in radians (NaN where unused). With
+            ``rotation="average"`` the theta columns hold ``(-1, l2 - l1 mod L)``;
+            with ``"fourier"`` they hold ``(frequency over theta1, l2 - l1 mod L)``.
+
+        Shapes
+        ------
+        -> order (C,), j (C, 2), theta (C, 2), angle (C, 2)
+        """
+        J, L = self.J, self.L
+        rows: list[tuple[int, int, int, int, int]] = [(0, -1, -1, -1, -1)]
+        if self.rotation == "none":
+            rows += [(1, j, -1, t, -1) for j in range(J) for t in range(L)]
+            if self.max_order == 2:
+                rows += [(2, j1, j2, t1, t2) for j1 in range(J) for t1 in range(L)
+                         for j2 in range(j1 + 1, J) for t2 in range(L)]
+        else:
+            freqs = [-1] if self.rotation == "average" else list(range(L // 2 + 1))
+            rows += [(1, j, -1, f, -1) for j in range(J) for f in freqs]
+            if self.max_order == 2:
+                rows += [(2, j1, j2, f, d) for j1 in range(J) for j2 in range(j1 + 1, J)
+                         for d in range(L) for f in freqs]
+        table = torch.tensor(rows, dtype=torch.long)
+        angles = self.bank.theta.to(torch.float64)
+        angle = torch.full((len(rows), 2), float("nan"), dtype=torch.float64)
+        if self.rotation == "none":
+            for col in (0, 1):
+                used = table[:, 3 + col] >= 0
+                angle[used, col] = angles[table[used, 3 + col]]
+        return {"order": table[:, 0], "j": table[:, 1:3], "theta": table[:, 3:5], "angle": angle}
+
+    # ----------------------------------------------------------------- forward
+    def _filters(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        buf = getattr(self, name)
+        return buf if buf.dtype == like.dtype else buf.to(like.dtype)
+
+    def _lowpass(self, u_hat: torch.Tensor, r: int) -> torch.Tensor:
+        """Average by phi and subsample to 2**J, then crop the padding margin."""
+        s_hat = periodized_product(u_hat, self._blocks[f"_phi{r}"], self._filters(f"_phi{r}", u_hat.real))
+        return torch.fft.ifft2(s_hat).real[..., 1:-1, 1:-1]
+
+    def _wavelet_modulus(self, u_hat: torch.Tensor, name: str) -> torch.Tensor:
+        """|u * psi| for all filters of one group, subsampled, returned as a spectrum."""
+        y = periodized_product(u_hat, self._blocks[name], self._filters(name, u_hat.real))
+        return hermitian_spectrum(torch.fft.ifft2(y).abs())
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pad_mode == "reflect":
+            return x[..., self._rows, :][..., self._cols]
+        return nn.functional.pad(x, self._zero_pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scattering coefficients of ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Real images, float32 or float64.
+
+        Returns
+        -------
+        torch.Tensor
+            Scattering coefficients, same dtype as ``x``.
+
+        Shapes
+        ------
+        x: (..., M, N) -> (..., C, M // 2**J, N // 2**J)
+        """
+        check_real_tensor(x, "x", min_ndim=2)
+        if tuple(x.shape[-2:]) != self.shape:
+            raise ValueError(
+                f"x has spatial shape {tuple(x.shape[-2:])} but this Scattering2D was built for {self.shape}; "
+                f"build Scattering2D(J={self.J}, shape={tuple(x.shape[-2:])}) or resize the input."
+            )
+        check_same_device(x, self._rows, "x", "Scattering2D")
+        batch_shape = x.shape[:-2]
+        x = x.reshape(-1, 1, *self.shape)
+        J, L = self.J, self.L
+
+        x_hat = hermitian_spectrum(self._pad(x))  # (B, 1, Mp, Np)
+        order0 = self._lowpass(x_hat, 0)  # (B, 1, m, n)
+        order1, order2 = [], []
+        for j1 in range(J):
+            u1_hat = self._wavelet_modulus(x_hat, f"_psi{j1}")  # (B, L, Mp/2^j1, Np/2^j1)
+            order1.append(self._lowpass(u1_hat, j1))
+            if self.max_order == 2 and j1 < J - 1:
+                paths = []
+                for j2 in range(j1 + 1, J):
+                    u2_hat = self._wavelet_modulus(u1_hat[:, :, None], f"_psi{j2}_at{j1}")  # (B, L, L, ...)
+                    paths.append(self._lowpass(u2_hat, j2))
+                order2.append(torch.cat(paths, dim=2).flatten(1, 2))  # (B, L * (J-1-j1) * L, m, n)
+        out = torch.cat([order0, *order1, *order2], dim=1)
+        out = self._pool_rotations(out)
+        return out.reshape(*batch_shape, *out.shape[-3:])
+
+    def _pool_rotations(self, s: torch.Tensor) -> torch.Tensor:
+        if self.rotation == "none":
+            return s
+        J, L = self.J, self.L
+        B, _, m, n = s.shape
+        order0, order1, order2 = s[:, :1], s[:, 1:1 + J * L], s[:, 1 + J * L:]
+        groups = [order1.reshape(B, J, L, m, n)]
+        if self.max_order == 2:
+            groups.append(order2[:, self._order2_perm].reshape(B, -1, L, m, n))
+        pooled = []
+        for g in groups:
+            if self.rotation == "average":
+                pooled.append(g.mean(dim=2))
+            else:
+                pooled.append(torch.fft.rfft(g, dim=2).abs().flatten(1, 2))
+        return torch.cat([order0, *pooled], dim=1)
+
+    def extra_repr(self) -> str:
+        return (f"J={self.J}, shape={self.shape}, L={self.L}, max_order={self.max_order}, "
+                f"pad_mode={self.pad_mode!r}, rotation={self.rotation!r}")
