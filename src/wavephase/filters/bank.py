@@ -130,7 +130,8 @@ def _cached_bank(shape: tuple[int, int], J: int, L: int, sigma0: float, xi0: flo
     sigma = sigma0 * 2.0 ** torch.arange(J, dtype=torch.float64)
     xi = xi0 * 2.0 ** -torch.arange(J, dtype=torch.float64)
     theta = kymatio_angles(L)
-    psi = morlet_fourier(shape, sigma[:, None], theta[None, :], xi[:, None], slant, device=device)
+    # One call per scale: each scale prunes the 2*pi aliases it does not reach.
+    psi = torch.stack([morlet_fourier(shape, sigma[j], theta, xi[j], slant, device=device) for j in range(J)])
     # ScatNet/Kymatio use sigma0 * 2**(J-1) for the low-pass so that phi covers
     # the band left uncovered by the coarsest wavelet.
     sigma_phi = sigma0 * 2.0 ** (J - 1)

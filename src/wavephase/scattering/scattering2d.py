@@ -19,6 +19,8 @@ from wavephase.scattering.fourier import (
     FilterBlocks,
     hermitian_spectrum,
     kymatio_level,
+    lowpass_matrices,
+    modulus,
     periodized_product,
     reflect_indices,
 )
@@ -57,6 +59,10 @@ class Scattering2D(nn.Module):
     filters : FilterBank, optional
         A bank built on the padded grid ``(padded_size(M, J), padded_size(N, J))``;
         default Morlet filters of :func:`wavephase.filters.morlet_bank` otherwise.
+    dtype : torch.dtype
+        Precision in which the filters are stored (they are computed in float64).
+        Inputs of the other float dtype are accepted; their filters are cast on
+        the fly, so build with ``torch.float64`` for full float64 accuracy.
     sigma0, xi0, slant : float, optional
         Morlet parameters passed to :func:`morlet_bank` when ``filters`` is None.
 
@@ -76,6 +82,7 @@ class Scattering2D(nn.Module):
         rotation: RotationMode = "none",
         filters: FilterBank | None = None,
         *,
+        dtype: torch.dtype = torch.float32,
         sigma0: float = 0.8,
         xi0: float = 3 * 3.141592653589793 / 4,
         slant: float | None = None,
@@ -90,6 +97,8 @@ class Scattering2D(nn.Module):
             raise ValueError(f"pad_mode must be 'reflect' or 'zeros', got {pad_mode!r}.")
         if rotation not in ("none", "average", "fourier"):
             raise ValueError(f"rotation must be 'none', 'average' or 'fourier', got {rotation!r}.")
+        if dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
         self.max_order = max_order
         self.pad_mode = pad_mode
         self.rotation = rotation
@@ -105,7 +114,7 @@ class Scattering2D(nn.Module):
             )
         self.bank = filters
         self._build_padding()
-        self._build_filter_blocks(filters.psi.double(), filters.phi.double())
+        self._build_filter_blocks(filters.psi.double(), filters.phi.double(), dtype)
         self._build_rotation_index()
 
     # ------------------------------------------------------------------ set-up
@@ -116,21 +125,23 @@ class Scattering2D(nn.Module):
         self.register_buffer("_rows", reflect_indices(M, top, Mp - M - top), persistent=False)
         self.register_buffer("_cols", reflect_indices(N, left, Np - N - left), persistent=False)
 
-    def _add_blocks(self, name: str, filters: torch.Tensor, k: int) -> None:
+    def _add_blocks(self, name: str, filters: torch.Tensor, k: int, dtype: torch.dtype) -> None:
         blocks = FilterBlocks(filters, k)
         self._blocks[name] = blocks
-        self.register_buffer(name, blocks.values.float(), persistent=False)
+        self.register_buffer(name, blocks.values.to(dtype), persistent=False)
 
-    def _build_filter_blocks(self, psi: torch.Tensor, phi: torch.Tensor) -> None:
+    def _build_filter_blocks(self, psi: torch.Tensor, phi: torch.Tensor, dtype: torch.dtype) -> None:
         J = self.J
         self._blocks: dict[str, FilterBlocks] = {}
         for r in range(J):
-            self._add_blocks(f"_phi{r}", kymatio_level(phi, r), 2 ** (J - r))
-            self._add_blocks(f"_psi{r}", psi[r], 2**r)
+            rows, cols = lowpass_matrices(kymatio_level(phi, r), 2 ** (J - r))
+            self.register_buffer(f"_phi_rows{r}", rows.to(dtype), persistent=False)
+            self.register_buffer(f"_phi_cols{r}", cols.to(dtype), persistent=False)
+            self._add_blocks(f"_psi{r}", psi[r], 2**r, dtype)
         if self.max_order == 2:
             for j1 in range(J):
                 for j2 in range(j1 + 1, J):
-                    self._add_blocks(f"_psi{j2}_at{j1}", kymatio_level(psi[j2], j1), 2 ** (j2 - j1))
+                    self._add_blocks(f"_psi{j2}_at{j1}", kymatio_level(psi[j2], j1), 2 ** (j2 - j1), dtype)
 
     def _build_rotation_index(self) -> None:
         J, L = self.J, self.L
@@ -209,15 +220,18 @@ class Scattering2D(nn.Module):
         buf = getattr(self, name)
         return buf if buf.dtype == like.dtype else buf.to(like.dtype)
 
-    def _lowpass(self, u_hat: torch.Tensor, r: int) -> torch.Tensor:
-        """Average by phi and subsample to 2**J, then crop the padding margin."""
-        s_hat = periodized_product(u_hat, self._blocks[f"_phi{r}"], self._filters(f"_phi{r}", u_hat.real))
-        return torch.fft.ifft2(s_hat).real[..., 1:-1, 1:-1]
+    def _lowpass(self, u: torch.Tensor, r: int) -> torch.Tensor:
+        """Average real signals at resolution r by phi, subsample to 2**J, crop the margin."""
+        rows, cols = self._filters(f"_phi_rows{r}", u), self._filters(f"_phi_cols{r}", u)
+        out = rows[0].T @ (u @ cols[0])
+        for a, b in zip(rows[1:], cols[1:]):
+            out = out + a.T @ (u @ b)
+        return out
 
     def _wavelet_modulus(self, u_hat: torch.Tensor, name: str) -> torch.Tensor:
-        """|u * psi| for all filters of one group, subsampled, returned as a spectrum."""
+        """|u * psi| for all filters of one group, subsampled, in space."""
         y = periodized_product(u_hat, self._blocks[name], self._filters(name, u_hat.real))
-        return hermitian_spectrum(torch.fft.ifft2(y).abs())
+        return modulus(torch.fft.ifft2(y))
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad_mode == "reflect":
@@ -252,17 +266,19 @@ class Scattering2D(nn.Module):
         x = x.reshape(-1, 1, *self.shape)
         J, L = self.J, self.L
 
-        x_hat = hermitian_spectrum(self._pad(x))  # (B, 1, Mp, Np)
-        order0 = self._lowpass(x_hat, 0)  # (B, 1, m, n)
+        x = self._pad(x)
+        x_hat = hermitian_spectrum(x)  # (B, 1, Mp, Np)
+        order0 = self._lowpass(x, 0)  # (B, 1, m, n)
         order1, order2 = [], []
         for j1 in range(J):
-            u1_hat = self._wavelet_modulus(x_hat, f"_psi{j1}")  # (B, L, Mp/2^j1, Np/2^j1)
-            order1.append(self._lowpass(u1_hat, j1))
+            u1 = self._wavelet_modulus(x_hat, f"_psi{j1}")  # (B, L, Mp/2^j1, Np/2^j1)
+            order1.append(self._lowpass(u1, j1))
             if self.max_order == 2 and j1 < J - 1:
+                u1_hat = hermitian_spectrum(u1)[:, :, None]
                 paths = []
                 for j2 in range(j1 + 1, J):
-                    u2_hat = self._wavelet_modulus(u1_hat[:, :, None], f"_psi{j2}_at{j1}")  # (B, L, L, ...)
-                    paths.append(self._lowpass(u2_hat, j2))
+                    u2 = self._wavelet_modulus(u1_hat, f"_psi{j2}_at{j1}")  # (B, L, L, ...)
+                    paths.append(self._lowpass(u2, j2))
                 order2.append(torch.cat(paths, dim=2).flatten(1, 2))  # (B, L * (J-1-j1) * L, m, n)
         out = torch.cat([order0, *order1, *order2], dim=1)
         out = self._pool_rotations(out)
