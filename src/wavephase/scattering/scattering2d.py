@@ -255,13 +255,14 @@ class Scattering2D(nn.Module):
         ------
         x: (..., M, N) -> (..., C, M // 2**J, N // 2**J)
         """
+        if isinstance(x, torch.Tensor):
+            check_same_device(x, self._rows, "x", "Scattering2D")
         check_real_tensor(x, "x", min_ndim=2)
         if tuple(x.shape[-2:]) != self.shape:
             raise ValueError(
                 f"x has spatial shape {tuple(x.shape[-2:])} but this Scattering2D was built for {self.shape}; "
                 f"build Scattering2D(J={self.J}, shape={tuple(x.shape[-2:])}) or resize the input."
             )
-        check_same_device(x, self._rows, "x", "Scattering2D")
         batch_shape = x.shape[:-2]
         x = x.reshape(-1, 1, *self.shape)
         J, L = self.J, self.L
