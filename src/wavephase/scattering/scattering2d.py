@@ -223,9 +223,12 @@ class Scattering2D(nn.Module):
     def _lowpass(self, u: torch.Tensor, r: int) -> torch.Tensor:
         """Average real signals at resolution r by phi, subsample to 2**J, crop the margin."""
         rows, cols = self._filters(f"_phi_rows{r}", u), self._filters(f"_phi_cols{r}", u)
-        out = rows[0].T @ (u @ cols[0])
-        for a, b in zip(rows[1:], cols[1:]):
-            out = out + a.T @ (u @ b)
+        # Both products as flat (batch * rows, k) @ (k, n) matrix products: A^T @ (...) or a
+        # non-contiguous left operand would make torch expand A over the batch (slow backward).
+        out = None
+        for a, b in zip(rows, cols):
+            term = ((u @ b).transpose(-1, -2).contiguous() @ a).transpose(-1, -2)
+            out = term if out is None else out + term
         return out
 
     def _wavelet_modulus(self, u_hat: torch.Tensor, name: str) -> torch.Tensor:
