@@ -65,6 +65,10 @@ class Scattering2D(nn.Module):
         the fly, so build with ``torch.float64`` for full float64 accuracy.
     sigma0, xi0, slant : float, optional
         Morlet parameters passed to :func:`morlet_bank` when ``filters`` is None.
+    chunk_bytes : int
+        Images are processed in chunks whose largest intermediate (the order-2
+        wavelet coefficients at the finest pair of scales) stays below this size,
+        which bounds the peak memory of large images without slowing small ones.
 
     Shapes
     ------
@@ -86,6 +90,7 @@ class Scattering2D(nn.Module):
         sigma0: float = 0.8,
         xi0: float = 3 * 3.141592653589793 / 4,
         slant: float | None = None,
+        chunk_bytes: int = 32 * 2**20,
     ) -> None:
         super().__init__()
         self.J = check_positive_int(J, "J")
@@ -100,6 +105,7 @@ class Scattering2D(nn.Module):
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
         self.max_order = max_order
+        self.chunk_bytes = check_positive_int(chunk_bytes, "chunk_bytes")
         self.pad_mode = pad_mode
         self.rotation = rotation
 
@@ -268,8 +274,21 @@ class Scattering2D(nn.Module):
             )
         batch_shape = x.shape[:-2]
         x = x.reshape(-1, 1, *self.shape)
-        J, L = self.J, self.L
+        chunk = max(1, self.chunk_bytes // self._bytes_per_image(x.dtype))
+        out = torch.cat([self._scatter(part) for part in x.split(chunk)]) if len(x) > chunk else self._scatter(x)
+        out = self._pool_rotations(out)
+        return out.reshape(*batch_shape, *out.shape[-3:])
 
+    def _bytes_per_image(self, dtype: torch.dtype) -> int:
+        """Size of the largest complex intermediate for one image."""
+        Mp, Np = self.padded_shape
+        complex_bytes = 2 * torch.finfo(dtype).bits // 8
+        order2 = self.L * self.L * (Mp // 2) * (Np // 2) if self.max_order == 2 and self.J > 1 else 0
+        return complex_bytes * max(self.L * Mp * Np, order2)
+
+    def _scatter(self, x: torch.Tensor) -> torch.Tensor:
+        """Scattering of a batch ``(B, 1, M, N)`` -> ``(B, C, m, n)`` (no rotation pooling)."""
+        J = self.J
         x = self._pad(x)
         x_hat = hermitian_spectrum(x)  # (B, 1, Mp, Np)
         order0 = self._lowpass(x, 0)  # (B, 1, m, n)
@@ -284,9 +303,7 @@ class Scattering2D(nn.Module):
                     u2 = self._wavelet_modulus(u1_hat, f"_psi{j2}_at{j1}")  # (B, L, L, ...)
                     paths.append(self._lowpass(u2, j2))
                 order2.append(torch.cat(paths, dim=2).flatten(1, 2))  # (B, L * (J-1-j1) * L, m, n)
-        out = torch.cat([order0, *order1, *order2], dim=1)
-        out = self._pool_rotations(out)
-        return out.reshape(*batch_shape, *out.shape[-3:])
+        return torch.cat([order0, *order1, *order2], dim=1)
 
     def _pool_rotations(self, s: torch.Tensor) -> torch.Tensor:
         if self.rotation == "none":
