@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test venv clean docs
+.PHONY: demo test venv clean docs kymatio-venv bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,11 @@ docs: venv
 
 clean:
 	rm -rf $(VENV) report docs/_build
+
+# Kymatio 0.3.0 (needs SciPy < 1.15) in its own environment, for the side-by-side benchmarks.
+kymatio-venv:
+	$(PYTHON) -m venv .venv-kymatio
+	.venv-kymatio/bin/pip install --quiet $(TORCH) kymatio==0.3.0 "scipy<1.15"
+
+bench: venv
+	$(BIN)/python benchmarks/bench_scattering2d.py
