@@ -1,0 +1,16 @@
+"""Sphinx configuration: the API reference is generated from the numpydoc docstrings."""
+
+project = "wavephase"
+author = "wavephase developers"
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon", "sphinx.ext.mathjax"]
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_custom_sections = [("Shapes", "params_style")]
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+autodoc_default_options = {"members": True, "show-inheritance": False}
+# Offline build: MathJax is not fetched, formulas stay as TeX source in the HTML.
+mathjax_path = "mathjax-not-bundled.js"
+html_theme = "alabaster"
+exclude_patterns = ["_build"]
+nitpicky = False
