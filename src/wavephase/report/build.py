@@ -94,6 +94,12 @@ def render_html(results: list[dict[str, Any]], mode: str, total_seconds: float) 
             parts.append(f"<figure><img src='{html.escape(src)}' alt='{html.escape(caption)}'>"
                          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
         parts.append("</section>")
+    # Marks the page once loaded: the test (and a reader) can see whether every figure rendered.
+    parts.append("<script>window.addEventListener('load', function () {"
+                 "var imgs = Array.prototype.slice.call(document.images);"
+                 "var ok = imgs.every(function (i) { return i.complete && i.naturalWidth > 0; });"
+                 "document.body.setAttribute('data-images-loaded', ok ? 'all' : 'missing');"
+                 "document.body.setAttribute('data-image-count', String(imgs.length)); });</script>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
