@@ -1,5 +1,15 @@
 """Metrics: deformation stability, field statistics, generation quality."""
 
 from wavephase.metrics.deformation import deform, deformation_ratios, fourier_modulus, smooth_displacement
+from wavephase.metrics.generation import frechet_distance, frechet_scattering_distance, path_smoothness, psnr
 
-__all__ = ["deform", "deformation_ratios", "fourier_modulus", "smooth_displacement"]
+__all__ = [
+    "deform",
+    "deformation_ratios",
+    "fourier_modulus",
+    "smooth_displacement",
+    "frechet_distance",
+    "frechet_scattering_distance",
+    "path_smoothness",
+    "psnr",
+]
