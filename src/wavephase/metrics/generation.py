@@ -91,9 +91,13 @@ def frechet_distance(features_a: np.ndarray | torch.Tensor, features_b: np.ndarr
         raise ValueError("each feature set needs at least 2 rows to estimate a covariance.")
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
-    root, _ = scipy.linalg.sqrtm(cov_a @ cov_b, disp=False)
-    # sqrtm of a product of PSD matrices is real up to round-off; drop the tiny imaginary part.
-    trace_root = float(np.real(np.trace(root)))
+    # tr (S_a S_b)^(1/2) = tr (S_a^(1/2) S_b S_a^(1/2))^(1/2): a symmetric PSD matrix,
+    # so its eigenvalues are real and the result is stable where sqrtm of the
+    # non-symmetric product returns complex round-off.
+    evals, evecs = scipy.linalg.eigh(cov_a)
+    root_a = (evecs * np.sqrt(np.clip(evals, 0, None))) @ evecs.T
+    inner = scipy.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    trace_root = float(np.sum(np.sqrt(np.clip(inner, 0, None))))
     value = float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_root)
     return max(value, 0.0)
 
