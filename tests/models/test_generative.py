@@ -184,3 +184,22 @@ def test_vae_trains_for_the_given_time_and_samples_in_unit_range(images):
     s = vae.sample(6)
     assert s.shape == (6, 16, 16) and s.min() >= 0 and s.max() <= 1
     assert isinstance(vae, ConvVAE)
+
+
+@pytest.mark.slow
+def test_generate_cli_quick_run_writes_figures_and_metrics(tmp_path):
+    import json
+
+    from wavephase.cli.main import main
+
+    out = tmp_path / "gen"
+    assert main(["generate", "--dataset", "polygons", "--quick", "--out", str(out), "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("psnr_train", "psnr_test", "fsd_samples", "fsd_gaussian_baseline", "fsd_vae_baseline"):
+        assert np.isfinite(metrics[key]), key
+    for name in metrics["figures"]:
+        assert (out / name).stat().st_size > 1000
+    assert (out / "checkpoint.pt").exists()
+    assert metrics["refine_lowpass_error"] < 0.05
+    with pytest.raises(SystemExit):  # argparse rejects unknown data sets
+        main(["generate", "--dataset", "imagenet", "--out", str(out)])

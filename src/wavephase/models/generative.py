@@ -460,10 +460,11 @@ class GenerativeScattering(BaseEstimator):
                 f"another checkpoint path."
             )
 
-        torch.manual_seed(self.seed)
         self.image_shape_ = shape
         self.embedding_ = WhitenedScattering(self.J, shape, self.L, self.n_components).to(self.device)
-        self.decoder_ = ScatteringDecoder(self.n_components, shape, self.J, self.channels).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching the caller's RNG
+            torch.manual_seed(self.seed)
+            self.decoder_ = ScatteringDecoder(self.n_components, shape, self.J, self.channels).to(self.device)
         if state is None:
             feats = self.embedding_.features(x, progress=self.progress)
             self.embedding_.fit_features(feats, seed=self.seed)
@@ -783,8 +784,9 @@ def train_vae(
     x = _check_images(images).float()
     if float(x.min()) < 0 or float(x.max()) > 1:
         raise ValueError("images must lie in [0, 1] for the Bernoulli VAE; rescale them.")
-    torch.manual_seed(seed)
-    vae = ConvVAE((x.shape[1], x.shape[2]), n_blocks, latent_dim, channels)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        vae = ConvVAE((x.shape[1], x.shape[2]), n_blocks, latent_dim, channels)
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     start, steps = time.perf_counter(), 0
@@ -917,7 +919,7 @@ def run_generation(
     """
     import json
 
-    from wavephase.metrics.generation import frechet_scattering_distance, path_smoothness, psnr
+    from wavephase.metrics.generation import frechet_distance, path_smoothness, psnr
 
     if quick:
         n_train, n_test, epochs, n_components, n_fsd = 200, 100, 1, 16, 100
@@ -955,7 +957,12 @@ def run_generation(
     latent = max(8, min(128, n_components // 2))
     vae = train_vae(train, model.train_seconds_, n_blocks=J, latent_dim=latent, seed=seed, progress=progress)
     vae_samples = vae.sample(n_fsd, seed=seed + 3)
-    fsd = lambda imgs: frechet_scattering_distance(imgs, test, model.encode)  # noqa: E731
+    def embed(imgs: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat([model.encode(imgs[i : i + 500]) for i in range(0, len(imgs), 500)])
+
+    test_codes = embed(test)  # embedded once, shared by every FSD below
+    fsd = lambda imgs: frechet_distance(embed(imgs), test_codes)  # noqa: E731
     metrics.update(
         fsd_samples=fsd(samples),
         fsd_gaussian_baseline=fsd(gauss),
