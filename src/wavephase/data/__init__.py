@@ -1,5 +1,8 @@
 """wavephase.data."""
 
+from wavephase.data.fashion_mnist import load_fashion_mnist
+from wavephase.data.mnist import load_mnist
 from wavephase.data.polygons import make_polygons
+from wavephase.data.safe_pickle import UnsafePickleError, safe_loads
 
-__all__ = ["make_polygons"]
+__all__ = ["load_fashion_mnist", "load_mnist", "safe_loads", "UnsafePickleError", "make_polygons"]
