@@ -1,5 +1,6 @@
 """wavephase.models."""
 
+from wavephase.models.classification import ScatteringClassifier, SparseScatteringClassifier, run_classification
 from wavephase.models.generative import GaussianPixelSampler, GenerativeScattering, run_generation
 
-__all__ = ["GaussianPixelSampler", "GenerativeScattering", "run_generation"]
+__all__ = ["ScatteringClassifier", "SparseScatteringClassifier", "run_classification", "GaussianPixelSampler", "GenerativeScattering", "run_generation"]
