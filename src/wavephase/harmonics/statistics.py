@@ -1,0 +1,373 @@
+"""Wavelet phase harmonic covariance statistics of stationary 2D fields.
+
+With ``z_{j,l} = x * psi_{j,l}`` (Morlet wavelets, periodic boundaries) and
+``P_{j,l} = <|z_{j,l}|^2>`` the reference wavelet power, the families are
+(``<.>`` is the spatial mean, ``m_{j,l} = <|z_{j,l}|>``, ``H`` the half-lattice of
+shifts ``tau = 2^j n`` with ``|n| <= dn``; counts per field for ``J`` scales,
+``L`` angles, ``n_tau = |H|`` and ``n_pairs`` scale pairs ``j1 < j2 <= j1 + delta_j``):
+
+==========  ======================================================================  =========================
+family      moment                                                                  count
+==========  ======================================================================  =========================
+``mean``    ``<x> / sigma``, ``Var(x) / sigma^2`` (``sigma^2`` reference variance)    2
+``S11``     ``<z_{j,l}(u) conj z_{j,l}(u + tau)> / P_{j,l}`` (k = 1, 1)               ``J L n_tau``
+``S00``     ``Cov(|z_{j,l1}|(u), |z_{j,l2}|(u + tau)) / sqrt(P P)`` (k = 0, 0)        ``J L^2 n_tau``
+``S01``     ``<|z_{j,l}| z_{j,l}> / P_{j,l}`` (k = 0, 1)                              ``J L``
+``M``       ``m_{j,l} / sqrt(P_{j,l})`` (sparsity)                                    ``J L``
+``C01``     ``<|z_{j1,l1}| conj z_{j2,l2}> / sqrt(P P)`` (k = 0, 1; all angles)       ``n_pairs L^2``
+``C00``     ``Cov(|z_{j1,l1}|, |z_{j2,l2}|) / sqrt(P P)`` (k = 0, 0; all angles)      ``n_pairs L^2``
+``Cphase``  ``<[z_{j1,l}]^{2^{j2-j1}} conj z_{j2,l}> / sqrt(P P)`` (phase accel.)     ``n_pairs L``
+==========  ======================================================================  =========================
+
+Every family is a correlation coefficient (Cauchy-Schwarz bounds it by 1 in
+modulus when ``P`` is the field's own power) and so is O(1). Moments whose finer scale is
+``j >= 1`` are averaged on the grid subsampled by ``2^j``: products of
+coefficients at scale ``j`` keep less than 0.3 % of their energy at the aliased
+frequencies ``2 pi / 2^j``, so the coarse grid estimates the same spatial mean
+(the tests compare both); ``subsample=False`` uses every pixel.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from wavephase.filters import morlet_bank
+from wavephase.validation import check_image_shape, check_positive_int, check_real_tensor, check_same_device
+
+__all__ = ["PhaseHarmonicStatistics", "shift_lattice"]
+
+FAMILIES = ("mean", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
+
+
+def shift_lattice(dn: int) -> list[tuple[int, int]]:
+    """Half-lattice of integer shifts ``n`` with ``|n| <= dn``, one of each ``+-n`` pair.
+
+    Parameters
+    ----------
+    dn : int
+        Radius (0 gives only the zero shift).
+
+    Returns
+    -------
+    list of (int, int)
+        ``(0, 0)`` first, then ``n`` with ``n_0 > 0`` or ``n_0 = 0, n_1 > 0``.
+    """
+    out = [(0, 0)]
+    for a in range(0, dn + 1):
+        for b in range(-dn, dn + 1):
+            if (a > 0 or b > 0) and a * a + b * b <= dn * dn:
+                out.append((a, b))
+    return out
+
+
+class PhaseHarmonicStatistics(nn.Module):
+    """Phase harmonic covariance moments of 2D fields (see the module docstring for the families).
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Field size ``(M, N)``; each side at least ``2**J``.
+    J : int
+        Number of wavelet scales.
+    L : int
+        Number of orientations in ``[0, pi)``.
+    dn : int
+        Radius of the spatial shifts (in units of ``2^j`` at scale ``j``) for ``S11`` and ``S00``.
+    delta_j : int, optional
+        Largest scale difference ``j2 - j1`` of the cross-scale families; ``J - 1`` (all) by default.
+    subsample : bool
+        Average moments at scale ``j >= 1`` on the grid subsampled by ``2^j`` (faster, same expectation).
+    dtype : torch.dtype
+        Dtype of the filters; inputs are cast to it.
+
+    Attributes
+    ----------
+    reference_power : torch.Tensor or None
+        ``P_{j,l}`` of the reference field set by :meth:`set_reference`, shape ``(J, L)``.
+    reference_moments : dict of torch.Tensor
+        The reference field's moments (averaged over its batch), shape ``(n_f,)`` per family.
+
+    Shapes
+    ------
+    x: (..., M, N) real -> dict family -> (..., n_f) complex
+    """
+
+    def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dn: int = 2, delta_j: int | None = None,
+                 subsample: bool = True, dtype: torch.dtype = torch.float32,
+                 device: torch.device | str | None = None) -> None:
+        super().__init__()
+        self.shape = check_image_shape(shape, J)
+        self.J = check_positive_int(J, "J")
+        self.L = check_positive_int(L, "L")
+        self.dn = check_positive_int(dn, "dn", minimum=0)
+        self.delta_j = self.J - 1 if delta_j is None else check_positive_int(delta_j, "delta_j", minimum=0)
+        self.subsample = bool(subsample)
+        bank = morlet_bank(self.shape, self.J, self.L, dtype=dtype, device=device)
+        self.register_buffer("psi", bank.psi.clone(), persistent=False)
+        self.shifts = shift_lattice(self.dn)
+        self.pairs = [(j1, j2) for j1 in range(self.J) for j2 in range(j1 + 1, min(self.J, j1 + self.delta_j + 1))]
+        self.register_buffer("reference_power", None, persistent=False)
+        self.register_buffer("reference_var", None, persistent=False)
+        self.reference_moments: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _stride(self, j: int) -> int:
+        # Products at scale j >= 1 have < 0.3 % of their energy beyond pi / 2^j.
+        return 2**j if self.subsample else 1
+
+    def family_sizes(self) -> dict[str, int]:
+        """Number of (complex) moments per family, for one field.
+
+        Returns
+        -------
+        dict
+            Family name -> count.
+        """
+        J, L, t, p = self.J, self.L, len(self.shifts), len(self.pairs)
+        return {"mean": 2, "S11": J * L * t, "S00": J * L * L * t, "S01": J * L, "M": J * L,
+                "C01": p * L * L, "C00": p * L * L, "Cphase": p * L}
+
+    def wavelet_transform(self, x: torch.Tensor) -> torch.Tensor:
+        """All wavelet coefficients in one batched FFT.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Real fields.
+
+        Returns
+        -------
+        torch.Tensor
+            Complex coefficients.
+
+        Shapes
+        ------
+        x: (B, M, N) -> (B, J, L, M, N) complex
+        """
+        xf = torch.fft.fft2(x)
+        return torch.fft.ifft2(xf[:, None, None] * self.psi)
+
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        check_real_tensor(x, "x", min_ndim=2)
+        if tuple(x.shape[-2:]) != self.shape:
+            raise ValueError(f"x has spatial shape {tuple(x.shape[-2:])} but the statistics were built for "
+                             f"{self.shape}; build PhaseHarmonicStatistics(shape={tuple(x.shape[-2:])}, ...).")
+        check_same_device(x, self.psi, "x", "PhaseHarmonicStatistics")
+        return x.to(self.psi.dtype)
+
+    # ------------------------------------------------------------------ moments
+    def raw_moments(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Unnormalised moments, the wavelet power and the variance of each field.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Real fields.
+
+        Returns
+        -------
+        moments : dict
+            Family -> ``(B, n_f)`` complex, before division by the power.
+        power : torch.Tensor
+            ``<|z_{j,l}|^2>``, shape ``(B, J, L)``.
+        var : torch.Tensor
+            Spatial variance of each field, shape ``(B,)``.
+
+        Shapes
+        ------
+        x: (B, M, N) -> dict of (B, n_f), (B, J, L), (B,)
+        """
+        B = x.shape[0]
+        xf = torch.fft.fft2(x)
+        # One (coefficients, moduli) pair per scale and grid stride, each sliced
+        # once: a strided slice of one big tensor would allocate that whole
+        # tensor again in its backward pass, for every slice.
+        zs: list[torch.Tensor] = [torch.fft.ifft2(xf[:, None] * self.psi[j]) for j in range(self.J)]
+        grids: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+
+        def grid(j: int, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+            if (j, s) not in grids:
+                sub = zs[j][..., ::s, ::s] if s > 1 else zs[j]
+                grids[(j, s)] = (sub, sub.abs())
+            return grids[(j, s)]
+        mean = x.mean((-2, -1))
+        var = x.var((-2, -1), unbiased=False)
+        s11, s00, s01, mods, power = [], [], [], [], []
+        for j in range(self.J):
+            s = self._stride(j)
+            zj, aj = grid(j, s)  # (B, L, m, n)
+            mj = aj.mean((-2, -1))
+            power.append(zj.real.square().mean((-2, -1)) + zj.imag.square().mean((-2, -1)))
+            mods.append(mj)
+            s01.append((aj * zj).mean((-2, -1)))
+            ac = aj - mj[..., None, None]
+            step = 2**j // s
+            zf, af = zj.flatten(-2), ac.flatten(-2)
+            area = zf.shape[-1]
+            auto, cross = [], []
+            for a, b in self.shifts:
+                zr = torch.roll(zj, (-a * step, -b * step), (-2, -1)).flatten(-2)
+                ar = torch.roll(ac, (-a * step, -b * step), (-2, -1)).flatten(-2)
+                auto.append((zf * zr.conj()).mean(-1))
+                cross.append(torch.bmm(af, ar.transpose(1, 2)) / area)
+            s11.append(torch.stack(auto, -1))  # (B, L, T)
+            s00.append(torch.stack(cross, -1))  # (B, L, L, T) real
+        power_t = torch.stack(power, 1)  # (B, J, L)
+        c01, c00, cph = [], [], []
+        for j1 in range(self.J):
+            partners = [j2 for (i1, j2) in self.pairs if i1 == j1]
+            if not partners:
+                continue
+            s = self._stride(j1)
+            z1, a1 = (t.flatten(-2) for t in grid(j1, s))
+            area = z1.shape[-1]
+            a1c = a1 - a1.mean(-1, keepdim=True)
+            # unit phase of z1, squared once per octave of scale difference (phase acceleration)
+            u = z1 / torch.where(a1 > 0, a1, torch.ones_like(a1))
+            power_of_u, k = u, 1
+            for j2 in partners:
+                while k < 2 ** (j2 - j1):
+                    power_of_u, k = power_of_u * power_of_u, 2 * k
+                z2, a2 = (t.flatten(-2) for t in grid(j2, s))
+                a2c = a2 - a2.mean(-1, keepdim=True)
+                # real modulus times complex coefficient: one real matmul over (re, im)
+                prod = torch.einsum("blu,bkuc->blkc", a1, torch.view_as_real(z2)) / area
+                c01.append(torch.complex(prod[..., 0], -prod[..., 1]))
+                c00.append(torch.bmm(a1c, a2c.transpose(1, 2)) / area)
+                cph.append((a1 * power_of_u * z2.conj()).mean(-1))
+        dt = zs[0].dtype
+        moments = {
+            "mean": torch.stack([mean, var], -1).to(dt),
+            "S11": torch.stack(s11, 1).reshape(B, -1),
+            "S00": torch.stack(s00, 1).reshape(B, -1).to(dt),
+            "S01": torch.stack(s01, 1).reshape(B, -1),
+            "M": torch.stack(mods, 1).reshape(B, -1).to(dt),
+            "C01": torch.stack(c01, 1).reshape(B, -1) if c01 else zs[0].new_zeros(B, 0),
+            "C00": torch.stack(c00, 1).reshape(B, -1).to(dt) if c00 else zs[0].new_zeros(B, 0),
+            "Cphase": torch.stack(cph, 1).reshape(B, -1) if cph else zs[0].new_zeros(B, 0),
+        }
+        return moments, power_t, var
+
+    def _normalise(self, moments: dict[str, torch.Tensor], power: torch.Tensor,
+                   var: torch.Tensor) -> dict[str, torch.Tensor]:
+        # power (J, L) or (B, J, L) broadcast against batch; var () or (B,)
+        B = moments["S11"].shape[0]
+        P = power.expand(B, self.J, self.L)
+        sq = P.sqrt()
+        T = len(self.shifts)
+        sigma = var.expand(B).sqrt()
+        scale_mean = torch.stack([sigma, sigma.square()], -1)
+        out = {"mean": moments["mean"] / scale_mean}
+        out["S11"] = (moments["S11"].reshape(B, self.J, self.L, T) / P[..., None]).reshape(B, -1)
+        pp = sq[:, :, :, None] * sq[:, :, None, :]  # (B, J, L, L)
+        out["S00"] = (moments["S00"].reshape(B, self.J, self.L, self.L, T) / pp[..., None]).reshape(B, -1)
+        out["S01"] = (moments["S01"].reshape(B, self.J, self.L) / P).reshape(B, -1)
+        out["M"] = (moments["M"].reshape(B, self.J, self.L) / sq).reshape(B, -1)
+        if self.pairs:
+            j1 = torch.tensor([p[0] for p in self.pairs], device=P.device)
+            j2 = torch.tensor([p[1] for p in self.pairs], device=P.device)
+            cross = sq[:, j1, :, None] * sq[:, j2, None, :]  # (B, p, L, L)
+            same = sq[:, j1] * sq[:, j2]  # (B, p, L)
+            n = len(self.pairs)
+            out["C01"] = (moments["C01"].reshape(B, n, self.L, self.L) / cross).reshape(B, -1)
+            out["C00"] = (moments["C00"].reshape(B, n, self.L, self.L) / cross).reshape(B, -1)
+            out["Cphase"] = (moments["Cphase"].reshape(B, n, self.L) / same).reshape(B, -1)
+        else:
+            for f in ("C01", "C00", "Cphase"):
+                out[f] = moments[f]
+        return out
+
+    def set_reference(self, target: torch.Tensor) -> "PhaseHarmonicStatistics":
+        """Fix the normalisation (and target moments) from one or several reference fields.
+
+        Parameters
+        ----------
+        target : torch.Tensor
+            Reference fields; their wavelet power and variance, averaged over the
+            batch, normalise every later call to :meth:`forward`.
+
+        Returns
+        -------
+        PhaseHarmonicStatistics
+            ``self``.
+
+        Shapes
+        ------
+        target: (..., M, N)
+        """
+        x = self._check(target).reshape(-1, *self.shape)
+        with torch.no_grad():
+            moments, power, var = self.raw_moments(x)
+            self.reference_power = power.mean(0)
+            self.reference_var = var.mean()
+            if float(self.reference_var) <= 0 or not bool((self.reference_power > 0).all()):
+                raise ValueError("target is constant (zero variance or zero wavelet power at some scale); "
+                                 "phase harmonic statistics need a field with fluctuations at every scale.")
+            norm = self._normalise(moments, self.reference_power, self.reference_var)
+        self.reference_moments = {k: v.mean(0) for k, v in norm.items()}
+        return self
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Normalised moments of each field.
+
+        Uses the reference power set by :meth:`set_reference`, or each field's own
+        (detached) power when none is set.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Real fields.
+
+        Returns
+        -------
+        dict
+            Family -> complex moments.
+
+        Shapes
+        ------
+        x: (..., M, N) -> dict family -> (..., n_f) complex
+        """
+        x = self._check(x)
+        batch = x.shape[:-2]
+        moments, power, var = self.raw_moments(x.reshape(-1, *self.shape))
+        if self.reference_power is not None:
+            norm = self._normalise(moments, self.reference_power, self.reference_var)
+        else:
+            norm = self._normalise(moments, power.detach(), var.detach())
+        return {k: v.reshape(*batch, v.shape[-1]) for k, v in norm.items()}
+
+    def loss(self, x: torch.Tensor, target_moments: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """Sum over fields and families of the mean squared moment mismatch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Fields being synthesised.
+        target_moments : dict, optional
+            Target moments; :attr:`reference_moments` by default.
+
+        Returns
+        -------
+        torch.Tensor
+            Scalar loss, each family contributing O(1) at most.
+
+        Shapes
+        ------
+        x: (..., M, N) -> ()
+        """
+        target = self.reference_moments if target_moments is None else target_moments
+        if not target:
+            raise ValueError("no target moments: call set_reference(target) first or pass target_moments.")
+        stats = self(x)
+        total = x.new_zeros(())
+        for name, value in stats.items():
+            if value.shape[-1]:
+                diff = value - target[name]
+                total = total + (diff.real.square() + diff.imag.square()).mean(-1).sum()
+        return total
+
+    def extra_repr(self) -> str:
+        """Configuration summary."""
+        return (f"shape={self.shape}, J={self.J}, L={self.L}, dn={self.dn}, delta_j={self.delta_j}, "
+                f"n_moments={sum(self.family_sizes().values())}")
