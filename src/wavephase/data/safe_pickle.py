@@ -20,6 +20,8 @@ _ALLOWED: frozenset[tuple[str, str]] = frozenset(
     {
         ("numpy.core.multiarray", "_reconstruct"),
         ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"),
         ("numpy", "dtype"),
     }
@@ -28,6 +30,15 @@ _ALLOWED: frozenset[tuple[str, str]] = frozenset(
 
 class UnsafePickleError(pickle.UnpicklingError, ValueError):
     """A pickle names a global outside the numpy-array allow-list."""
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    # Protocol-2 pickles written by Python 3 store ``bytes`` (the raw array
+    # buffers) as ``_codecs.encode(text, "latin1")``; this admits exactly that
+    # conversion and nothing else ``_codecs.encode`` could be asked to do.
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("refusing _codecs.encode with anything but (str, 'latin1').")
+    return text.encode("latin1")
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -47,24 +58,26 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         """Resolve a global only if it is on the numpy-array allow-list."""
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes
         if (module, name) not in _ALLOWED:
             raise UnsafePickleError(
                 f"refusing to unpickle global {module}.{name}: only numpy arrays are accepted "
                 f"(allowed: {sorted('.'.join(p) for p in _ALLOWED)}). The file is not a plain "
                 f"array pickle; do not load it."
             )
+        if module.startswith("numpy.core"):
+            # numpy >= 2 renamed ``numpy.core`` to ``numpy._core``; importing the
+            # new name avoids the deprecation shim.
+            try:
+                return super().find_class("numpy._core" + module[len("numpy.core"):], name)
+            except ModuleNotFoundError:
+                pass
         if module.startswith("numpy._core"):
             try:
                 return super().find_class(module, name)
             except ModuleNotFoundError:  # numpy < 2
-                return super().find_class("numpy.core.multiarray", name)
-        if module.startswith("numpy.core"):
-            try:
-                import numpy._core.multiarray as multiarray  # numpy >= 2, no deprecation warning
-
-                return getattr(multiarray, name)
-            except ModuleNotFoundError:
-                pass
+                return super().find_class("numpy.core" + module[len("numpy._core"):], name)
         return super().find_class(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
