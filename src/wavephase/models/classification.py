@@ -496,7 +496,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
                     loss.backward()
                     optimizer.step()
                     scheduler.step()
-                    loss_sum += float(loss) * len(idx)
+                    loss_sum += float(loss.detach()) * len(idx)
                     correct += int((logits.argmax(1) == targets[idx]).sum())
                     total += len(idx)
                 history.append({"epoch": epoch + 1, "loss": loss_sum / max(total, 1), "train_accuracy": correct / max(total, 1)})
