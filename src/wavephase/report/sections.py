@@ -34,6 +34,40 @@ def _scattering(out: Path, quick: bool) -> dict[str, Any]:
     }
 
 
+def _classification(out: Path, quick: bool) -> dict[str, Any]:
+    from wavephase.models.classification import run_classification
+
+    sizes = dict(train_size=5000, test_size=2000, cache_features=False) if quick else {}
+    epochs = 4 if quick else 30
+    table: dict[str, Any] = {}
+    figures: dict[str, Path] = {}
+    for dataset in ("mnist", "fashion-mnist"):
+        for model in ("scattering-linear", "sparse-scattering"):
+            m = run_classification(dataset, model, out / f"{dataset}-{model}", epochs=epochs, progress=True, **sizes)
+            table[f"{dataset} {model}: test accuracy (%)"] = 100 * m["test_accuracy"]
+            table[f"{dataset} {model}: wall time (s)"] = m["seconds"]
+            figures[f"{dataset}, {model}: confusion matrix"] = out / f"{dataset}-{model}" / "confusion.png"
+        table[f"{dataset}: training / test images"] = f"{m['train_size']} / {m['test_size']}"
+    return {"settings": {"J": 2, "L": 8, "sparse epochs": epochs, **sizes}, "table": table, "figures": figures}
+
+
+def _generation(out: Path, quick: bool) -> dict[str, Any]:
+    from wavephase.models.generative import run_generation
+
+    sizes = (dict(n_train=3000, n_test=500, epochs=4, n_components=64, n_fsd=500) if quick
+             else dict(n_train=20000, n_test=2000, epochs=15, n_components=256, n_fsd=2000))
+    m = run_generation("polygons", out, progress=False, **sizes)
+    keys = ["psnr_train", "psnr_test", "psnr_gap", "fsd_samples", "fsd_gaussian_baseline", "fsd_vae_baseline",
+            "fsd_train_images", "refine_lowpass_error", "generator_parameters", "vae_parameters", "fit_seconds"]
+    figures = {p.stem.replace("_", " "): p for p in sorted(out.glob("*.png"))}
+    return {"settings": {"dataset": "polygons", **sizes}, "table": {k: m[k] for k in keys if k in m},
+            "figures": figures}
+
+
 SECTIONS: list[Section] = [
     Section("scattering", "Wavelets and scattering of a real image", _scattering),
+    Section("classification", "MNIST and Fashion-MNIST: scattering + linear vs scattering → sparse code → linear",
+            _classification),
+    Section("generation", "Generative scattering networks: reconstruction, interpolation, sampling, refinement",
+            _generation),
 ]
