@@ -1,0 +1,434 @@
+"""Molecular energies from invariant features: ridge regression with forces by autograd.
+
+* :class:`MoleculeEnergyRegressor` — scikit-learn style estimator: invariant
+  features of ``(positions, charges)`` (by default the solid-harmonic 3D
+  scattering) → optional square-root expansion → standardisation → ridge
+  regression, the ridge penalty chosen on a validation set (or by K-fold
+  cross-validation when none is given). The model stays *linear in the
+  invariants*: any non-linearity comes from the transform (its q-exponents) or
+  the fixed square-root expansion.
+* :class:`MoleculeEnergyModel` — the fitted predictor re-expressed as a torch
+  ``nn.Module`` (transform, standardiser and linear map), so that forces
+  ``-dE/dpositions`` come from autograd through every stage.
+* :func:`run_qm9` — QM9 end to end: data, cached features (through
+  :func:`wavephase.distributed.extract_features`), fit, test MAE/RMSE, learning
+  curve, parity plot, forces on one molecule with a finite-difference check.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+from torch import nn
+from tqdm.auto import tqdm
+
+from wavephase.validation import as_float_tensor, check_positive_int
+
+__all__ = [
+    "FEATURE_MAPS",
+    "expand_features",
+    "MoleculeEnergyModel",
+    "MoleculeEnergyRegressor",
+    "ridge_path",
+]
+
+FEATURE_MAPS = ("linear", "linear+sqrt")
+# Offset inside the square root: keeps the derivative finite (1 / (2 sqrt(eps))) for
+# invariants at or near zero, which padding and isolated atoms produce.
+_SQRT_EPS = 1e-6
+
+
+def expand_features(features: torch.Tensor, feature_map: str) -> torch.Tensor:
+    """Apply the fixed feature expansion of the regressor.
+
+    Parameters
+    ----------
+    features : torch.Tensor
+        Shape (..., K) invariants.
+    feature_map : str
+        ``"linear"`` (identity) or ``"linear+sqrt"`` (append
+        ``sign(x) (sqrt(|x| + eps) - sqrt(eps))``, a smooth square root).
+
+    Returns
+    -------
+    torch.Tensor
+        Shape (..., K) or (..., 2K).
+    """
+    if feature_map == "linear":
+        return features
+    if feature_map == "linear+sqrt":
+        root = torch.sign(features) * (torch.sqrt(features.abs() + _SQRT_EPS) - math.sqrt(_SQRT_EPS))
+        return torch.cat([features, root], dim=-1)
+    raise ValueError(f"feature_map must be one of {FEATURE_MAPS}, got {feature_map!r}.")
+
+
+def _default_transform() -> nn.Module:
+    try:
+        from wavephase.scattering.solid_harmonic3d import SolidHarmonicScattering3D
+    except ImportError as err:  # pragma: no cover - depends on the checkout
+        raise ImportError(
+            "the default transform wavephase.scattering.solid_harmonic3d.SolidHarmonicScattering3D is not "
+            "available; pass transform=<nn.Module mapping (positions, charges) to (B, K)>."
+        ) from err
+    return SolidHarmonicScattering3D()
+
+
+def _check_molecules(positions: Any, charges: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Convert and check ``positions`` (..., A, 3) and ``charges`` (..., A)."""
+    pos = as_float_tensor(positions, "positions")
+    if pos.ndim < 2 or pos.shape[-1] != 3:
+        raise ValueError(f"positions must have shape (..., A, 3) in Å, got {tuple(pos.shape)}.")
+    if isinstance(charges, torch.Tensor):
+        ch = charges
+    else:
+        arr = np.asarray(charges)
+        if arr.dtype == object or np.iscomplexobj(arr):
+            raise TypeError("charges must be a real numeric array of atomic numbers.")
+        ch = torch.from_numpy(np.ascontiguousarray(arr))
+    if ch.is_complex() or ch.dtype == torch.bool:
+        raise TypeError(f"charges must hold atomic numbers (int or float), got dtype {ch.dtype}.")
+    if tuple(ch.shape) != tuple(pos.shape[:-1]):
+        raise ValueError(
+            f"charges must have shape positions.shape[:-1] = {tuple(pos.shape[:-1])} (one atomic number per "
+            f"atom, 0 = padding), got {tuple(ch.shape)}."
+        )
+    if ch.is_floating_point() and not bool(torch.isfinite(ch).all()):
+        raise ValueError("charges contains NaN or inf; use 0 for padding atoms.")
+    if ch.numel() and bool((ch < 0).any()):
+        raise ValueError("charges must be >= 0 (atomic numbers, 0 = padding).")
+    return pos, ch.to(device=pos.device, dtype=pos.dtype)
+
+
+class MoleculeEnergyModel(nn.Module):
+    """Fitted energy predictor as a differentiable torch module.
+
+    ``E = w · ((phi(S(positions, charges)) - mean) / scale) + b`` with ``S`` the
+    invariant transform and ``phi`` the fixed expansion (:func:`expand_features`).
+
+    Parameters
+    ----------
+    transform : nn.Module or callable
+        Maps positions (B, A, 3) and charges (B, A) to invariants (B, K).
+    mean, scale : torch.Tensor
+        Shape (K',): standardisation of the expanded features.
+    weight : torch.Tensor
+        Shape (K',): ridge coefficients on the standardised features.
+    bias : float
+        Intercept (mean training energy).
+    feature_map : str
+        One of :data:`FEATURE_MAPS`.
+    """
+
+    def __init__(self, transform: Callable[..., torch.Tensor], mean: torch.Tensor, scale: torch.Tensor,
+                 weight: torch.Tensor, bias: float, feature_map: str = "linear") -> None:
+        super().__init__()
+        self.transform = transform
+        self.feature_map = feature_map
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64).clone())
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64).clone())
+        self.register_buffer("weight", torch.as_tensor(weight, dtype=torch.float64).clone())
+        self.register_buffer("bias", torch.tensor(float(bias), dtype=torch.float64))
+
+    def energy_from_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Energies from precomputed invariants.
+
+        Parameters
+        ----------
+        features : torch.Tensor
+            Shape (..., K).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (...,), same dtype as ``features``.
+        """
+        z = expand_features(features, self.feature_map)
+        if z.shape[-1] != self.weight.shape[0]:
+            raise ValueError(f"features must have {self.weight.shape[0] // (2 if self.feature_map != 'linear' else 1)}"
+                             f" columns (the fitted transform's output), got {features.shape[-1]}.")
+        dt = features.dtype
+        return ((z - self.mean.to(dt)) / self.scale.to(dt)) @ self.weight.to(dt) + self.bias.to(dt)
+
+    def forward(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
+        """Predict energies.
+
+        Parameters
+        ----------
+        positions : torch.Tensor
+            Shape (..., A, 3), Å.
+        charges : torch.Tensor
+            Shape (..., A), atomic numbers, 0 = padding.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (...,) energies in the units of the training targets.
+        """
+        pos, ch = _check_molecules(positions, charges)
+        lead = pos.shape[:-2]
+        feats = self.transform(pos.reshape(-1, *pos.shape[-2:]), ch.reshape(-1, ch.shape[-1]))
+        return self.energy_from_features(feats.to(pos.dtype)).reshape(lead)
+
+
+def ridge_path(X: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Ridge solutions for several penalties from one eigendecomposition.
+
+    Minimises ``mean((y - X w)**2) + alpha ||w||**2`` for centred ``X``, ``y``; the
+    penalty is per sample, so ``alpha`` does not depend on the number of samples.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Shape (n, K), centred (and usually standardised) features.
+    y : numpy.ndarray
+        Shape (n,), centred targets.
+    alphas : sequence of float
+        Penalties (>= 0).
+
+    Returns
+    -------
+    W : numpy.ndarray
+        Shape (len(alphas), K): one coefficient vector per penalty.
+    eigenvalues : numpy.ndarray
+        Shape (K,): spectrum of ``X.T X / n`` (for diagnostics).
+    """
+    n = X.shape[0]
+    gram = X.T @ X / n
+    evals, evecs = np.linalg.eigh(gram)
+    evals = np.clip(evals, 0.0, None)  # round-off can make a null direction slightly negative
+    proj = evecs.T @ (X.T @ y / n)
+    W = np.stack([evecs @ (proj / (evals + a)) if a > 0 else evecs @ np.where(evals > 1e-12 * evals.max(),
+                  proj / np.maximum(evals, 1e-300), 0.0) for a in alphas])
+    return W, evals
+
+
+class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
+    """Energy regression, linear in invariant features, with forces by autograd.
+
+    Parameters
+    ----------
+    transform : nn.Module, optional
+        Maps positions (B, A, 3) Å and charges (B, A) to invariants (B, K);
+        default ``SolidHarmonicScattering3D()``.
+    alphas : array-like of float
+        Ridge penalties tried (per-sample penalty on standardised features).
+    feature_map : str
+        ``"linear"`` or ``"linear+sqrt"`` (invariants and their smooth square
+        roots; the model stays linear in that fixed expansion).
+    cv : int
+        Folds of the cross-validation used when ``fit`` gets no validation set.
+    batch_size : int
+        Molecules per transform call.
+    progress : bool
+        Show a progress bar while computing features.
+
+    Attributes
+    ----------
+    alpha_ : float
+        Selected penalty.
+    scores_ : dict
+        Validation (or cross-validation) MAE for each penalty.
+    model_ : MoleculeEnergyModel
+        The fitted predictor as a torch module.
+    """
+
+    def __init__(self, transform: nn.Module | None = None, alphas: Sequence[float] = np.logspace(-8, 2, 11),
+                 feature_map: str = "linear", cv: int = 5, batch_size: int = 256, progress: bool = False) -> None:
+        self.transform = transform
+        self.alphas = alphas
+        self.feature_map = feature_map
+        self.cv = cv
+        self.batch_size = batch_size
+        self.progress = progress
+
+    # -- features ---------------------------------------------------------------------------------
+
+    def _transform(self) -> nn.Module:
+        if self.transform is None:
+            self.transform = _default_transform()
+        return self.transform
+
+    def compute_features(self, positions: Any, charges: Any) -> np.ndarray:
+        """Invariants of a set of molecules, in batches, without gradients.
+
+        Parameters
+        ----------
+        positions : array-like
+            Shape (n, A, 3), Å.
+        charges : array-like
+            Shape (n, A), atomic numbers, 0 = padding.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n, K) float64.
+        """
+        pos, ch = _check_molecules(positions, charges)
+        if pos.ndim != 3:
+            raise ValueError(f"positions must have shape (n, A, 3), got {tuple(pos.shape)}.")
+        bs = check_positive_int(self.batch_size, "batch_size")
+        transform = self._transform()
+        out = []
+        with torch.no_grad():
+            for s in tqdm(range(0, pos.shape[0], bs), disable=not self.progress, desc="invariants", unit="batch"):
+                out.append(transform(pos[s:s + bs], ch[s:s + bs]).detach().to("cpu", torch.float64).numpy())
+        return np.concatenate(out) if out else np.zeros((0, 0))
+
+    def _features(self, positions: Any, charges: Any, features: Any, what: str) -> np.ndarray:
+        if features is None:
+            if positions is None or charges is None:
+                raise ValueError(f"{what}: pass positions and charges, or precomputed features=.")
+            return self.compute_features(positions, charges)
+        F = np.asarray(features, dtype=np.float64)
+        if F.ndim != 2:
+            raise ValueError(f"{what}: features must have shape (n, K), got {F.shape}.")
+        if not np.all(np.isfinite(F)):
+            raise ValueError(f"{what}: features contain NaN or inf; recompute them.")
+        return F
+
+    def _expand(self, F: np.ndarray) -> np.ndarray:
+        return expand_features(torch.from_numpy(F), self.feature_map).numpy()
+
+    # -- fit / predict ----------------------------------------------------------------------------
+
+    def fit(self, positions: Any, charges: Any, energies: Any, *, validation: tuple | None = None,
+            features: Any = None, validation_features: Any = None) -> "MoleculeEnergyRegressor":
+        """Fit the standardiser and the ridge model; choose the penalty.
+
+        Parameters
+        ----------
+        positions : array-like or None
+            Shape (n, A, 3) Å (may be None when ``features`` is given).
+        charges : array-like or None
+            Shape (n, A) atomic numbers, 0 = padding.
+        energies : array-like
+            Shape (n,) targets (e.g. atomization energies in kcal/mol).
+        validation : tuple, optional
+            ``(positions, charges, energies)`` of a validation set; the penalty with
+            the lowest validation MAE is kept. Without it, ``cv``-fold
+            cross-validation picks the penalty. With ``validation_features`` the
+            positions and charges of the tuple may be None.
+        features : array-like, optional
+            Shape (n, K) precomputed invariants of the training molecules.
+        validation_features : array-like, optional
+            Shape (n_val, K) precomputed invariants of the validation molecules.
+
+        Returns
+        -------
+        MoleculeEnergyRegressor
+            ``self``.
+        """
+        if self.feature_map not in FEATURE_MAPS:
+            raise ValueError(f"feature_map must be one of {FEATURE_MAPS}, got {self.feature_map!r}.")
+        alphas = np.asarray(self.alphas, dtype=np.float64).ravel()
+        if alphas.size == 0 or np.any(~np.isfinite(alphas)) or np.any(alphas < 0):
+            raise ValueError(f"alphas must be a non-empty list of finite penalties >= 0, got {self.alphas!r}.")
+        F = self._features(positions, charges, features, "fit")
+        y = np.asarray(energies, dtype=np.float64).ravel()
+        if y.shape[0] != F.shape[0]:
+            raise ValueError(f"energies has {y.shape[0]} entries for {F.shape[0]} molecules.")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("energies contain NaN or inf.")
+        if F.shape[0] < 2:
+            raise ValueError(f"fit needs at least 2 molecules, got {F.shape[0]}.")
+        Z = self._expand(F)
+        if validation is not None:
+            if len(validation) != 3:
+                raise ValueError("validation must be a tuple (positions, charges, energies).")
+            Fv = self._features(validation[0], validation[1], validation_features, "validation")
+            yv = np.asarray(validation[2], dtype=np.float64).ravel()
+            if yv.shape[0] != Fv.shape[0] or Fv.shape[1] != F.shape[1]:
+                raise ValueError(f"validation: {Fv.shape[0]} molecules with {Fv.shape[1]} invariants for "
+                                 f"{yv.shape[0]} energies; training has {F.shape[1]} invariants.")
+            W, mean, scale, y0 = self._solve(Z, y, alphas)
+            mae = np.abs(((self._expand(Fv) - mean) / scale) @ W.T + y0 - yv[:, None]).mean(axis=0)
+        else:
+            k = check_positive_int(self.cv, "cv", minimum=2)
+            if F.shape[0] < k:
+                raise ValueError(f"cross-validation with cv={k} needs at least {k} molecules; pass validation=.")
+            folds = np.array_split(np.random.default_rng(0).permutation(F.shape[0]), k)
+            mae = np.zeros(alphas.size)
+            for fold in folds:
+                train = np.setdiff1d(np.arange(F.shape[0]), fold)
+                W, mean, scale, y0 = self._solve(Z[train], y[train], alphas)
+                mae += np.abs(((Z[fold] - mean) / scale) @ W.T + y0 - y[fold, None]).sum(axis=0)
+            mae /= F.shape[0]
+        best = int(np.argmin(mae))
+        self.alpha_ = float(alphas[best])
+        self.scores_ = {float(a): float(m) for a, m in zip(alphas, mae)}
+        W, mean, scale, y0 = self._solve(Z, y, alphas[best:best + 1])
+        self.n_features_in_ = F.shape[1]
+        self.model_ = MoleculeEnergyModel(self.transform, torch.from_numpy(mean), torch.from_numpy(scale),
+                                          torch.from_numpy(W[0]), y0, self.feature_map)
+        return self
+
+    @staticmethod
+    def _solve(Z: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        mean = Z.mean(axis=0)
+        scale = Z.std(axis=0)
+        # Constant invariants carry no information; a unit scale keeps them at exactly zero.
+        scale = np.where(scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), scale, 1.0)
+        y0 = float(y.mean())
+        W, _ = ridge_path((Z - mean) / scale, y - y0, alphas)
+        return W, mean, scale, y0
+
+    def _check_fitted(self) -> MoleculeEnergyModel:
+        if not hasattr(self, "model_"):
+            raise RuntimeError("this MoleculeEnergyRegressor is not fitted yet; call fit(...) first.")
+        return self.model_
+
+    def predict(self, positions: Any = None, charges: Any = None, *, features: Any = None) -> np.ndarray:
+        """Predict energies.
+
+        Parameters
+        ----------
+        positions : array-like, optional
+            Shape (n, A, 3) Å.
+        charges : array-like, optional
+            Shape (n, A) atomic numbers.
+        features : array-like, optional
+            Shape (n, K) precomputed invariants (instead of positions and charges).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (n,) float64.
+        """
+        model = self._check_fitted()
+        F = self._features(positions, charges, features, "predict")
+        if F.shape[1] != self.n_features_in_:
+            raise ValueError(f"predict: features have {F.shape[1]} columns, the model was fitted on "
+                             f"{self.n_features_in_}.")
+        with torch.no_grad():
+            return model.energy_from_features(torch.from_numpy(F)).numpy()
+
+    def predict_forces(self, positions: Any, charges: Any) -> torch.Tensor:
+        """Forces ``-dE/dpositions`` by autograd through transform, standardiser and linear map.
+
+        Parameters
+        ----------
+        positions : array-like or torch.Tensor
+            Shape (..., A, 3) Å; use float64 for finite-difference comparisons.
+        charges : array-like or torch.Tensor
+            Shape (..., A) atomic numbers, 0 = padding.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (..., A, 3), energy units per Å (kcal/mol/Å for QM9 targets);
+            zero on padding atoms.
+        """
+        model = self._check_fitted()
+        pos, ch = _check_molecules(positions, charges)
+        pos = pos.detach().clone().requires_grad_(True)
+        energy = model(pos, ch)
+        (grad,) = torch.autograd.grad(energy.sum(), pos)
+        return -grad * (ch > 0).unsqueeze(-1).to(grad.dtype)

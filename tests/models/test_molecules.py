@@ -1,0 +1,201 @@
+"""MoleculeEnergyRegressor: ridge fit, penalty selection, forces vs finite differences, symmetries."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from wavephase.models.molecules import (
+    MoleculeEnergyModel,
+    MoleculeEnergyRegressor,
+    expand_features,
+    ridge_path,
+)
+
+
+class PairInvariants(nn.Module):
+    """Stand-in invariant transform: smooth Coulomb-like pair sums and charge moments.
+
+    Translation, rotation and permutation invariant and smooth in the positions;
+    padding atoms (charge 0) contribute nothing.
+    """
+
+    def __init__(self, widths: tuple[float, ...] = (0.7, 1.4, 2.8)) -> None:
+        super().__init__()
+        self.widths = widths
+
+    def forward(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
+        z = charges.to(positions.dtype)
+        r2 = (positions[..., :, None, :] - positions[..., None, :, :]).pow(2).sum(-1)
+        zz = z[..., :, None] * z[..., None, :]
+        off = 1.0 - torch.eye(z.shape[-1], dtype=z.dtype, device=z.device)
+        feats = [z.sum(-1), z.pow(2).sum(-1)]
+        feats += [(zz * off * torch.exp(-r2 / w**2)).sum((-1, -2)) / 2 for w in self.widths]
+        feats.append((zz * off / torch.sqrt(r2 + 1.0)).sum((-1, -2)) / 2)
+        return torch.stack(feats, dim=-1)
+
+
+def _molecules(n: int, atoms: int = 6, seed: int = 0, dtype: np.dtype = np.float64) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    pos = rng.normal(scale=1.2, size=(n, atoms, 3)).astype(dtype)
+    ch = rng.choice([1, 6, 7, 8], size=(n, atoms)).astype(np.uint8)
+    n_real = rng.integers(2, atoms + 1, size=n)
+    for i, m in enumerate(n_real):
+        ch[i, m:] = 0
+        pos[i, m:] = 0.0
+    return pos, ch
+
+
+def _rotation(seed: int) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))
+    if torch.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[MoleculeEnergyRegressor, np.ndarray, np.ndarray]:
+    pos, ch = _molecules(200, seed=1)
+    tf = PairInvariants()
+    F = tf(torch.from_numpy(pos), torch.from_numpy(ch)).numpy()
+    w = np.random.default_rng(2).normal(size=F.shape[1])
+    y = (F - F.mean(0)) / F.std(0) @ w * 10.0 - 500.0
+    reg = MoleculeEnergyRegressor(tf, feature_map="linear+sqrt").fit(pos[:150], ch[:150], y[:150],
+                                                                     validation=(pos[150:], ch[150:], y[150:]))
+    return reg, pos, ch
+
+
+def test_ridge_path_matches_normal_equations():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 4))
+    X -= X.mean(0)
+    y = X @ np.array([1.0, -2.0, 0.5, 3.0]) + rng.normal(scale=0.1, size=50)
+    y -= y.mean()
+    alphas = [0.0, 0.1, 10.0]
+    W, _ = ridge_path(X, y, alphas)
+    for a, w in zip(alphas, W):
+        expected = np.linalg.solve(X.T @ X / 50 + a * np.eye(4), X.T @ y / 50)
+        np.testing.assert_allclose(w, expected, rtol=1e-10, atol=1e-12)
+    # A larger penalty shrinks the solution.
+    assert np.linalg.norm(W[2]) < np.linalg.norm(W[1]) < np.linalg.norm(W[0]) + 1e-12
+
+
+def test_recovers_linear_target_and_prefers_small_penalty(fitted):
+    reg, pos, ch = fitted
+    tf = PairInvariants()
+    F = tf(torch.from_numpy(pos), torch.from_numpy(ch)).numpy()
+    pred = reg.predict(pos[150:], ch[150:])
+    w = np.random.default_rng(2).normal(size=F.shape[1])
+    y = (F - F.mean(0)) / F.std(0) @ w * 10.0 - 500.0
+    assert np.abs(pred - y[150:]).mean() < 1e-3 * np.abs(y[150:] - y[150:].mean()).mean()
+    assert reg.alpha_ <= 1e-4
+    assert set(reg.scores_) == set(np.logspace(-8, 2, 11).tolist())
+    # Precomputed features give the same predictions as positions/charges.
+    np.testing.assert_allclose(reg.predict(features=F[150:]), pred, rtol=1e-10)
+
+
+def test_cross_validation_without_validation_set():
+    pos, ch = _molecules(60, seed=3)
+    tf = PairInvariants()
+    F = tf(torch.from_numpy(pos), torch.from_numpy(ch)).numpy()
+    y = F @ np.linspace(1, 2, F.shape[1]) + np.random.default_rng(0).normal(scale=50.0, size=60)
+    reg = MoleculeEnergyRegressor(tf, alphas=[1e-6, 1e-2, 1.0, 1e3], cv=3).fit(None, None, y, features=F)
+    assert reg.alpha_ in (1e-6, 1e-2, 1.0, 1e3)
+    assert len(reg.scores_) == 4 and all(np.isfinite(list(reg.scores_.values())))
+    # Huge noise makes the strongest penalty no better than the weakest one is bad.
+    assert min(reg.scores_.values()) == reg.scores_[reg.alpha_]
+
+
+def test_forces_match_central_finite_differences(fitted):
+    reg, pos, ch = fitted
+    p = torch.from_numpy(pos[3:4]).clone()
+    c = torch.from_numpy(ch[3:4])
+    forces = reg.predict_forces(p, c)
+    m = int((c > 0).sum())
+    h = 1e-5
+    fd = torch.zeros_like(p)
+    for a in range(m):
+        for k in range(3):
+            plus, minus = p.clone(), p.clone()
+            plus[0, a, k] += h
+            minus[0, a, k] -= h
+            fd[0, a, k] = -(reg.model_(plus, c) - reg.model_(minus, c)).item() / (2 * h)
+    torch.testing.assert_close(forces, fd, rtol=1e-6, atol=1e-6 * float(fd.abs().max()))
+    assert float(forces[0, m:].abs().sum()) == 0.0
+
+
+def test_forces_sum_to_zero_and_rotate_with_molecule(fitted):
+    reg, pos, ch = fitted
+    p = torch.from_numpy(pos[:5])
+    c = torch.from_numpy(ch[:5])
+    f = reg.predict_forces(p, c)
+    assert float(f.sum(dim=1).abs().max()) < 1e-9 * float(f.abs().max())
+    R = _rotation(0)
+    shift = torch.tensor([0.3, -1.0, 2.0], dtype=torch.float64)
+    f_rot = reg.predict_forces(p @ R.T + shift, c)
+    torch.testing.assert_close(f_rot, f @ R.T, rtol=1e-8, atol=1e-8 * float(f.abs().max()))
+    e = reg.model_(p, c)
+    torch.testing.assert_close(reg.model_(p @ R.T + shift, c), e, rtol=1e-12, atol=1e-9)
+
+
+def test_model_handles_batch_shapes_and_float32(fitted):
+    reg, pos, ch = fitted
+    p = torch.from_numpy(pos[:6]).reshape(2, 3, *pos.shape[1:])
+    c = torch.from_numpy(ch[:6]).reshape(2, 3, ch.shape[1])
+    e = reg.model_(p, c)
+    assert e.shape == (2, 3)
+    torch.testing.assert_close(e.reshape(-1), reg.model_(p.reshape(6, *pos.shape[1:]), c.reshape(6, -1)))
+    e32 = reg.model_(p.float(), c)
+    assert e32.dtype == torch.float32
+    torch.testing.assert_close(e32.double(), e, rtol=1e-4, atol=1e-3)
+    assert reg.predict_forces(p, c).shape == p.shape
+
+
+def test_expand_features_sqrt_is_smooth_at_zero():
+    x = torch.tensor([[0.0, 4.0, -9.0]], dtype=torch.float64, requires_grad=True)
+    z = expand_features(x, "linear+sqrt")
+    assert z.shape == (1, 6)
+    torch.testing.assert_close(z[0, 4:], torch.tensor([2.0, -3.0], dtype=torch.float64), atol=2e-3, rtol=0)
+    (g,) = torch.autograd.grad(z.sum(), x)
+    assert torch.isfinite(g).all()
+    assert torch.autograd.gradcheck(lambda t: expand_features(t, "linear+sqrt"), (x.detach() + 0.5).requires_grad_())
+
+
+def test_bad_input_messages(fitted):
+    reg, pos, ch = fitted
+    with pytest.raises(RuntimeError, match="not fitted"):
+        MoleculeEnergyRegressor(PairInvariants()).predict(pos, ch)
+    with pytest.raises(ValueError, match=r"charges must have shape"):
+        reg.predict_forces(pos[:2], ch[:2, :3])
+    with pytest.raises(ValueError, match=r"\(\.\.\., A, 3\)"):
+        reg.predict_forces(pos[:2, :, :2], ch[:2])
+    bad = pos[:2].copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="positions contains 1 non-finite"):
+        reg.predict(bad, ch[:2])
+    with pytest.raises(ValueError, match=">= 0"):
+        reg.predict_forces(pos[:2], -ch[:2].astype(np.int64))
+    with pytest.raises(ValueError, match="feature_map"):
+        MoleculeEnergyRegressor(PairInvariants(), feature_map="cubic").fit(pos[:5], ch[:5], np.zeros(5))
+    with pytest.raises(ValueError, match="energies has 4 entries"):
+        MoleculeEnergyRegressor(PairInvariants()).fit(pos[:5], ch[:5], np.zeros(4))
+    with pytest.raises(ValueError, match="alphas"):
+        MoleculeEnergyRegressor(PairInvariants(), alphas=[-1.0]).fit(pos[:5], ch[:5], np.zeros(5))
+    with pytest.raises(ValueError, match="columns"):
+        reg.predict(features=np.zeros((2, 3)))
+
+
+def test_model_module_round_trips_state_dict(fitted):
+    reg, pos, ch = fitted
+    sd = reg.model_.state_dict()
+    clone = MoleculeEnergyModel(PairInvariants(), torch.zeros_like(sd["mean"]), torch.ones_like(sd["scale"]),
+                                torch.zeros_like(sd["weight"]), 0.0, "linear+sqrt")
+    clone.load_state_dict(sd)
+    p, c = torch.from_numpy(pos[:4]), torch.from_numpy(ch[:4])
+    torch.testing.assert_close(clone(p, c), reg.model_(p, c))
+    assert math.isfinite(float(reg.model_(p, c).sum()))

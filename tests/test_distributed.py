@@ -1,0 +1,166 @@
+"""extract_features: chunked zarr output, resume from markers, a worker killed mid-job loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import cloudpickle
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from wavephase.distributed import chunk_status, extract_features, read_features, transform_fingerprint
+
+# Worker processes cannot import this test module: ship its functions and classes by value.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def _pair_features(positions: np.ndarray, charges: np.ndarray) -> np.ndarray:
+    z = charges.astype(np.float64)
+    r2 = ((positions[:, :, None, :] - positions[:, None, :, :]) ** 2).sum(-1)
+    zz = z[:, :, None] * z[:, None, :] * (1 - np.eye(z.shape[1]))
+    return np.stack([z.sum(1), (zz * np.exp(-r2)).sum((1, 2)), (zz / np.sqrt(r2 + 1)).sum((1, 2))], axis=1)
+
+
+class CountingTransform:
+    """Numpy transform that logs each call in ``folder`` and kills its own process on call ``kill_at``."""
+
+    def __init__(self, folder: str, kill_at: int | None = None) -> None:
+        self.folder = folder
+        self.kill_at = kill_at
+
+    def __call__(self, positions: np.ndarray, charges: np.ndarray) -> np.ndarray:
+        if positions.shape[0] > 1:  # the one-molecule probe for the feature count is not logged
+            calls = len(os.listdir(self.folder))
+            Path(self.folder, f"call-{os.getpid()}-{calls}-{np.random.randint(1 << 30)}").touch()
+            if self.kill_at is not None and calls + 1 >= self.kill_at:
+                try:
+                    fd = os.open(os.path.join(self.folder, "..", "killed"), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+                except FileExistsError:
+                    pass
+                else:
+                    os.write(fd, str(os.getpid()).encode())
+                    os.close(fd)
+                    os.kill(os.getpid(), signal.SIGKILL)
+        return _pair_features(positions, charges)
+
+
+class TorchPairs(nn.Module):
+    """Tiny module transform (tensors in, tensors out)."""
+
+    def forward(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(_pair_features(positions.numpy(), charges.numpy())).to(positions.dtype)
+
+
+def _data(n: int = 53, atoms: int = 5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    pos = rng.normal(size=(n, atoms, 3)).astype(np.float32)
+    ch = rng.choice([0, 1, 6, 8], size=(n, atoms)).astype(np.uint8)
+    return pos, ch
+
+
+def _calls(folder: Path) -> int:
+    return len(list(folder.iterdir()))
+
+
+def test_serial_matches_direct_and_resumes(tmp_path):
+    pos, ch = _data()
+    log = tmp_path / "calls"
+    log.mkdir()
+    out = tmp_path / "f.zarr"
+    tf = CountingTransform(str(log))
+    extract_features(tf, pos, ch, out, chunk_size=10, scheduler="serial", progress=False)
+    expected = _pair_features(pos, ch).astype(np.float32)
+    np.testing.assert_array_equal(read_features(out), expected)
+    assert _calls(log) == 6 and sorted(chunk_status(out)) == list(range(6))
+    # A rerun with everything marked done computes nothing.
+    extract_features(tf, pos, ch, out, chunk_size=10, scheduler="serial", progress=False)
+    assert _calls(log) == 6
+    # Lost markers (as after a kill before the marker was written) are recomputed, and only those.
+    for c in (1, 4):
+        (out / "_done" / f"{c}.json").unlink()
+    with pytest.raises(ValueError, match="not computed"):
+        read_features(out)
+    np.testing.assert_array_equal(read_features(out, rows=np.array([0, 25, 52])), expected[[0, 25, 52]])
+    extract_features(tf, pos, ch, out, chunk_size=10, scheduler="serial", progress=False)
+    assert _calls(log) == 8
+    np.testing.assert_array_equal(read_features(out), expected)
+
+
+def test_rows_selects_chunks_and_module_transform(tmp_path):
+    pos, ch = _data()
+    out = tmp_path / "m.zarr"
+    extract_features(TorchPairs(), pos, ch, out, chunk_size=10, scheduler="serial", rows=[(0, 5), (31, 33)],
+                     progress=False)
+    assert sorted(chunk_status(out)) == [0, 3]
+    rows = np.r_[0:10, 30:40]
+    np.testing.assert_allclose(read_features(out, rows), _pair_features(pos, ch)[rows], rtol=1e-6)
+
+
+def test_foreign_store_is_refused_unless_overwrite(tmp_path):
+    pos, ch = _data()
+    out = tmp_path / "f.zarr"
+    extract_features(TorchPairs(), pos, ch, out, chunk_size=10, scheduler="serial", progress=False)
+    pos2 = pos.copy()
+    pos2[0, 0, 0] += 1.0
+    with pytest.raises(ValueError, match="overwrite=True"):
+        extract_features(TorchPairs(), pos2, ch, out, chunk_size=10, scheduler="serial", progress=False)
+    with pytest.raises(ValueError, match="overwrite=True"):
+        extract_features(TorchPairs(), pos, ch, out, chunk_size=20, scheduler="serial", progress=False)
+    extract_features(TorchPairs(), pos2, ch, out, chunk_size=10, scheduler="serial", overwrite=True, progress=False)
+    np.testing.assert_allclose(read_features(out), _pair_features(pos2, ch), rtol=1e-6)
+
+
+def test_bad_input(tmp_path):
+    pos, ch = _data()
+    with pytest.raises(ValueError, match=r"\(n, A, 3\)"):
+        extract_features(TorchPairs(), pos[..., :2], ch, tmp_path / "a.zarr", scheduler="serial")
+    with pytest.raises(ValueError, match="charges must have shape"):
+        extract_features(TorchPairs(), pos, ch[:, :2], tmp_path / "a.zarr", scheduler="serial")
+    bad = pos.copy()
+    bad[1, 1, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        extract_features(TorchPairs(), bad, ch, tmp_path / "a.zarr", scheduler="serial")
+    with pytest.raises(ValueError, match="chunk_size"):
+        extract_features(TorchPairs(), pos, ch, tmp_path / "a.zarr", chunk_size=0, scheduler="serial")
+
+    def nan_tf(p: np.ndarray, c: np.ndarray) -> np.ndarray:
+        return np.full((p.shape[0], 2), np.nan)
+
+    with pytest.raises(ValueError, match="NaN or inf for rows 0:10"):
+        extract_features(nan_tf, pos, ch, tmp_path / "b.zarr", chunk_size=10, scheduler="serial", progress=False)
+    assert chunk_status(tmp_path / "b.zarr") == {}
+
+
+def test_fingerprint_tracks_module_state():
+    a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    b.load_state_dict(a.state_dict())
+    assert transform_fingerprint(a) == transform_fingerprint(b)
+    with torch.no_grad():
+        b.weight[0, 0] += 1
+    assert transform_fingerprint(a) != transform_fingerprint(b)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_local_cluster_survives_killed_worker(tmp_path):
+    pos, ch = _data(n=120)
+    log = tmp_path / "calls"
+    log.mkdir()
+    out = tmp_path / "f.zarr"
+    extract_features(CountingTransform(str(log), kill_at=3), pos, ch, out, chunk_size=10, n_workers=2,
+                     progress=False)
+    killed = tmp_path / "killed"
+    assert killed.exists(), "the worker was not killed: the test did not exercise a failure"
+    status = chunk_status(out)
+    assert sorted(status) == list(range(12))
+    # The chunk the killed process held was computed again by a live process.
+    assert _calls(log) >= 13
+    assert {m["pid"] for m in status.values()} - {int(killed.read_text())}
+    np.testing.assert_array_equal(read_features(out), _pair_features(pos, ch).astype(np.float32))
+    json.dumps(status)  # markers are plain JSON
