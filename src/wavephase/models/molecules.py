@@ -38,6 +38,7 @@ __all__ = [
     "MoleculeEnergyModel",
     "MoleculeEnergyRegressor",
     "ridge_path",
+    "run_qm9",
 ]
 
 FEATURE_MAPS = ("linear", "linear+sqrt")
@@ -432,3 +433,219 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
         energy = model(pos, ch)
         (grad,) = torch.autograd.grad(energy.sum(), pos)
         return -grad * (ch > 0).unsqueeze(-1).to(grad.dtype)
+
+
+# -- QM9 end to end ------------------------------------------------------------------------------
+
+_CURVE_SIZES = (1_000, 10_000, 110_000)
+
+
+def _qm9_sizes(limit: int | None, train_size: int | None) -> tuple[int, int, int]:
+    """(train, validation, test) sizes: the full split, or ``limit`` molecules split 70/10/20."""
+    from wavephase.data.qm9 import SPLIT_SIZES
+
+    n_train_max, n_val, n_test = SPLIT_SIZES[0], SPLIT_SIZES[1], 10_831
+    if limit is not None:
+        limit = check_positive_int(limit, "limit", minimum=20)
+        n_test = min(n_test, max(1, round(0.2 * limit)))
+        n_val = min(n_val, max(1, round(0.1 * limit)))
+        n_train_max = min(n_train_max, limit - n_test - n_val)
+    if train_size is None:
+        train_size = n_train_max
+    train_size = check_positive_int(train_size, "train_size", minimum=2)
+    if train_size > n_train_max:
+        raise ValueError(f"train_size={train_size} exceeds the {n_train_max} training molecules available"
+                         f"{'' if limit is None else f' with limit={limit}'}; lower it or raise --limit.")
+    return train_size, n_val, n_test
+
+
+def _force_check(model: MoleculeEnergyModel, positions: np.ndarray, charges: np.ndarray,
+                 step: float = 1e-4) -> dict[str, Any]:
+    """Autograd forces on one molecule against central finite differences, in float64."""
+    import copy
+
+    m64 = copy.deepcopy(model).double()
+    n_atoms = int((charges > 0).sum())
+    pos = torch.from_numpy(positions[:n_atoms].astype(np.float64))[None]
+    ch = torch.from_numpy(charges[:n_atoms].astype(np.float64))[None]
+    p = pos.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(m64(p, ch).sum(), p)
+    forces = -grad[0]
+    # All 2 * 3 * n_atoms displaced copies go through the transform as one batch.
+    eye = torch.eye(3 * n_atoms, dtype=torch.float64).reshape(3 * n_atoms, n_atoms, 3) * step
+    batch = torch.cat([pos + eye, pos - eye])
+    with torch.no_grad():
+        e = m64(batch, ch.expand(batch.shape[0], -1))
+    fd = -((e[: 3 * n_atoms] - e[3 * n_atoms:]) / (2 * step)).reshape(n_atoms, 3)
+    err = float((forces - fd).abs().max())
+    return {
+        "n_atoms": n_atoms,
+        "forces_kcal_mol_per_angstrom": forces.tolist(),
+        "finite_difference_step_angstrom": step,
+        "max_abs_force": float(forces.abs().max()),
+        "max_abs_error_vs_finite_difference": err,
+        "relative_error_vs_finite_difference": err / max(float(fd.abs().max()), 1e-300),
+        "norm_of_force_sum": float(forces.sum(0).norm()),
+    }
+
+
+def _plots(out: Path, y_true: np.ndarray, y_pred: np.ndarray, curve: list[dict[str, float]], mae: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(y_true, y_pred, s=3, alpha=0.4)
+    lo, hi = float(min(y_true.min(), y_pred.min())), float(max(y_true.max(), y_pred.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+    ax.set_xlabel("DFT atomization energy (kcal/mol)")
+    ax.set_ylabel("predicted (kcal/mol)")
+    ax.set_title(f"QM9 test, MAE {mae:.2f} kcal/mol")
+    fig.tight_layout()
+    fig.savefig(out / "parity.png", dpi=120)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    ax.loglog([c["train_size"] for c in curve], [c["mae_kcal_mol"] for c in curve], "o-")
+    ax.set_xlabel("training molecules")
+    ax.set_ylabel("test MAE (kcal/mol)")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "learning_curve.png", dpi=120)
+    plt.close(fig)
+
+
+def run_qm9(
+    out_dir: str | os.PathLike[str],
+    *,
+    train_size: int | None = None,
+    limit: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    transform: nn.Module | None = None,
+    feature_map: str = "linear",
+    chunk_size: int = 250,
+    n_workers: int = 2,
+    features_path: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """QM9 atomization energies from invariant features, end to end.
+
+    Features of the molecules needed are computed (or read back) with
+    :func:`wavephase.distributed.extract_features` into a zarr store kept under
+    ``cache_dir("qm9")``, in the order of the fixed split (train, validation,
+    test), so runs of any size share and extend one cache. The ridge penalty is
+    chosen on the validation set; the test set is used once per training size.
+
+    Parameters
+    ----------
+    out_dir : path-like
+        Receives ``metrics.json``, ``parity.png`` and ``learning_curve.png``.
+    train_size : int, optional
+        Training molecules (a prefix of the fixed random training set); default all
+        available (110,000, or 70 % of ``limit``).
+    limit : int, optional
+        Use only ``limit`` molecules in all: 70 % train, 10 % validation, 20 % test
+        prefixes of the fixed split (for quick runs, e.g. ``limit=3000``).
+    scheduler : str, optional
+        Passed to :func:`~wavephase.distributed.extract_features` (``None``: local
+        cluster; ``"tcp://HOST:PORT"``; ``"serial"``).
+    progress : bool
+        Progress bars.
+    transform : nn.Module, optional
+        Invariant transform; default ``SolidHarmonicScattering3D()``.
+    feature_map : str
+        ``"linear"`` or ``"linear+sqrt"``, see :class:`MoleculeEnergyRegressor`.
+    chunk_size : int
+        Molecules per feature task (and zarr chunk).
+    n_workers : int
+        Local worker processes.
+    features_path : path-like, optional
+        Feature store (default: ``cache_dir("qm9")/features-<transform hash>.zarr``).
+
+    Returns
+    -------
+    dict
+        The metrics also written to ``metrics.json``: ``mae_kcal_mol``,
+        ``rmse_kcal_mol``, ``train_size``, ``n_validation``, ``n_test``, ``alpha``,
+        ``feature_seconds_per_molecule`` (compute time of one worker process per
+        molecule, from the chunk markers), ``feature_wall_seconds`` (this run),
+        ``learning_curve``, ``forces`` (one test molecule, with its
+        finite-difference check), ...
+    """
+    from wavephase.data.cache import atomic_write_bytes, cache_dir
+    from wavephase.data.qm9 import SPLIT_SIZES, load_qm9
+    from wavephase.distributed import chunk_status, extract_features, read_features, transform_fingerprint
+
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n_train, n_val, n_test = _qm9_sizes(limit, train_size)
+    data = load_qm9()
+    split = data["split"]
+    order = np.concatenate([split["train"], split["validation"], split["test"]])
+    positions = np.ascontiguousarray(data["positions"][order])
+    charges = np.ascontiguousarray(data["charges"][order])
+    energies = data["energy_kcal_mol"][order]
+    v0, t0 = SPLIT_SIZES[0], SPLIT_SIZES[0] + SPLIT_SIZES[1]
+    rows = {"train": np.arange(n_train), "validation": np.arange(v0, v0 + n_val), "test": np.arange(t0, t0 + n_test)}
+
+    tf = transform if transform is not None else _default_transform()
+    store = Path(features_path) if features_path is not None else (
+        cache_dir("qm9") / f"features-{transform_fingerprint(tf)[:16]}.zarr")
+    before = set(chunk_status(store)) if store.exists() else set()
+    t_feat = time.perf_counter()
+    extract_features(tf, positions, charges, store, chunk_size=chunk_size, scheduler=scheduler,
+                     n_workers=n_workers, rows=[(int(r[0]), int(r[-1]) + 1) for r in rows.values()],
+                     progress=progress, overwrite=True)
+    feature_wall = time.perf_counter() - t_feat
+    status = chunk_status(store)
+    needed = {int(c) for r in rows.values() for c in np.unique(r // chunk_size)}
+    secs = sum(status[c]["seconds"] for c in needed)
+    mols = sum(status[c]["stop"] - status[c]["start"] for c in needed)
+    computed_now = sorted(set(status) - before)
+    F = {k: read_features(store, r).astype(np.float64) for k, r in rows.items()}
+    y = {k: energies[r] for k, r in rows.items()}
+
+    def fit(size: int) -> tuple[MoleculeEnergyRegressor, np.ndarray]:
+        reg = MoleculeEnergyRegressor(tf, feature_map=feature_map)
+        reg.fit(None, None, y["train"][:size], features=F["train"][:size],
+                validation=(None, None, y["validation"]), validation_features=F["validation"])
+        return reg, reg.predict(features=F["test"])
+
+    curve = []
+    for size in sorted({s for s in _CURVE_SIZES if s < n_train} | {n_train}):
+        t_fit = time.perf_counter()
+        reg, pred = fit(size)
+        err = pred - y["test"]
+        curve.append({"train_size": int(size), "mae_kcal_mol": float(np.abs(err).mean()),
+                      "rmse_kcal_mol": float(np.sqrt((err**2).mean())), "alpha": reg.alpha_,
+                      "fit_seconds": time.perf_counter() - t_fit})
+    err = pred - y["test"]  # the last size of the curve is train_size itself
+    forces = _force_check(reg.model_, positions[t0], charges[t0])
+    forces["molecule_index"] = int(data["index"][order[t0]])
+    metrics = {
+        "dataset": "QM9 (qm9pack 1.0.3), atomization energy U0 - atomic references",
+        "mae_kcal_mol": float(np.abs(err).mean()),
+        "rmse_kcal_mol": float(np.sqrt((err**2).mean())),
+        "train_size": int(n_train),
+        "n_validation": int(n_val),
+        "n_test": int(n_test),
+        "limit": limit,
+        "alpha": reg.alpha_,
+        "validation_mae_by_alpha": {f"{a:.0e}": m for a, m in reg.scores_.items()},
+        "feature_map": feature_map,
+        "n_features": int(F["train"].shape[1]),
+        "transform": repr(tf),
+        "feature_seconds_per_molecule": secs / max(mols, 1),
+        "feature_wall_seconds": feature_wall,
+        "feature_chunks_computed_this_run": len(computed_now),
+        "feature_store": str(store),
+        "scheduler": scheduler or f"LocalCluster({n_workers} processes)",
+        "learning_curve": curve,
+        "forces": forces,
+        "test_energy_std_kcal_mol": float(y["test"].std()),
+        "seconds": time.perf_counter() - t_start,
+    }
+    _plots(out, y["test"], pred, curve, metrics["mae_kcal_mol"])
+    atomic_write_bytes(out / "metrics.json", json.dumps(metrics, indent=2).encode())
+    return metrics
