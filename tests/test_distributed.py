@@ -164,3 +164,16 @@ def test_local_cluster_survives_killed_worker(tmp_path):
     assert {m["pid"] for m in status.values()} - {int(killed.read_text())}
     np.testing.assert_array_equal(read_features(out), _pair_features(pos, ch).astype(np.float32))
     json.dumps(status)  # markers are plain JSON
+
+
+@pytest.mark.timeout(60)
+def test_existing_scheduler_address(tmp_path):
+    from distributed import LocalCluster
+
+    pos, ch = _data(n=30)
+    with LocalCluster(n_workers=1, processes=False, threads_per_worker=2, dashboard_address=None) as cluster:
+        out = extract_features(TorchPairs(), pos, ch, tmp_path / "f.zarr", chunk_size=7,
+                               scheduler=cluster.scheduler_address, progress=False)
+        assert len(cluster.scheduler.workers) == 1  # the caller's cluster is left running
+    np.testing.assert_allclose(read_features(out), _pair_features(pos, ch), rtol=1e-6)
+    assert sorted(chunk_status(out)) == list(range(5))
