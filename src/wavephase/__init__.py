@@ -13,7 +13,7 @@ from wavephase.scattering.scattering2d import Scattering2D
 
 __version__ = "0.1.0"
 
-__all__ = ["Scattering2D", "SolidHarmonicScattering3D", "__version__"]
+__all__ = ["Scattering2D", "SolidHarmonicScattering3D", "PhaseHarmonicStatistics", "synthesize", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +21,12 @@ def __getattr__(name: str) -> Any:
         from wavephase.scattering.solid_harmonic3d import SolidHarmonicScattering3D
 
         return SolidHarmonicScattering3D
+    if name == "PhaseHarmonicStatistics":
+        from wavephase.harmonics.statistics import PhaseHarmonicStatistics
+
+        return PhaseHarmonicStatistics
+    if name == "synthesize":
+        from wavephase.synthesis.maxent import synthesize
+
+        return synthesize
     raise AttributeError(f"module 'wavephase' has no attribute {name!r}")

@@ -1,0 +1,199 @@
+"""Tests of maximum-entropy synthesis: Gaussian model, microcanonical L-BFGS, conditioning, checkpoints."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from wavephase.harmonics import PhaseHarmonicStatistics
+from wavephase.synthesis import (
+    SynthesisDivergenceWarning,
+    coarse_grain,
+    gaussian_synthesis,
+    lift,
+    power_spectrum_2d,
+    synthesize,
+)
+from wavephase.testing import relative_error
+
+
+def texture(n: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
+    """Non-Gaussian stationary test field: exponential of smoothed noise (flatness ~ 12)."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, size, size, generator=g)
+    k = torch.fft.fftfreq(size)
+    kk = (k[:, None] ** 2 + k[None] ** 2).sqrt()
+    smooth = torch.fft.ifft2(torch.fft.fft2(w) * torch.exp(-((kk / 0.12) ** 2))).real
+    return 3.0 + torch.exp(0.7 * smooth / smooth.std())
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+# --------------------------------------------------------------------------- coarse graining
+def test_coarse_grain_constant_and_lift_round_trip():
+    x = texture(3, 32)
+    c = coarse_grain(x, 4)
+    assert c.shape == (3, 8, 8)
+    assert torch.allclose(coarse_grain(torch.full((16, 16), 2.5), 4), torch.full((4, 4), 2.5), atol=1e-6)
+    # lift is a right inverse on the band and coarse_grain o lift is idempotent
+    assert relative_error(coarse_grain(lift(c, (32, 32)), 4), c) < 1e-6
+    # the coarse field is the block average up to the sinc kernel: same mean
+    assert torch.allclose(c.mean((-2, -1)), x.mean((-2, -1)), atol=1e-5)
+
+
+def test_coarse_grain_bad_factor():
+    with pytest.raises(ValueError, match="divide"):
+        coarse_grain(torch.randn(30, 30), 4)
+    with pytest.raises(ValueError, match="smaller than 2x2"):
+        coarse_grain(torch.randn(8, 8), 8)
+
+
+# --------------------------------------------------------------------------- Gaussian model
+def test_gaussian_has_target_power_spectrum_on_average():
+    t = texture(2, 32)
+    x = gaussian_synthesis(t, n_samples=400, seed=1)
+    assert x.shape == (400, 32, 32) and x.dtype == t.dtype
+    p_t, p_x = power_spectrum_2d(t), power_spectrum_2d(x)
+    # averaged periodogram of 400 samples: chi^2 fluctuations ~ 1/sqrt(400) per frequency
+    assert relative_error(p_x, p_t) < 0.1
+    assert abs(float(x.mean() - t.mean())) < 1e-4
+    # radially, the error is far smaller than the frequency-wise one
+    assert abs(float(x.var() / t.var(unbiased=False)) - 1) < 0.02
+    # Gaussian: flatness 3 whatever the target's
+    xc = x - x.mean()
+    assert abs(float(xc.pow(4).mean() / xc.pow(2).mean() ** 2) - 3) < 0.1
+
+
+def test_gaussian_seeded_and_conditioned():
+    t = texture(1, 32)
+    assert torch.equal(synthesize(t, "gaussian", 2, seed=3), synthesize(t, "gaussian", 2, seed=3))
+    assert not torch.equal(synthesize(t, "gaussian", 2, seed=3), synthesize(t, "gaussian", 2, seed=4))
+    c = coarse_grain(t[0], 4)
+    x = synthesize(t, "gaussian", 3, conditioning=c)
+    assert relative_error(coarse_grain(x, 4), c.expand(3, -1, -1)) < 1e-5
+
+
+# --------------------------------------------------------------------------- microcanonical synthesis
+def test_synthesis_reduces_loss_and_matches_moments():
+    t = texture(2, 32)
+    x, info = synthesize(t, n_samples=2, steps=40, J=3, progress=False, return_info=True)
+    assert x.shape == (2, 32, 32) and torch.isfinite(x).all()
+    hist = info["loss_history"]
+    assert hist[-1] < 1e-2 * hist[0]
+    assert all(b <= a * (1 + 1e-6) for a, b in zip(hist, hist[1:]))
+    # moments of the result, measured independently, close to the target's
+    st = PhaseHarmonicStatistics((32, 32), 3)
+    ts = (t - t.mean()) / t.var((-2, -1), unbiased=False).mean().sqrt()
+    st.set_reference(ts)
+    xs = (x - t.mean()) / t.var((-2, -1), unbiased=False).mean().sqrt()
+    noise = torch.randn(2, 32, 32)
+    assert float(st.loss(xs)) < 1e-2 * float(st.loss(noise))
+    # a non-Gaussian marginal is reproduced: the target's flatness, not 3
+    def flat(v: torch.Tensor) -> float:
+        v = v - v.mean()
+        return float(v.pow(4).mean() / v.pow(2).mean() ** 2)
+    assert abs(flat(x) - flat(t)) < 0.25 * abs(flat(t) - 3.0)
+    # the mean and variance of the target are restored after standardisation
+    assert abs(float(x.mean() - t.mean())) < 0.1 * float(t.std())
+
+
+def test_synthesis_conditioning_preserves_coarse_field():
+    t = texture(1, 32)
+    c = coarse_grain(texture(1, 32, seed=5)[0], 8)
+    x = synthesize(t, n_samples=2, steps=10, J=3, conditioning=c, progress=False)
+    assert relative_error(coarse_grain(x, 8), c.expand(2, -1, -1)) < 1e-5
+    # the fine scales differ between samples
+    assert float((x[0] - x[1]).abs().max()) > 0.1
+
+
+def test_checkpoint_resume_equals_uninterrupted(tmp_path):
+    t = texture(1, 32)
+    kw = dict(n_samples=2, J=3, seed=7, checkpoint_every=4, progress=False)
+    full = synthesize(t, steps=12, **kw)
+    ck = tmp_path / "synth.pt"
+    part, info = synthesize(t, steps=8, checkpoint=ck, return_info=True, **kw)
+    assert ck.exists() and info["steps_done"] == 8 and not info["resumed"]
+    resumed, info = synthesize(t, steps=12, checkpoint=ck, return_info=True, **kw)
+    assert info["resumed"] and info["steps_done"] == 12
+    torch.testing.assert_close(resumed, full, rtol=1e-5, atol=1e-5)
+    # finished: a rerun returns at once with the same fields
+    again, info = synthesize(t, steps=12, checkpoint=ck, return_info=True, **kw)
+    assert info["evaluations"] == 0 or info["resumed"]
+    torch.testing.assert_close(again, full, rtol=1e-5, atol=1e-5)
+    # another seed must not silently reuse the checkpoint
+    with pytest.raises(ValueError, match="other arguments"):
+        synthesize(t, steps=12, checkpoint=ck, **{**kw, "seed": 8})
+
+
+def test_checkpoint_resume_after_interruption(tmp_path):
+    t = texture(1, 32)
+    kw = dict(n_samples=1, J=3, seed=2, steps=12, checkpoint_every=4, progress=False)
+    full = synthesize(t, **kw)
+    ck = tmp_path / "c.pt"
+
+    def kill(done: int, loss: float) -> None:
+        if done >= 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(t, checkpoint=ck, callback=kill, **kw)
+    resumed = synthesize(t, checkpoint=ck, **kw)
+    torch.testing.assert_close(resumed, full, rtol=1e-5, atol=1e-5)
+
+
+def test_divergence_returns_last_finite_iterate(monkeypatch):
+    t = texture(1, 32)
+    calls = {"n": 0}
+    original = PhaseHarmonicStatistics.loss
+
+    def flaky(self, x, target_moments=None):
+        calls["n"] += 1
+        value = original(self, x, target_moments)
+        return value * float("nan") if calls["n"] > 15 else value
+
+    monkeypatch.setattr(PhaseHarmonicStatistics, "loss", flaky)
+    with pytest.warns(SynthesisDivergenceWarning, match="diverged"):
+        x, info = synthesize(t, steps=40, J=3, checkpoint_every=5, progress=False, return_info=True)
+    assert info["diverged"] and torch.isfinite(x).all()
+    assert info["steps_done"] < 40
+
+
+# --------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "target, kwargs, match",
+    [
+        (torch.ones(32, 32), {}, "constant"),
+        (torch.full((32, 32), float("nan")), {}, "non-finite"),
+        (torch.randn(4, 4), {}, "too small"),
+        (torch.randn(16, 16), {"J": 5}, "too small for J"),
+        ([torch.randn(32, 32), torch.randn(16, 16)], {}, "different shapes"),
+        (torch.randn(2, 2, 32, 32), {}, r"\(n, M, N\)"),
+        (torch.randn(32, 32), {"statistics": "wavelets"}, "phase-harmonics"),
+        (torch.randn(32, 32), {"conditioning": torch.randn(5, 5)}, "coarse_grain"),
+        (torch.randn(32, 32), {"conditioning": torch.randn(3, 4, 4), "n_samples": 2}, "n_samples"),
+    ],
+)
+def test_bad_input(target, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        synthesize(target, steps=1, progress=False, **kwargs)
+
+
+def test_bad_types():
+    with pytest.raises(TypeError, match="n_samples"):
+        synthesize(torch.randn(32, 32), n_samples=1.5, progress=False)
+    with pytest.raises(TypeError, match="dtype"):
+        synthesize(torch.randn(32, 32), dtype=torch.float16, progress=False)
+
+
+def test_float64_and_numpy_target():
+    t = texture(1, 32).double()
+    x = synthesize(t.numpy(), n_samples=1, steps=3, J=3, progress=False)
+    assert x.dtype == torch.float64 and x.shape == (1, 32, 32)
