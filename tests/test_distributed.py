@@ -102,6 +102,15 @@ def test_rows_selects_chunks_and_module_transform(tmp_path):
     np.testing.assert_allclose(read_features(out, rows), _pair_features(pos, ch)[rows], rtol=1e-6)
 
 
+def test_trim_padding_gives_the_same_features(tmp_path):
+    pos, ch = _data(n=20, atoms=4)
+    pos = np.concatenate([pos, np.zeros((20, 3, 3), np.float32)], axis=1)
+    ch = np.concatenate([ch, np.zeros((20, 3), np.uint8)], axis=1)
+    out = extract_features(TorchPairs(), pos, ch, tmp_path / "t.zarr", chunk_size=8, scheduler="serial",
+                           trim_padding=True, progress=False)
+    np.testing.assert_allclose(read_features(out), _pair_features(pos, ch), rtol=1e-6)
+
+
 def test_foreign_store_is_refused_unless_overwrite(tmp_path):
     pos, ch = _data()
     out = tmp_path / "f.zarr"

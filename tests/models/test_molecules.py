@@ -251,7 +251,7 @@ def test_qm9_cli(fake_qm9, tmp_path, monkeypatch, capsys):
     from wavephase.cli.main import main
     from wavephase.models import molecules
 
-    monkeypatch.setattr(molecules, "_default_transform", PairInvariants)
+    monkeypatch.setattr(molecules, "_default_transform", lambda **kw: PairInvariants())
     assert main(["qm9", "--limit", "300", "--scheduler", "serial", "--chunk-size", "100", "--no-progress",
                  "--out", str(tmp_path / "cli")]) == 0
     assert "MAE" in capsys.readouterr().out
