@@ -47,14 +47,24 @@ def transform_fingerprint(transform: Any) -> str:
     ----------
     transform : nn.Module or callable
         For a module: its class, ``repr`` and the SHA-256 of its parameters and
-        buffers; for a function: its module and qualified name.
+        buffers; for a function: its module and qualified name. The source file
+        defining it is hashed too, so editing the code changes the fingerprint.
 
     Returns
     -------
     str
         Hex digest.
     """
+    import inspect
+
     h = hashlib.sha256()
+    try:
+        # The source of the transform's class/function: a code change invalidates cached features.
+        source = inspect.getsourcefile(transform if inspect.isfunction(transform) else type(transform))
+        if source is not None and os.path.isfile(source):
+            h.update(Path(source).read_bytes())
+    except TypeError:  # built-ins have no source file
+        pass
     if isinstance(transform, torch.nn.Module):
         h.update(f"{type(transform).__module__}.{type(transform).__qualname__}\n{transform!r}".encode())
         for name, t in sorted(transform.state_dict().items()):
