@@ -197,3 +197,24 @@ def test_float64_and_numpy_target():
     t = texture(1, 32).double()
     x = synthesize(t.numpy(), n_samples=1, steps=3, J=3, progress=False)
     assert x.dtype == torch.float64 and x.shape == (1, 32, 32)
+
+
+def test_marginal_family_is_skewness_and_flatness():
+    t = texture(2, 32).double()
+    st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
+    mom = st(t)["marginal"].real  # no reference: each field's own variance
+    xc = t - t.mean((-2, -1), keepdim=True)
+    var = xc.pow(2).mean((-2, -1))
+    torch.testing.assert_close(mom[:, 0], xc.pow(3).mean((-2, -1)) / var**1.5)
+    torch.testing.assert_close(mom[:, 1], xc.pow(4).mean((-2, -1)) / var**2)
+    assert PhaseHarmonicStatistics((32, 32), 3, marginal=False)(t.float())["marginal"].shape == (2, 0)
+
+
+def test_match_each_follows_its_own_target():
+    a = texture(1, 32, seed=1)
+    b = -texture(1, 32, seed=2) + 7.0  # different mean and negative skewness
+    x = synthesize(torch.cat([a, b]), n_samples=2, steps=25, J=3, match="each", progress=False)
+    assert abs(float(x[0].mean() - a.mean())) < abs(float(x[0].mean() - b.mean()))
+    assert abs(float(x[1].mean() - b.mean())) < abs(float(x[1].mean() - a.mean()))
+    with pytest.raises(ValueError, match="match"):
+        synthesize(a, match="first", progress=False)

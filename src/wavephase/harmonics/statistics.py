@@ -10,6 +10,7 @@ shifts ``tau = 2^j n`` with ``|n| <= dn``; counts per field for ``J`` scales,
 family      moment                                                                  count
 ==========  ======================================================================  =========================
 ``mean``    ``<x> / sigma``, ``Var(x) / sigma^2`` (``sigma^2`` reference variance)    2
+``marginal``  ``<(x - <x>)^3> / sigma^3``, ``<(x - <x>)^4> / sigma^4`` (optional)          2
 ``S11``     ``<z_{j,l}(u) conj z_{j,l}(u + tau)> / P_{j,l}`` (k = 1, 1)               ``J L n_tau``
 ``S00``     ``Cov(|z_{j,l1}|(u), |z_{j,l2}|(u + tau)) / sqrt(P P)`` (k = 0, 0)        ``J L^2 n_tau``
 ``S01``     ``<|z_{j,l}| z_{j,l}> / P_{j,l}`` (k = 0, 1)                              ``J L``
@@ -19,7 +20,11 @@ family      moment                                                              
 ``Cphase``  ``<[z_{j1,l}]^{2^{j2-j1}} conj z_{j2,l}> / sqrt(P P)`` (phase accel.)     ``n_pairs L``
 ==========  ======================================================================  =========================
 
-Every family is a correlation coefficient (Cauchy-Schwarz bounds it by 1 in
+``marginal`` (skewness and flatness of the pixel values, as in Portilla and
+Simoncelli's texture statistics) constrains the one-point distribution, which
+the wavelet moments leave loosely determined: it makes syntheses of binary
+fields (Ising spins, flatness 1) nearly binary and reproduces the intermittency
+(flatness) of vorticity fields. Every other family is a correlation coefficient (Cauchy-Schwarz bounds it by 1 in
 modulus when ``P`` is the field's own power) and so is O(1). Moments whose finer scale is
 ``j >= 1`` are averaged on the grid subsampled by ``2^j``: products of
 coefficients at scale ``j`` keep less than 0.3 % of their energy at the aliased
@@ -37,7 +42,7 @@ from wavephase.validation import check_image_shape, check_positive_int, check_re
 
 __all__ = ["PhaseHarmonicStatistics", "shift_lattice"]
 
-FAMILIES = ("mean", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
+FAMILIES = ("mean", "marginal", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
 
 
 def shift_lattice(dn: int) -> list[tuple[int, int]]:
@@ -78,6 +83,8 @@ class PhaseHarmonicStatistics(nn.Module):
         Largest scale difference ``j2 - j1`` of the cross-scale families; ``J - 1`` (all) by default.
     subsample : bool
         Average moments at scale ``j >= 1`` on the grid subsampled by ``2^j`` (faster, same expectation).
+    marginal : bool
+        Include the ``marginal`` family (pixel skewness and flatness).
     dtype : torch.dtype
         Dtype of the filters; inputs are cast to it.
 
@@ -94,7 +101,7 @@ class PhaseHarmonicStatistics(nn.Module):
     """
 
     def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dn: int = 2, delta_j: int | None = None,
-                 subsample: bool = True, dtype: torch.dtype = torch.float32,
+                 subsample: bool = True, marginal: bool = True, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
         self.shape = check_image_shape(shape, J)
@@ -103,6 +110,7 @@ class PhaseHarmonicStatistics(nn.Module):
         self.dn = check_positive_int(dn, "dn", minimum=0)
         self.delta_j = self.J - 1 if delta_j is None else check_positive_int(delta_j, "delta_j", minimum=0)
         self.subsample = bool(subsample)
+        self.marginal = bool(marginal)
         bank = morlet_bank(self.shape, self.J, self.L, dtype=dtype, device=device)
         self.register_buffer("psi", bank.psi.clone(), persistent=False)
         self.shifts = shift_lattice(self.dn)
@@ -125,7 +133,7 @@ class PhaseHarmonicStatistics(nn.Module):
             Family name -> count.
         """
         J, L, t, p = self.J, self.L, len(self.shifts), len(self.pairs)
-        return {"mean": 2, "S11": J * L * t, "S00": J * L * L * t, "S01": J * L, "M": J * L,
+        return {"mean": 2, "marginal": 2 if self.marginal else 0, "S11": J * L * t, "S00": J * L * L * t, "S01": J * L, "M": J * L,
                 "C01": p * L * L, "C00": p * L * L, "Cphase": p * L}
 
     def wavelet_transform(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,6 +201,12 @@ class PhaseHarmonicStatistics(nn.Module):
             return grids[(j, s)]
         mean = x.mean((-2, -1))
         var = x.var((-2, -1), unbiased=False)
+        if self.marginal:
+            xc = x - mean[:, None, None]
+            xc2 = xc.square()
+            marginal = torch.stack([(xc2 * xc).mean((-2, -1)), xc2.square().mean((-2, -1))], -1)
+        else:
+            marginal = x.new_zeros(B, 0)
         s11, s00, s01, mods, power = [], [], [], [], []
         for j in range(self.J):
             s = self._stride(j)
@@ -239,6 +253,7 @@ class PhaseHarmonicStatistics(nn.Module):
         dt = zs[0].dtype
         moments = {
             "mean": torch.stack([mean, var], -1).to(dt),
+            "marginal": marginal.to(dt),
             "S11": torch.stack(s11, 1).reshape(B, -1),
             "S00": torch.stack(s00, 1).reshape(B, -1).to(dt),
             "S01": torch.stack(s01, 1).reshape(B, -1),
@@ -259,6 +274,10 @@ class PhaseHarmonicStatistics(nn.Module):
         sigma = var.expand(B).sqrt()
         scale_mean = torch.stack([sigma, sigma.square()], -1)
         out = {"mean": moments["mean"] / scale_mean}
+        if self.marginal:
+            out["marginal"] = moments["marginal"] / torch.stack([sigma**3, sigma**4], -1)
+        else:
+            out["marginal"] = moments["marginal"]
         out["S11"] = (moments["S11"].reshape(B, self.J, self.L, T) / P[..., None]).reshape(B, -1)
         pp = sq[:, :, :, None] * sq[:, :, None, :]  # (B, J, L, L)
         out["S00"] = (moments["S00"].reshape(B, self.J, self.L, self.L, T) / pp[..., None]).reshape(B, -1)
@@ -370,4 +389,5 @@ class PhaseHarmonicStatistics(nn.Module):
     def extra_repr(self) -> str:
         """Configuration summary."""
         return (f"shape={self.shape}, J={self.J}, L={self.L}, dn={self.dn}, delta_j={self.delta_j}, "
+                f"marginal={self.marginal}, "
                 f"n_moments={sum(self.family_sizes().values())}")

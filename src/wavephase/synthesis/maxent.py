@@ -339,7 +339,8 @@ def _fingerprint(parts: dict[str, Any], tensors: Sequence[torch.Tensor | None]) 
 
 # --------------------------------------------------------------------------- microcanonical synthesis
 def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int = 1, steps: int = 300,
-               seed: int = 0, conditioning: Any = None, *, J: int | None = None, L: int = 8, dn: int = 2,
+               seed: int = 0, conditioning: Any = None, *, match: str = "average", J: int | None = None,
+               L: int = 8, dn: int = 2,
                statistics_options: dict[str, Any] | None = None, checkpoint: str | os.PathLike[str] | None = None,
                checkpoint_every: int = 20, history_size: int = 50, dtype: torch.dtype | None = None,
                device: torch.device | str | None = None, progress: bool = True, return_info: bool = False,
@@ -367,6 +368,12 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         Coarse field ``coarse_grain(x, 2**J_c)`` of shape ``(m, n)`` (shared by
         all samples) or ``(n_samples, m, n)``: the samples' low frequencies are
         constrained to it exactly.
+    match : str
+        ``"average"``: every sample matches the moments averaged over the
+        targets. ``"each"``: sample ``i`` matches the moments of target
+        ``i mod n`` alone (one microcanonical ensemble per target); this keeps
+        the spread of per-field quantities, e.g. the magnetisation of Ising
+        fields, which averaging over ``+-`` symmetric targets would cancel.
     J : int, optional
         Number of scales; ``log2(min(M, N)) - 2`` by default.
     L : int
@@ -426,6 +433,8 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
     steps = check_positive_int(steps, "steps", minimum=0)
     checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
     history_size = check_positive_int(history_size, "history_size")
+    if match not in ("average", "each"):
+        raise ValueError(f"match={match!r} is not supported; use 'average' or 'each'.")
     if statistics not in STATISTICS:
         raise ValueError(f"statistics={statistics!r} is not supported; choose one of {STATISTICS}.")
     dtype = t.dtype if dtype is None else dtype
@@ -451,6 +460,12 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
     stats = build_statistics(statistics, (M, N), J, L, dn=dn, dtype=dtype, device=device,
                              **(statistics_options or {}))
     stats.set_reference(ts)
+    target_moments = None
+    if match == "each":
+        with torch.no_grad():
+            per_target = stats(ts)
+        index = torch.arange(n_samples, device=device) % ts.shape[0]
+        target_moments = {k: v[index] for k, v in per_target.items()}
 
     low = None
     factor = 1
@@ -473,7 +488,7 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
                             tolerance_grad=0.0, tolerance_change=1e-12, history_size=history_size,
                             line_search_fn="strong_wolfe")
     fp = _fingerprint({"statistics": statistics, "n_samples": n_samples, "seed": int(seed), "J": J, "L": L,
-                       "dn": dn, "dtype": str(dtype), "opts": repr(statistics_options), "every": checkpoint_every,
+                       "dn": dn, "match": match, "dtype": str(dtype), "opts": repr(statistics_options), "every": checkpoint_every,
                        "history": history_size}, [ts, cond])
     done, history, evaluations, resumed = 0, [], 0, False
     if checkpoint is not None:
@@ -495,7 +510,7 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         nonlocal evaluations
         opt.zero_grad()
         x = field(y)
-        loss = stats.loss(x)
+        loss = stats.loss(x, target_moments)
         value = float(loss.detach())
         if math.isfinite(value):
             loss.backward()
@@ -509,7 +524,7 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
 
     def current_loss() -> float:
         with torch.no_grad():
-            return float(stats.loss(field(y)))
+            return float(stats.loss(field(y), target_moments))
 
     if not history:
         history.append(current_loss())
