@@ -16,7 +16,7 @@ from typing import Sequence
 __all__ = ["main", "build_parser"]
 
 # Sub-command modules of wavephase.cli, in the order --help lists them.
-SUBCOMMANDS: tuple[str, ...] = ("report", "scatter", "generate", "classify", "qm9")
+SUBCOMMANDS: tuple[str, ...] = ("report", "scatter", "generate", "classify", "qm9", "synth")
 
 
 def build_parser() -> argparse.ArgumentParser:
