@@ -218,3 +218,51 @@ def test_match_each_follows_its_own_target():
     assert abs(float(x[1].mean() - b.mean())) < abs(float(x[1].mean() - a.mean()))
     with pytest.raises(ValueError, match="match"):
         synthesize(a, match="first", progress=False)
+
+
+# --------------------------------------------------------------------------- experiment and CLI
+def test_cli_synth_on_png_texture(tmp_path):
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from wavephase.cli.main import main
+
+    img = texture(1, 48)[0]
+    img = ((img - img.min()) / (img.max() - img.min()) * 255).numpy().astype(np.uint8)
+    png = tmp_path / "texture.png"
+    Image.fromarray(img).save(png)
+    out = tmp_path / "out"
+    status = main(["synth", "--field", str(png), "--size", "32", "--steps", "6", "--samples", "2",
+                   "--out", str(out), "--no-progress"])
+    assert status == 0
+    for name in ("fields.png", "spectra.png", "pdf.png", "metrics.json", "metrics.txt", "synthesis.pt"):
+        assert (out / name).is_file(), name
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["n_samples"] == 2 and m["steps_done"] == 6 and m["size"] == 32
+    flat = m["metrics"]["flatness"]
+    assert set(flat) >= {"synthesis", "gaussian", "truth"}
+    assert len(m["metrics"]["spectrum_per_octave"]["truth"]) == 4
+    assert "flatness" in (out / "metrics.txt").read_text()
+    # a rerun resumes from the finished checkpoint instead of starting again
+    m2 = json.loads(json.dumps(__import__("wavephase.synthesis.run", fromlist=["x"]).run_synthesis(
+        str(png), out, size=32, n_samples=2, steps=6, progress=False)))
+    assert m2["resumed"]
+
+
+def test_cli_synth_bad_field(tmp_path, capsys):
+    from wavephase.cli.main import main
+
+    assert main(["synth", "--field", "clouds", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "neither" in capsys.readouterr().err
+
+
+def test_basic_metrics_ising_observables():
+    from wavephase.synthesis.run import basic_metrics
+
+    up = torch.ones(2, 16, 16)
+    checker = (torch.arange(16)[:, None] + torch.arange(16)[None]) % 2 * 2.0 - 1.0
+    m = basic_metrics(up, checker[None], -up, ising=True)
+    assert m["ising_energy"]["synthesis"] == -2.0 and m["ising_energy"]["truth"] == 2.0
+    assert m["ising_abs_magnetisation"]["gaussian"] == 1.0 and m["ising_abs_magnetisation"]["truth"] == 0.0

@@ -1,0 +1,174 @@
+"""Benchmark: phase harmonic statistics (forward + backward) and full syntheses, against pywph.
+
+Every measurement runs in a fresh subprocess, so that its peak resident memory
+(``ru_maxrss``) is its own; the increase of the peak over the state just
+before the first forward pass (operator built, reference set) is reported as
+the memory of forward + backward. pywph 1.1.3 runs in its own interpreter
+(``--pywph-python``, e.g. ``.venv-pywph/bin/python``) with its default model
+(S11, S00, S01, C01, Cphase, L) and its chunked gradient loop (one backward per
+chunk of coefficients, as in pywph's synthesis examples).
+
+Usage::
+
+    python benchmarks/bench_synthesis.py --pywph-python .venv-pywph/bin/python
+    python benchmarks/bench_synthesis.py --size 128 --J 5 --synthesis-steps 50 --no-synthesis
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_COMMON = """
+import json, resource, sys, time
+import torch
+torch.set_num_threads({threads})
+torch.manual_seed(0)
+M = N = {size}
+J, L, dn, reps = {J}, {L}, {dn}, {reps}
+def rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+g = torch.Generator().manual_seed(0)
+ref = torch.randn(1, M, N, generator=g)
+y0 = torch.randn(1, M, N, generator=g)
+"""
+
+_WAVEPHASE = _COMMON + """
+from wavephase.harmonics import PhaseHarmonicStatistics
+op = PhaseHarmonicStatistics((M, N), J, L, dn=dn)
+op.set_reference(ref)
+n_coeffs = sum(op.family_sizes().values())
+base = rss_mb()
+times = []
+for _ in range(reps):
+    y = y0.clone().requires_grad_(True)
+    t = time.perf_counter()
+    loss = op.loss(y)
+    loss.backward()
+    times.append(time.perf_counter() - t)
+print(json.dumps({{"times": times, "peak_mb": rss_mb(), "base_mb": base, "n_coeffs": n_coeffs}}))
+"""
+
+_PYWPH = _COMMON + """
+import pywph as pw
+op = pw.WPHOp(M, N, J, L=L, dn=dn, device="cpu")
+target = op.apply(ref[0], norm="auto", pbc=True)
+n_coeffs = int(target.numel())
+base = rss_mb()
+times = []
+for _ in range(reps):
+    y = y0[0].clone().requires_grad_(True)
+    t = time.perf_counter()
+    yp, nb_chunks = op.preconfigure(y, requires_grad=True, pbc=True)
+    for i in range(nb_chunks):
+        coeffs, idx = op.apply(yp, i, norm="auto", ret_indices=True, pbc=True)
+        loss = (coeffs - target[idx]).abs().square().sum()
+        loss.backward(retain_graph=True)
+        del coeffs, idx, loss
+    times.append(time.perf_counter() - t)
+print(json.dumps({{"times": times, "peak_mb": rss_mb(), "base_mb": base, "n_coeffs": n_coeffs}}))
+"""
+
+_SYNTHESIS = """
+import json, resource, time
+import torch
+torch.set_num_threads({threads})
+from wavephase.synthesis import synthesize
+size, steps, n = {size}, {steps}, {n_samples}
+g = torch.Generator().manual_seed(0)
+w = torch.randn(2, size, size, generator=g)
+k = torch.fft.fftfreq(size)
+kk = (k[:, None] ** 2 + k[None] ** 2).sqrt()
+smooth = torch.fft.ifft2(torch.fft.fft2(w) * torch.exp(-((kk / 0.08) ** 2))).real
+target = torch.exp(0.8 * smooth / smooth.std())  # intermittent (flatness ~ 15) test texture
+t = time.perf_counter()
+x, info = synthesize(target, n_samples=n, steps=steps, seed=0, progress=False, return_info=True)
+wall = time.perf_counter() - t
+hist = info["loss_history"]
+print(json.dumps({{"wall_s": wall, "steps_done": info["steps_done"], "evaluations": info["evaluations"],
+                  "loss_first": hist[0], "loss_last": hist[-1],
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}}))
+"""
+
+
+def _child(python: str, code: str, timeout: float) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([python, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark child ({python}) failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _summary(name: str, r: dict) -> str:
+    best = min(r["times"])
+    med = sorted(r["times"])[len(r["times"]) // 2]
+    return (f"{name:<10} fwd+bwd best {best:8.3f} s  median {med:8.3f} s  peak RSS {r['peak_mb']:8.0f} MB  "
+            f"(+{r['peak_mb'] - r['base_mb']:.0f} MB over setup)  {r['n_coeffs']} coefficients")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print a table (and optionally write JSON).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments.
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--J", type=int, default=6)
+    p.add_argument("--L", type=int, default=8)
+    p.add_argument("--dn", type=int, default=2)
+    p.add_argument("--reps", type=int, default=3, help="forward+backward repetitions per implementation")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--pywph-python", default=None, help="interpreter with pywph 1.1.3 installed")
+    p.add_argument("--synthesis-steps", type=int, default=100)
+    p.add_argument("--synthesis-samples", type=int, default=1)
+    p.add_argument("--no-synthesis", action="store_true", help="skip the full-synthesis timing")
+    p.add_argument("--json", default=None, help="write the results to this JSON file")
+    p.add_argument("--timeout", type=float, default=1800.0)
+    args = p.parse_args(argv)
+    fmt = dict(threads=args.threads, size=args.size, J=args.J, L=args.L, dn=args.dn, reps=args.reps)
+    print(f"statistics forward+backward, {args.size}x{args.size}, J={args.J}, L={args.L}, dn={args.dn}, "
+          f"{args.threads} thread(s)")
+    results: dict = {"config": vars(args)}
+    results["wavephase"] = _child(sys.executable, _WAVEPHASE.format(**fmt), args.timeout)
+    print(_summary("wavephase", results["wavephase"]), flush=True)
+    if args.pywph_python:
+        results["pywph"] = _child(args.pywph_python, _PYWPH.format(**fmt), args.timeout)
+        print(_summary("pywph", results["pywph"]), flush=True)
+        w, q = results["wavephase"], results["pywph"]
+        speed = min(q["times"]) / min(w["times"])
+        mem = (q["peak_mb"] - q["base_mb"]) / max(w["peak_mb"] - w["base_mb"], 1e-9)
+        results["ratios"] = {"speedup": speed, "memory_ratio_over_setup": mem,
+                             "peak_rss_ratio": q["peak_mb"] / w["peak_mb"]}
+        print(f"ratios     pywph / wavephase: time {speed:.1f}x, memory over setup {mem:.1f}x, "
+              f"peak RSS {q['peak_mb'] / w['peak_mb']:.1f}x")
+    if not args.no_synthesis:
+        s = _child(sys.executable, _SYNTHESIS.format(threads=args.threads, size=args.size,
+                                                    steps=args.synthesis_steps, n_samples=args.synthesis_samples),
+                   args.timeout)
+        results["synthesis"] = s
+        print(f"synthesis  {args.synthesis_samples} field(s) {args.size}x{args.size}, {s['steps_done']} L-BFGS steps "
+              f"({s['evaluations']} evaluations): {s['wall_s']:.1f} s, loss {s['loss_first']:.3g} -> "
+              f"{s['loss_last']:.3g}, peak RSS {s['peak_mb']:.0f} MB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
