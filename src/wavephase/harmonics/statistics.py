@@ -6,19 +6,19 @@ With ``z_{j,l} = x * psi_{j,l}`` (Morlet wavelets, periodic boundaries) and
 shifts ``tau = 2^j n`` with ``|n| <= dn``; counts per field for ``J`` scales,
 ``L`` angles, ``n_tau = |H|`` and ``n_pairs`` scale pairs ``j1 < j2 <= j1 + delta_j``):
 
-==========  ======================================================================  =========================
-family      moment                                                                  count
-==========  ======================================================================  =========================
-``mean``    ``<x> / sigma``, ``Var(x) / sigma^2`` (``sigma^2`` reference variance)    2
-``marginal``  ``<(x - <x>)^3> / sigma^3``, ``<(x - <x>)^4> / sigma^4`` (optional)          2
-``S11``     ``<z_{j,l}(u) conj z_{j,l}(u + tau)> / P_{j,l}`` (k = 1, 1)               ``J L n_tau``
-``S00``     ``Cov(|z_{j,l1}|(u), |z_{j,l2}|(u + tau)) / sqrt(P P)`` (k = 0, 0)        ``J L^2 n_tau``
-``S01``     ``<|z_{j,l}| z_{j,l}> / P_{j,l}`` (k = 0, 1)                              ``J L``
-``M``       ``m_{j,l} / sqrt(P_{j,l})`` (sparsity)                                    ``J L``
-``C01``     ``<|z_{j1,l1}| conj z_{j2,l2}> / sqrt(P P)`` (k = 0, 1; all angles)       ``n_pairs L^2``
-``C00``     ``Cov(|z_{j1,l1}|, |z_{j2,l2}|) / sqrt(P P)`` (k = 0, 0; all angles)      ``n_pairs L^2``
-``Cphase``  ``<[z_{j1,l}]^{2^{j2-j1}} conj z_{j2,l}> / sqrt(P P)`` (phase accel.)     ``n_pairs L``
-==========  ======================================================================  =========================
+============  ======================================================================  ===============
+family        moment                                                                  count
+============  ======================================================================  ===============
+``mean``      ``<x> / sigma``, ``Var(x) / sigma^2`` (``sigma^2`` reference variance)  2
+``marginal``  ``<(x - <x>)^3> / sigma^3``, ``<(x - <x>)^4> / sigma^4`` (optional)     2
+``S11``       ``<z_{j,l}(u) conj z_{j,l}(u + tau)> / P_{j,l}`` (k = 1, 1)             ``J L n_tau``
+``S00``       ``Cov(|z_{j,l1}|(u), |z_{j,l2}|(u + tau)) / sqrt(P P)`` (k = 0, 0)      ``J L^2 n_tau``
+``S01``       ``<|z_{j,l}| z_{j,l}> / P_{j,l}`` (k = 0, 1)                            ``J L``
+``M``         ``m_{j,l} / sqrt(P_{j,l})`` (sparsity)                                  ``J L``
+``C01``       ``<|z_{j1,l1}| conj z_{j2,l2}> / sqrt(P P)`` (k = 0, 1; all angles)     ``n_pairs L^2``
+``C00``       ``Cov(|z_{j1,l1}|, |z_{j2,l2}|) / sqrt(P P)`` (k = 0, 0; all angles)    ``n_pairs L^2``
+``Cphase``    ``<[z_{j1,l}]^{2^{j2-j1}} conj z_{j2,l}> / sqrt(P P)`` (phase accel.)   ``n_pairs L``
+============  ======================================================================  ===============
 
 ``marginal`` (skewness and flatness of the pixel values, as in Portilla and
 Simoncelli's texture statistics) constrains the one-point distribution, which
