@@ -1,0 +1,311 @@
+"""Tests of the solid-harmonic 3D scattering of molecules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from wavephase import SolidHarmonicScattering3D
+from wavephase.scattering.solid_harmonic3d import (
+    real_solid_harmonic_coefficients,
+    real_solid_harmonics,
+    solid_harmonic_response,
+)
+from wavephase.testing import assert_invariant, relative_error
+
+F64 = torch.float64
+
+
+def random_molecule(n_atoms: int, seed: int, dtype: torch.dtype = F64) -> tuple[torch.Tensor, torch.Tensor]:
+    """QM9-like random molecule: a random tree of bonds 1.0-1.5 angstrom, H/C/N/O."""
+    gen = torch.Generator().manual_seed(seed)
+    pos = [torch.zeros(3, dtype=F64)]
+    while len(pos) < n_atoms:
+        base = pos[int(torch.randint(len(pos), (1,), generator=gen))]
+        step = torch.randn(3, generator=gen, dtype=F64)
+        cand = base + step / step.norm() * (1.0 + 0.5 * torch.rand(1, generator=gen, dtype=F64))
+        if min(float((cand - p).norm()) for p in pos) > 0.95:
+            pos.append(cand)
+    heavy = torch.tensor([6, 7, 8], dtype=F64)[torch.randint(3, (n_atoms,), generator=gen)]
+    z = torch.where(torch.arange(n_atoms) < max(1, n_atoms // 2), heavy, torch.ones(n_atoms, dtype=F64))
+    return torch.stack(pos).to(dtype), z
+
+
+def random_rotation(seed: int) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed), dtype=F64))
+    q = q * torch.sign(torch.diagonal(r))
+    if torch.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q
+
+
+SMALL = dict(J=2, L=2, qs=(0.5, 1.0, 2.0, 3.0), grid_step=0.7, margin=5.0)
+
+
+# ------------------------------------------------------------------ harmonics
+@pytest.mark.parametrize("l", range(6))
+def test_solid_harmonics_orthonormal_and_harmonic(l: int) -> None:
+    mono, coef = real_solid_harmonic_coefficients(l)
+    assert coef.shape == (2 * l + 1, (l + 1) * (l + 2) // 2) and (mono.sum(1) == l).all()
+    x = torch.randn(50, 3, dtype=F64, generator=torch.Generator().manual_seed(l))
+    values = real_solid_harmonics(x, l)[:, l * l:]
+    # Addition theorem: sum_m R_l^m(x)^2 = (2l+1)/(4 pi) |x|^{2l} for an orthonormal basis.
+    expected = (2 * l + 1) / (4 * math.pi) * (x**2).sum(-1) ** l
+    torch.testing.assert_close((values**2).sum(-1), expected, rtol=1e-10, atol=1e-12)
+    # Harmonic: the Laplacian vanishes (second derivatives by autograd; trivial for l < 2).
+    if l >= 2:
+        xg = x[:5].clone().requires_grad_(True)
+        for m in range(2 * l + 1):
+            (grad,) = torch.autograd.grad(real_solid_harmonics(xg, l)[:, l * l + m].sum(), xg, create_graph=True)
+            lap = sum(torch.autograd.grad(grad[:, d].sum(), xg, retain_graph=True)[0][:, d] for d in range(3))
+            assert float(lap.abs().max()) < 1e-9 * float(expected[:5].max())
+
+
+def test_closed_form_matches_fft_convolution() -> None:
+    """rho * psi by the closed form equals a brute-force periodic convolution on a grid."""
+    sigma, scale, L, h, n = 0.35, 0.6, 3, 0.1, 96
+    pos = torch.tensor([[0.2, -0.1, 0.3], [-0.9, 0.4, -0.2], [0.5, 0.8, -0.6]], dtype=F64)
+    z = torch.tensor([6.0, 1.0, 8.0], dtype=F64)
+    t = (torch.arange(n, dtype=F64) - n // 2) * h
+    grid = torch.stack(torch.meshgrid(t, t, t, indexing="ij"), -1)
+    d2 = ((grid[..., None, :] - pos) ** 2).sum(-1)
+    rho = (z * torch.exp(-d2 / (2 * sigma**2))).sum(-1) / (2 * math.pi * sigma**2) ** 1.5
+    offsets = torch.fft.ifftshift(grid, dim=(0, 1, 2))  # kernel origin at index 0
+    harm = real_solid_harmonics(offsets, L)
+    psi = (harm * torch.exp(-(offsets**2).sum(-1) / (2 * scale**2))[..., None]) * (2 * math.pi) ** -1.5
+    psi = psi * torch.cat([torch.full((2 * l + 1,), scale ** (-3 - l), dtype=F64) for l in range(L + 1)])
+    conv = torch.fft.ifftn(torch.fft.fftn(rho)[..., None] * torch.fft.fftn(psi, dim=(0, 1, 2)), dim=(0, 1, 2)).real
+    conv = conv * h**3
+    sel = (slice(30, 66, 5),) * 3
+    points = grid[sel].reshape(-1, 3)
+    analytic = solid_harmonic_response(pos, z, points, scale, sigma, L)
+    brute = conv[sel].reshape(-1, (L + 1) ** 2)
+    assert relative_error(analytic, brute) < 1e-6
+
+
+# ------------------------------------------------------------ coefficients
+def _brute_force_coefficients(pos: torch.Tensor, z: torch.Tensor, S: SolidHarmonicScattering3D,
+                              h: float, n: int) -> dict:
+    """First and second order (j1=0, j2=1) integrals with dense fields and FFT convolutions."""
+    t = (torch.arange(n, dtype=F64) - n // 2) * h
+    grid = torch.stack(torch.meshgrid(t, t, t, indexing="ij"), -1).reshape(-1, 3)
+    s1, s2 = S.scales()[0], S.scales()[1]
+    fields = solid_harmonic_response(pos, z, grid, s1, S.sigma, S.L)
+    offsets = torch.fft.ifftshift(grid.reshape(n, n, n, 3), dim=(0, 1, 2))
+    harm = real_solid_harmonics(offsets, S.L)
+    gauss = torch.exp(-(offsets**2).sum(-1) / (2 * s2**2)) * (2 * math.pi) ** -1.5
+    out = {}
+    for l in range(S.L + 1):
+        u1 = fields[:, l * l:(l + 1) ** 2].norm(dim=-1)
+        psi = (harm[..., l * l:(l + 1) ** 2] * gauss[..., None] * s2 ** (-3 - l)).permute(3, 0, 1, 2)
+        w = torch.fft.ifftn(torch.fft.fftn(u1.reshape(n, n, n)) * torch.fft.fftn(psi, dim=(1, 2, 3)),
+                            dim=(1, 2, 3)).real * h**3
+        u2 = w.norm(dim=0)
+        for q in S.qs:
+            out[(1, 0, l, q)] = float((u1**q).sum() * h**3)
+            out[(2, 0, l, q)] = float((u2**q).sum() * h**3)
+    return out
+
+
+@pytest.mark.slow
+def test_first_and_second_order_match_brute_force() -> None:
+    pos = torch.tensor([[0.0, 0.0, 0.0], [1.1, 0.2, 0.0], [-0.4, 1.0, 0.3]], dtype=F64)
+    z = torch.tensor([6.0, 1.0, 8.0], dtype=F64)
+    S = SolidHarmonicScattering3D(J=1, L=2, sigma=0.3, scale0=0.5, channels=("full",), grid_step=0.35,
+                                  margin=7.0, modulus_eps=0.0, align=False, dtype=F64)
+    out = S(pos, z)
+    ref = _brute_force_coefficients(pos, z, S, h=0.125, n=128)
+    meta = S.meta()
+    checked = 0
+    for i in range(S.output_size):
+        key = (int(meta["order"][i]), int(meta["j1"][i]), int(meta["l1"][i]), float(meta["q"][i]))
+        if key in ref:
+            assert abs(float(out[i]) / ref[key] - 1) < 2e-4, (key, float(out[i]), ref[key])
+            checked += 1
+    assert checked == 2 * 3 * len(S.qs)
+
+
+# ---------------------------------------------------------------- symmetries
+@pytest.mark.parametrize("align", [True, False])
+def test_rotation_translation_permutation_invariance(align: bool) -> None:
+    pos, z = random_molecule(9, seed=1)
+    kwargs = dict(SMALL, grid_step=0.7 if align else 0.45)
+    S = SolidHarmonicScattering3D(align=align, dtype=F64, **kwargs)
+    rot, shift = random_rotation(3), torch.tensor([0.7, -1.3, 2.1], dtype=F64)
+    perm = torch.randperm(9, generator=torch.Generator().manual_seed(4))
+    # With the principal frame the quadrature itself is invariant; without it the
+    # invariance is that of the quadrature (about 1e-4 at grid_step 0.45).
+    rtol = 1e-5 if align else 2e-4
+    assert_invariant(lambda x: S(x, z), pos, lambda x: x @ rot.T + shift, rtol)
+    assert_invariant(lambda x: S(x, z), pos, lambda x: x + shift, 1e-10)
+    torch.testing.assert_close(S(pos[perm], z[perm]), S(pos, z), rtol=1e-10, atol=0)
+
+
+def test_reflection_invariance() -> None:
+    pos, z = random_molecule(7, seed=2)
+    S = SolidHarmonicScattering3D(dtype=F64, **SMALL)
+    flip = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=F64))
+    assert relative_error(S(pos @ flip, z), S(pos, z)) < 1e-10
+
+
+def test_padding_atoms_change_nothing() -> None:
+    pos, z = random_molecule(6, seed=5)
+    S = SolidHarmonicScattering3D(dtype=F64, **SMALL)
+    gen = torch.Generator().manual_seed(0)
+    pad = torch.randn(4, 3, generator=gen, dtype=F64) * 20
+    padded_pos = torch.cat([pad[:2], pos, pad[2:]])
+    padded_z = torch.cat([torch.zeros(2, dtype=F64), z, torch.zeros(2, dtype=F64)])
+    torch.testing.assert_close(S(padded_pos, padded_z), S(pos, z), rtol=1e-11, atol=0)
+
+
+def test_batch_shapes_and_batch_independence() -> None:
+    S = SolidHarmonicScattering3D(dtype=F64, chunk_size=2, **SMALL)
+    mols = [random_molecule(n, seed=10 + n) for n in (3, 8, 5)]
+    A = 8
+    pos = torch.zeros(3, A, 3, dtype=F64)
+    z = torch.zeros(3, A, dtype=F64)
+    for i, (p, c) in enumerate(mols):
+        pos[i, : len(c)], z[i, : len(c)] = p, c
+    batched = S(pos, z)
+    assert batched.shape == (3, S.output_size)
+    for i, (p, c) in enumerate(mols):
+        # A molecule's coefficients do not depend on the molecules sharing its chunk (up to
+        # the order-2 FFT box, which is the chunk's: ~1e-7).
+        assert relative_error(batched[i], S(p, c)) < 1e-6
+    nested = S(pos.reshape(3, 1, A, 3).expand(3, 2, A, 3), z.reshape(3, 1, A).expand(3, 2, A))
+    assert nested.shape == (3, 2, S.output_size)
+    assert relative_error(nested[:, 1], batched) < 1e-6
+
+
+def test_float32_agrees_with_float64() -> None:
+    pos, z = random_molecule(8, seed=6)
+    out64 = SolidHarmonicScattering3D(dtype=F64, **SMALL)(pos, z)
+    out32 = SolidHarmonicScattering3D(dtype=torch.float32, **SMALL)(pos.float(), z.float())
+    assert out32.dtype == torch.float32
+    rel = ((out32.double() - out64).abs() / out64.abs()).max()
+    assert rel < 1e-3, float(rel)
+
+
+def test_meta_and_output_size() -> None:
+    J, L, qs = 3, 2, (0.5, 2.0)
+    S = SolidHarmonicScattering3D(J=J, L=L, qs=qs)
+    meta = S.meta()
+    n_per_channel = len(qs) * (1 + (J + 1) * (L + 1) + J * (J + 1) // 2 * (L + 1))
+    assert S.output_size == 3 * n_per_channel == len(meta["order"])
+    assert set(meta) == {"order", "channel", "j1", "l1", "j2", "l2", "q"}
+    order2 = meta["order"] == 2
+    assert (meta["j2"][order2] > meta["j1"][order2]).all() and (meta["l2"][order2] == meta["l1"][order2]).all()
+    assert (meta["j1"][meta["order"] == 0] == -1).all()
+    assert list(dict.fromkeys(meta["channel"])) == ["full", "valence", "core"]
+    S1 = SolidHarmonicScattering3D(J=J, L=L, qs=qs, max_order=1, channels=("valence",))
+    assert S1.output_size == len(qs) * (1 + (J + 1) * (L + 1))
+    pos, z = random_molecule(4, seed=0, dtype=torch.float32)
+    assert S1(pos, z).shape == (S1.output_size,)
+
+
+def test_order_zero_is_exact() -> None:
+    pos, z = random_molecule(5, seed=8)
+    S = SolidHarmonicScattering3D(J=0, L=0, qs=(0.5, 2.0), max_order=0, dtype=F64)
+    val = torch.tensor([{1: 1, 6: 4, 7: 5, 8: 6}[int(c)] for c in z], dtype=F64)
+    expected = torch.cat([torch.stack([(w**q).sum() for q in (0.5, 2.0)]) for w in (z, val, z - val)])
+    torch.testing.assert_close(S(pos, z), expected)
+
+
+# ------------------------------------------------------------------ gradients
+def test_gradcheck_tiny_molecule() -> None:
+    pos = torch.tensor([[0.0, 0.0, 0.0], [1.1, 0.3, -0.2], [-0.4, 0.9, 0.5]], dtype=F64, requires_grad=True)
+    z = torch.tensor([8.0, 1.0, 1.0], dtype=F64)
+    S = SolidHarmonicScattering3D(J=1, L=1, qs=(0.5, 3.0), channels=("full",), grid_step=1.0, margin=3.5,
+                                  align=False, dtype=F64)
+    assert torch.autograd.gradcheck(lambda x: S(x, z), (pos,), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def test_aligned_gradient_close_to_finite_differences() -> None:
+    pos, z = random_molecule(4, seed=9)
+    S = SolidHarmonicScattering3D(dtype=F64, **SMALL)
+    pos = pos.clone().requires_grad_(True)
+    weights = torch.linspace(0.5, 1.5, S.output_size, dtype=F64)
+    energy = (S(pos, z) / S(pos, z).detach().abs() * weights).sum()
+    (grad,) = torch.autograd.grad(energy, pos)
+    direction = torch.randn(pos.shape, generator=torch.Generator().manual_seed(1), dtype=F64)
+    ref = S(pos.detach(), z).abs()
+    eps = 1e-5
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return (S(x, z) / ref * weights).sum()
+
+    fd = (f(pos.detach() + eps * direction) - f(pos.detach() - eps * direction)) / (2 * eps)
+    assert abs(float(fd) - float((grad * direction).sum())) < 1e-6 * max(1.0, abs(float(fd)))
+    # Exact translation and rotation invariance: no net force, no torque.
+    assert float(grad.sum(0).norm()) < 1e-8 * float(grad.norm())
+    assert float(torch.linalg.cross(pos.detach(), grad).sum(0).norm()) < 1e-8 * float(grad.norm())
+
+
+@pytest.mark.parametrize("eps", [1e-5, 0.0])
+def test_finite_gradients_with_atoms_on_grid_points(eps: float) -> None:
+    """Centro-symmetric molecule with atoms on grid points: odd-l fields vanish at grid points."""
+    S = SolidHarmonicScattering3D(J=1, L=3, align=False, modulus_eps=eps, dtype=F64)
+    h = S.grid_step * S.widths()[0]
+    pos = torch.tensor([[-2 * h, 0.0, 0.0], [2 * h, 0.0, 0.0], [0.0, 3 * h, 0.0], [0.0, -3 * h, 0.0]],
+                       dtype=F64, requires_grad=True)
+    z = torch.tensor([6.0, 6.0, 1.0, 1.0], dtype=F64)
+    out = S(pos, z)
+    assert torch.isfinite(out).all()
+    (grad,) = torch.autograd.grad(out.sum(), pos)
+    assert torch.isfinite(grad).all()
+    if eps == 0:
+        return  # exact modulus: U^q is a cone at the zero, its subgradient there is arbitrary
+    # The mirror x -> -x swaps atoms 0 and 1, so their forces are mirror images.
+    mirror = torch.tensor([-1.0, 1.0, 1.0], dtype=F64)
+    torch.testing.assert_close(grad[0], grad[1] * mirror, rtol=1e-6, atol=1e-8 * float(grad.abs().max()))
+
+
+def test_single_atom() -> None:
+    S = SolidHarmonicScattering3D(dtype=F64, **SMALL)
+    out = S(torch.tensor([[0.3, 0.1, -0.2]], dtype=F64), torch.tensor([6.0], dtype=F64))
+    assert torch.isfinite(out).all() and out.shape == (S.output_size,)
+
+
+# ---------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "positions, charges, error, match",
+    [
+        (torch.zeros(2, 3), torch.tensor([6.0, 2.0]), ValueError, "valence"),
+        (torch.tensor([[0.0, 0.0, float("nan")], [1.0, 0.0, 0.0]]), torch.tensor([6.0, 1.0]), ValueError, "NaN"),
+        (torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]]), torch.tensor([6.0, 1.0]), ValueError, "distance 0"),
+        (torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), torch.tensor([0.0, 0.0]), ValueError, "empty"),
+        (torch.zeros(3, 3), torch.tensor([6.0, 1.0]), ValueError, "charges must have shape"),
+        (torch.zeros(3, 2), torch.tensor([6.0, 1.0, 1.0]), ValueError, r"\(\.\.\., A, 3\)"),
+        (torch.zeros(2, 3, dtype=torch.int64), torch.tensor([6.0, 1.0]), TypeError, "positions"),
+        (torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]]), torch.tensor([6.5, 1.0]), ValueError, "integer"),
+    ],
+)
+def test_bad_input(positions: torch.Tensor, charges: torch.Tensor, error: type, match: str) -> None:
+    S = SolidHarmonicScattering3D(J=1, L=1)
+    with pytest.raises(error, match=match):
+        S(positions, charges)
+
+
+def test_custom_valence_map_accepts_new_element() -> None:
+    S = SolidHarmonicScattering3D(J=1, L=1, max_order=1, valence={1: 1, 6: 4, 16: 6}, dtype=F64)
+    out = S(torch.tensor([[0.0, 0.0, 0.0], [1.8, 0.0, 0.0]], dtype=F64), torch.tensor([16.0, 6.0], dtype=F64))
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("kwargs", [dict(J=-1), dict(L=9), dict(qs=()), dict(qs=(0.0,)), dict(sigma=-1.0),
+                                    dict(channels=("spin",)), dict(max_order=3), dict(grid_step=0.0),
+                                    dict(valence={6: 7})])
+def test_bad_parameters(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        SolidHarmonicScattering3D(**kwargs)
+
+
+def test_defaults_work_on_qm9_sized_molecule() -> None:
+    pos, z = random_molecule(18, seed=11, dtype=torch.float32)
+    S = SolidHarmonicScattering3D()
+    out = S(pos[None], z[None])
+    assert out.shape == (1, S.output_size) and torch.isfinite(out).all()
+    assert np.isfinite(S.meta()["q"]).all()
