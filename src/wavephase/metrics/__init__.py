@@ -1,6 +1,16 @@
 """Metrics: deformation stability, field statistics, generation quality."""
 
 from wavephase.metrics.deformation import deform, deformation_ratios, fourier_modulus, smooth_displacement
+from wavephase.metrics.fields import (
+    compare_fields,
+    flatness,
+    increment_pdf,
+    ising_observables,
+    pixel_pdf,
+    power_spectrum,
+    spectrum_per_octave,
+    structure_functions,
+)
 from wavephase.metrics.generation import frechet_distance, frechet_scattering_distance, path_smoothness, psnr
 
 __all__ = [
@@ -12,4 +22,12 @@ __all__ = [
     "frechet_scattering_distance",
     "path_smoothness",
     "psnr",
+    "compare_fields",
+    "flatness",
+    "increment_pdf",
+    "ising_observables",
+    "pixel_pdf",
+    "power_spectrum",
+    "spectrum_per_octave",
+    "structure_functions",
 ]
