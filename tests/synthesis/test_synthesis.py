@@ -199,14 +199,14 @@ def test_float64_and_numpy_target():
     assert x.dtype == torch.float64 and x.shape == (1, 32, 32)
 
 
-def test_marginal_family_is_skewness_and_flatness():
+def test_marginal_family_is_skewness_and_root_flatness():
     t = texture(2, 32).double()
     st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
     mom = st(t)["marginal"].real  # no reference: each field's own variance
     xc = t - t.mean((-2, -1), keepdim=True)
     var = xc.pow(2).mean((-2, -1))
     torch.testing.assert_close(mom[:, 0], xc.pow(3).mean((-2, -1)) / var**1.5)
-    torch.testing.assert_close(mom[:, 1], xc.pow(4).mean((-2, -1)) / var**2)
+    torch.testing.assert_close(mom[:, 1], xc.pow(4).mean((-2, -1)).sqrt() / var)
     assert PhaseHarmonicStatistics((32, 32), 3, marginal=False)(t.float())["marginal"].shape == (2, 0)
 
 
@@ -303,3 +303,19 @@ def test_scattering_covariance_gradient_and_synthesis():
     t = texture(1, 32)
     y, info = synthesize(t, "scattering-covariance", steps=20, J=3, L=4, progress=False, return_info=True)
     assert info["loss_history"][-1] < 0.05 * info["loss_history"][0] and torch.isfinite(y).all()
+
+
+def test_low_family_is_periodogram_below_coarsest_wavelet():
+    t = texture(2, 32).double()
+    st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
+    assert st.low_frequencies[0] == (0, 1) and max(max(abs(a), abs(b)) for a, b in st.low_frequencies) == 4
+    per = torch.fft.fft2(t).abs().square() / 32**2
+    a, b = st.low_frequencies[5]
+    raw = st.raw_moments(t)[0]["low"].real
+    torch.testing.assert_close(raw[:, 5], per[:, a % 32, b % 32])
+    # normalised by the reference periodogram, averaged over the reference fields
+    st.set_reference(t)
+    low = st(t)["low"].real
+    torch.testing.assert_close(low[:, 5], per[:, a % 32, b % 32] / per[:, a % 32, b % 32].mean())
+    torch.testing.assert_close(low.mean(0), torch.ones_like(low[0]))
+    assert PhaseHarmonicStatistics((32, 32), 3, low=False)(t.float())["low"].shape == (2, 0)

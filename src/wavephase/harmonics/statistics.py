@@ -6,25 +6,30 @@ With ``z_{j,l} = x * psi_{j,l}`` (Morlet wavelets, periodic boundaries) and
 shifts ``tau = 2^j n`` with ``|n| <= dn``; counts per field for ``J`` scales,
 ``L`` angles, ``n_tau = |H|`` and ``n_pairs`` scale pairs ``j1 < j2 <= j1 + delta_j``):
 
-============  ======================================================================  ===============
-family        moment                                                                  count
-============  ======================================================================  ===============
-``mean``      ``<x> / sigma``, ``Var(x) / sigma^2`` (``sigma^2`` reference variance)  2
-``marginal``  ``<(x - <x>)^3> / sigma^3``, ``<(x - <x>)^4> / sigma^4`` (optional)     2
-``S11``       ``<z_{j,l}(u) conj z_{j,l}(u + tau)> / P_{j,l}`` (k = 1, 1)             ``J L n_tau``
-``S00``       ``Cov(|z_{j,l1}|(u), |z_{j,l2}|(u + tau)) / sqrt(P P)`` (k = 0, 0)      ``J L^2 n_tau``
-``S01``       ``<|z_{j,l}| z_{j,l}> / P_{j,l}`` (k = 0, 1)                            ``J L``
-``M``         ``m_{j,l} / sqrt(P_{j,l})`` (sparsity)                                  ``J L``
-``C01``       ``<|z_{j1,l1}| conj z_{j2,l2}> / sqrt(P P)`` (k = 0, 1; all angles)     ``n_pairs L^2``
-``C00``       ``Cov(|z_{j1,l1}|, |z_{j2,l2}|) / sqrt(P P)`` (k = 0, 0; all angles)    ``n_pairs L^2``
-``Cphase``    ``<[z_{j1,l}]^{2^{j2-j1}} conj z_{j2,l}> / sqrt(P P)`` (phase accel.)   ``n_pairs L``
-============  ======================================================================  ===============
+============  =========================================================================  ===============
+family        moment                                                                     count
+============  =========================================================================  ===============
+``mean``      ``<x> / sigma``, ``Var(x) / sigma^2`` (``sigma^2`` reference variance)     2
+``marginal``  ``<(x - <x>)^3> / sigma^3``, ``<(x - <x>)^4>^(1/2) / sigma^2`` (optional)  2
+``low``       ``|x^(k)|^2 / P_k``, ``0 < |k|_inf <= M / 2^J`` (optional)                 ``n_low``
+``S11``       ``<z_{j,l}(u) conj z_{j,l}(u + tau)> / P_{j,l}`` (k = 1, 1)                ``J L n_tau``
+``S00``       ``Cov(|z_{j,l1}|(u), |z_{j,l2}|(u + tau)) / sqrt(P P)`` (k = 0, 0)         ``J L^2 n_tau``
+``S01``       ``<|z_{j,l}| z_{j,l}> / P_{j,l}`` (k = 0, 1)                               ``J L``
+``M``         ``m_{j,l} / sqrt(P_{j,l})`` (sparsity)                                     ``J L``
+``C01``       ``<|z_{j1,l1}| conj z_{j2,l2}> / sqrt(P P)`` (k = 0, 1; all angles)        ``n_pairs L^2``
+``C00``       ``Cov(|z_{j1,l1}|, |z_{j2,l2}|) / sqrt(P P)`` (k = 0, 0; all angles)       ``n_pairs L^2``
+``Cphase``    ``<[z_{j1,l}]^{2^{j2-j1}} conj z_{j2,l}> / sqrt(P P)`` (phase accel.)      ``n_pairs L``
+============  =========================================================================  ===============
 
 ``marginal`` (skewness and flatness of the pixel values, as in Portilla and
 Simoncelli's texture statistics) constrains the one-point distribution, which
 the wavelet moments leave loosely determined: it makes syntheses of binary
-fields (Ising spins, flatness 1) nearly binary and reproduces the intermittency
-(flatness) of vorticity fields. Every other family is a correlation coefficient (Cauchy-Schwarz bounds it by 1 in
+fields (Ising spins) nearly binary and reproduces the intermittency
+(flatness) of vorticity fields. ``low`` (the periodogram at the few integer
+wavenumbers below the coarsest wavelet's band, one of each ``+-k`` pair, like
+the low-pass moments of other phase harmonic models) constrains the largest
+scales, which no wavelet of ``J`` scales sees; ``P_k`` is the reference
+periodogram there. Every other family is a correlation coefficient (Cauchy-Schwarz bounds it by 1 in
 modulus when ``P`` is the field's own power) and so is O(1). Moments whose finer scale is
 ``j >= 1`` are averaged on the grid subsampled by ``2^j``: products of
 coefficients at scale ``j`` keep less than 0.3 % of their energy at the aliased
@@ -42,7 +47,7 @@ from wavephase.validation import check_image_shape, check_positive_int, check_re
 
 __all__ = ["PhaseHarmonicStatistics", "shift_lattice"]
 
-FAMILIES = ("mean", "marginal", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
+FAMILIES = ("mean", "marginal", "low", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
 
 
 def shift_lattice(dn: int) -> list[tuple[int, int]]:
@@ -85,6 +90,8 @@ class PhaseHarmonicStatistics(nn.Module):
         Average moments at scale ``j >= 1`` on the grid subsampled by ``2^j`` (faster, same expectation).
     marginal : bool
         Include the ``marginal`` family (pixel skewness and flatness).
+    low : bool
+        Include the ``low`` family (power at wavenumbers below the coarsest wavelet).
     dtype : torch.dtype
         Dtype of the filters; inputs are cast to it.
 
@@ -101,7 +108,7 @@ class PhaseHarmonicStatistics(nn.Module):
     """
 
     def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dn: int = 2, delta_j: int | None = None,
-                 subsample: bool = True, marginal: bool = True, dtype: torch.dtype = torch.float32,
+                 subsample: bool = True, marginal: bool = True, low: bool = True, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
         self.shape = check_image_shape(shape, J)
@@ -111,12 +118,18 @@ class PhaseHarmonicStatistics(nn.Module):
         self.delta_j = self.J - 1 if delta_j is None else check_positive_int(delta_j, "delta_j", minimum=0)
         self.subsample = bool(subsample)
         self.marginal = bool(marginal)
+        self.low = bool(low)
+        # wavenumbers (a, b) with 0 < max(|a|, |b|) <= size / 2^J, one of each +-k pair
+        km, kn = max(1, self.shape[0] // 2**self.J), max(1, self.shape[1] // 2**self.J)
+        self.low_frequencies = [(a, b) for a in range(0, km + 1) for b in range(-kn, kn + 1)
+                                if (a > 0 or b > 0)] if self.low else []
         bank = morlet_bank(self.shape, self.J, self.L, dtype=dtype, device=device)
         self.register_buffer("psi", bank.psi.clone(), persistent=False)
         self.shifts = shift_lattice(self.dn)
         self.pairs = [(j1, j2) for j1 in range(self.J) for j2 in range(j1 + 1, min(self.J, j1 + self.delta_j + 1))]
         self.register_buffer("reference_power", None, persistent=False)
         self.register_buffer("reference_var", None, persistent=False)
+        self.register_buffer("reference_low", None, persistent=False)
         self.reference_moments: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ helpers
@@ -133,7 +146,8 @@ class PhaseHarmonicStatistics(nn.Module):
             Family name -> count.
         """
         J, L, t, p = self.J, self.L, len(self.shifts), len(self.pairs)
-        return {"mean": 2, "marginal": 2 if self.marginal else 0, "S11": J * L * t, "S00": J * L * L * t, "S01": J * L, "M": J * L,
+        return {"mean": 2, "marginal": 2 if self.marginal else 0,
+                "low": len(self.low_frequencies), "S11": J * L * t, "S00": J * L * L * t, "S01": J * L, "M": J * L,
                 "C01": p * L * L, "C00": p * L * L, "Cphase": p * L}
 
     def wavelet_transform(self, x: torch.Tensor) -> torch.Tensor:
@@ -207,6 +221,12 @@ class PhaseHarmonicStatistics(nn.Module):
             marginal = torch.stack([(xc2 * xc).mean((-2, -1)), xc2.square().mean((-2, -1))], -1)
         else:
             marginal = x.new_zeros(B, 0)
+        if self.low_frequencies:
+            rows = torch.tensor([a % self.shape[0] for a, _ in self.low_frequencies], device=x.device)
+            cols = torch.tensor([b % self.shape[1] for _, b in self.low_frequencies], device=x.device)
+            low = xf[:, rows, cols].abs().square() / (self.shape[0] * self.shape[1])
+        else:
+            low = x.new_zeros(B, 0)
         s11, s00, s01, mods, power = [], [], [], [], []
         for j in range(self.J):
             s = self._stride(j)
@@ -254,6 +274,7 @@ class PhaseHarmonicStatistics(nn.Module):
         moments = {
             "mean": torch.stack([mean, var], -1).to(dt),
             "marginal": marginal.to(dt),
+            "low": low.to(dt),
             "S11": torch.stack(s11, 1).reshape(B, -1),
             "S00": torch.stack(s00, 1).reshape(B, -1).to(dt),
             "S01": torch.stack(s01, 1).reshape(B, -1),
@@ -265,7 +286,7 @@ class PhaseHarmonicStatistics(nn.Module):
         return moments, power_t, var
 
     def _normalise(self, moments: dict[str, torch.Tensor], power: torch.Tensor,
-                   var: torch.Tensor) -> dict[str, torch.Tensor]:
+                   var: torch.Tensor, low: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         # power (J, L) or (B, J, L) broadcast against batch; var () or (B,)
         B = moments["S11"].shape[0]
         P = power.expand(B, self.J, self.L)
@@ -275,9 +296,14 @@ class PhaseHarmonicStatistics(nn.Module):
         scale_mean = torch.stack([sigma, sigma.square()], -1)
         out = {"mean": moments["mean"] / scale_mean}
         if self.marginal:
-            out["marginal"] = moments["marginal"] / torch.stack([sigma**3, sigma**4], -1)
+            m = moments["marginal"]
+            # sqrt of the fourth moment: flatness ~ 10 would otherwise outweigh every other family
+            out["marginal"] = torch.stack([m[:, 0] / sigma**3, m[:, 1].real.clamp_min(0).sqrt().to(m.dtype) / sigma**2], -1)
         else:
             out["marginal"] = moments["marginal"]
+        # relative to the reference power at each wavenumber, as S11 is to P_{j,l}
+        ref_low = moments["low"].real if low is None else low
+        out["low"] = moments["low"] / ref_low.clamp_min(torch.finfo(ref_low.dtype).tiny)
         out["S11"] = (moments["S11"].reshape(B, self.J, self.L, T) / P[..., None]).reshape(B, -1)
         pp = sq[:, :, :, None] * sq[:, :, None, :]  # (B, J, L, L)
         out["S00"] = (moments["S00"].reshape(B, self.J, self.L, self.L, T) / pp[..., None]).reshape(B, -1)
@@ -320,10 +346,11 @@ class PhaseHarmonicStatistics(nn.Module):
             moments, power, var = self.raw_moments(x)
             self.reference_power = power.mean(0)
             self.reference_var = var.mean()
+            self.reference_low = moments["low"].real.mean(0)
             if float(self.reference_var) <= 0 or not bool((self.reference_power > 0).all()):
                 raise ValueError("target is constant (zero variance or zero wavelet power at some scale); "
                                  "phase harmonic statistics need a field with fluctuations at every scale.")
-            norm = self._normalise(moments, self.reference_power, self.reference_var)
+            norm = self._normalise(moments, self.reference_power, self.reference_var, self.reference_low)
         self.reference_moments = {k: v.mean(0) for k, v in norm.items()}
         return self
 
@@ -351,9 +378,9 @@ class PhaseHarmonicStatistics(nn.Module):
         batch = x.shape[:-2]
         moments, power, var = self.raw_moments(x.reshape(-1, *self.shape))
         if self.reference_power is not None:
-            norm = self._normalise(moments, self.reference_power, self.reference_var)
+            norm = self._normalise(moments, self.reference_power, self.reference_var, self.reference_low)
         else:
-            norm = self._normalise(moments, power.detach(), var.detach())
+            norm = self._normalise(moments, power.detach(), var.detach(), moments["low"].real.detach())
         return {k: v.reshape(*batch, v.shape[-1]) for k, v in norm.items()}
 
     def loss(self, x: torch.Tensor, target_moments: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -389,5 +416,5 @@ class PhaseHarmonicStatistics(nn.Module):
     def extra_repr(self) -> str:
         """Configuration summary."""
         return (f"shape={self.shape}, J={self.J}, L={self.L}, dn={self.dn}, delta_j={self.delta_j}, "
-                f"marginal={self.marginal}, "
+                f"marginal={self.marginal}, low={self.low}, "
                 f"n_moments={sum(self.family_sizes().values())}")

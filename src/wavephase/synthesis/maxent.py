@@ -488,7 +488,7 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
                             tolerance_grad=0.0, tolerance_change=1e-12, history_size=history_size,
                             line_search_fn="strong_wolfe")
     fp = _fingerprint({"statistics": statistics, "n_samples": n_samples, "seed": int(seed), "J": J, "L": L,
-                       "dn": dn, "match": match, "dtype": str(dtype), "opts": repr(statistics_options), "every": checkpoint_every,
+                       "dn": dn, "match": match, "dtype": str(dtype), "opts": repr(statistics_options), "operator": repr(stats), "every": checkpoint_every,
                        "history": history_size}, [ts, cond])
     done, history, evaluations, resumed = 0, [], 0, False
     if checkpoint is not None:
