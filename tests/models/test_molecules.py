@@ -258,3 +258,29 @@ def test_qm9_cli(fake_qm9, tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["n_test"] == 60
     assert main(["qm9", "--limit", "5", "--out", str(tmp_path / "x")]) == 2
     assert "limit must be >= 20" in capsys.readouterr().err
+
+
+def test_forces_through_solid_harmonic_scattering():
+    from wavephase.models.molecules import QM9_PRESETS, _default_transform
+
+    tf = _default_transform(**{**QM9_PRESETS["fast"], "dtype": torch.float64})
+    pos, ch = _molecules(24, atoms=4, seed=5)
+    ch[ch == 0] = 1  # no padding: every molecule has 4 atoms
+    pos = pos + np.random.default_rng(6).normal(scale=0.3, size=pos.shape)
+    y = -100.0 * (ch > 0).sum(1) + np.random.default_rng(7).normal(size=24)
+    reg = MoleculeEnergyRegressor(tf, alphas=[1e-3, 1e-1]).fit(pos[:18], ch[:18], y[:18],
+                                                            validation=(pos[18:], ch[18:], y[18:]))
+    p, c = torch.from_numpy(pos[18:19]), torch.from_numpy(ch[18:19])
+    forces = reg.predict_forces(p, c)
+    h = 1e-6
+    fd = torch.zeros_like(p)
+    for a in range(4):
+        for k in range(3):
+            plus, minus = p.clone(), p.clone()
+            plus[0, a, k] += h
+            minus[0, a, k] -= h
+            with torch.no_grad():
+                fd[0, a, k] = -(reg.model_(plus, c) - reg.model_(minus, c)).item() / (2 * h)
+    torch.testing.assert_close(forces, fd, rtol=1e-4, atol=1e-4 * float(fd.abs().max()))
+    # Translation invariance of the energy: the forces sum to zero.
+    assert float(forces.sum(1).norm()) < 1e-8 * float(forces.abs().max())
