@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scheduler", default=None,
                    help="dask scheduler address tcp://HOST:PORT, or 'serial' (default: a local cluster)")
     p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
-    p.add_argument("--chunk-size", type=int, default=250, help="molecules per feature task (default 250)")
+    p.add_argument("--chunk-size", type=int, default=50, help="molecules per feature task (default 50)")
     p.add_argument("--feature-map", choices=("linear", "linear+sqrt"), default="linear",
                    help="invariants alone, or with their square roots (default linear)")
     p.add_argument("--preset", choices=("fast", "full"), default="fast",

@@ -542,7 +542,7 @@ def run_qm9(
     transform: nn.Module | None = None,
     preset: str = "fast",
     feature_map: str = "linear",
-    chunk_size: int = 250,
+    chunk_size: int = 50,
     n_workers: int = 2,
     features_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
