@@ -167,3 +167,43 @@ def test_bad_arguments_are_rejected(kwargs, err, match):
     args.update(kwargs)
     with pytest.raises(err, match=match):
         turbulence2d(**args)
+
+
+def test_cached_run_resumes_after_a_kill(tmp_path, monkeypatch):
+    import wavephase.physics.turbulence as turb
+
+    monkeypatch.setenv("WAVEPHASE_CACHE", str(tmp_path / "a"))
+    kw = dict(spinup_time=0.5, sample_interval=0.2, n_chains=1, max_dt=0.01, progress=False, cache=True)
+    original = turb.TurbulenceSolver.step
+    counted = {"n": 0}
+
+    def counting_step(self):
+        counted["n"] += 1
+        return original(self)
+
+    monkeypatch.setattr(turb.TurbulenceSolver, "step", counting_step)
+    reference = turbulence2d(32, 2, seed=7, **kw)
+    total_steps, counted["n"] = counted["n"], 0
+    assert total_steps > 65
+
+    monkeypatch.setenv("WAVEPHASE_CACHE", str(tmp_path / "b"))
+    monkeypatch.setattr(turb, "_CHECKPOINT_SECONDS", 0.0)
+    calls = {"n": 0}
+
+    def dying_step(self):
+        calls["n"] += 1
+        if calls["n"] == 60:  # t ~ 0.6: past the first sample
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(turb.TurbulenceSolver, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        turbulence2d(32, 2, seed=7, **kw)
+    partial = list((tmp_path / "b" / "physics").glob("*.partial"))
+    assert len(partial) == 1
+    monkeypatch.setattr(turb.TurbulenceSolver, "step", counting_step)
+    resumed = turbulence2d(32, 2, seed=7, **kw)
+    torch.testing.assert_close(resumed, reference, rtol=0, atol=0)
+    # it went on from the checkpoint: the 59 steps done before the kill are not redone
+    assert counted["n"] == total_steps - 59
+    assert not list((tmp_path / "b" / "physics").glob("*.partial"))
