@@ -19,7 +19,7 @@ import torch
 
 from wavephase.validation import check_positive_int
 
-__all__ = ["QUICK_SETTINGS", "basic_metrics", "load_fields", "run_synthesis"]
+__all__ = ["QUICK_SETTINGS", "load_fields", "run_synthesis"]
 
 # (size, n_samples, steps) keeping each run under about two minutes on two cores
 QUICK_SETTINGS: dict[str, tuple[int, int, int]] = {
@@ -73,28 +73,14 @@ def load_fields(field: str, size: int, n: int, seed: int = 0, progress: bool = T
     return torch.from_numpy(np.ascontiguousarray(load_image(path, size)))[None].float()
 
 
-def _radial_spectrum(x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Isotropic power spectrum averaged over fields, on integer wavenumber shells (for plots)."""
-    M, N = x.shape[-2:]
-    p = torch.fft.fft2(x - x.mean((-2, -1), keepdim=True)).abs().square().mean(0) / (M * N)
-    kx = torch.fft.fftfreq(M, 1.0 / M)
-    ky = torch.fft.fftfreq(N, 1.0 / N)
-    k = (kx[:, None] ** 2 + ky[None] ** 2).sqrt().round().long().flatten()
-    n_bins = min(M, N) // 2
-    keep = (k >= 1) & (k <= n_bins)
-    power = torch.zeros(n_bins + 1, dtype=torch.float64).index_add_(0, k[keep], p.flatten()[keep].double())
-    count = torch.zeros(n_bins + 1, dtype=torch.float64).index_add_(0, k[keep], torch.ones(int(keep.sum()),
-                                                                                      dtype=torch.float64))
-    ks = np.arange(1, n_bins + 1)
-    return ks, (power[1:] / count[1:].clamp_min(1)).numpy()
-
-
 def _figures(out: Path, target: torch.Tensor, synth: torch.Tensor, gauss: torch.Tensor, truth: torch.Tensor,
              title: str) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from wavephase.metrics.fields import power_spectrum
 
     names = []
     rows = min(2, synth.shape[0])
@@ -118,7 +104,7 @@ def _figures(out: Path, target: torch.Tensor, synth: torch.Tensor, gauss: torch.
     fig, ax = plt.subplots(figsize=(5, 4))
     for label, f, style in (("held-out truth", truth, "k-"), ("synthesis", synth, "C0--"),
                             ("Gaussian", gauss, "C1:")):
-        k, p = _radial_spectrum(f)
+        k, p = power_spectrum(f)
         ax.loglog(k, np.maximum(p, 1e-30), style, label=label)
     ax.set_xlabel("wavenumber |k|")
     ax.set_ylabel("isotropic power spectrum")
@@ -145,88 +131,18 @@ def _figures(out: Path, target: torch.Tensor, synth: torch.Tensor, gauss: torch.
     return names
 
 
-def _octave_spectrum(x: torch.Tensor) -> list[float]:
-    """Isotropic power in the octaves ``2^o <= |k| < 2^(o+1)``, averaged over fields."""
-    ks, p = _radial_spectrum(x)
-    top = int(np.log2(ks[-1]))
-    return [float(p[(ks >= 2**o) & (ks < 2 ** (o + 1))].sum()) for o in range(top)]
+def _table(metrics: dict[str, Any]) -> str:
+    """Plain-text table: values when scalar, and each model's error against the held-out truth."""
+    def fmt(v: Any) -> str:
+        return f"{v:.5g}" if isinstance(v, (int, float)) else "(vector)" if isinstance(v, list) else "-"
 
-
-def _flatness(x: torch.Tensor) -> float:
-    xc = x.double() - x.double().mean((-2, -1), keepdim=True)
-    return float((xc.pow(4).mean((-2, -1)) / xc.pow(2).mean((-2, -1)).square()).mean())
-
-
-def _ising(x: torch.Tensor) -> tuple[float, float]:
-    s = torch.where(x >= x.new_zeros(()), 1.0, -1.0).double()
-    energy = -(s * torch.roll(s, 1, -1) + s * torch.roll(s, 1, -2)).mean((-2, -1))
-    return float(energy.mean()), float(s.mean((-2, -1)).abs().mean())
-
-
-def basic_metrics(synth: torch.Tensor, truth: torch.Tensor, gauss: torch.Tensor,
-                  ising: bool = False) -> dict[str, dict[str, Any]]:
-    """Flatness, isotropic spectrum per octave and (for spins) Ising observables of three field sets.
-
-    For Ising, spins are ``sign(x)`` of each field (``+1`` at 0): the energy
-    per spin ``-<s(u) s(u + e_1) + s(u) s(u + e_2)>`` and the mean absolute
-    magnetisation ``<|<s>|>``.
-
-    Parameters
-    ----------
-    synth, truth, gauss : torch.Tensor
-        Syntheses, held-out true fields and Gaussian-model samples.
-    ising : bool
-        Add the Ising observables.
-
-    Returns
-    -------
-    dict
-        Metric -> ``{"synthesis", "gaussian", "truth", "rel_error_synthesis", "rel_error_gaussian"}``
-        (lists per octave for the spectrum).
-
-    Shapes
-    ------
-    synth, truth, gauss: (n_i, M, N)
-    """
-    funcs: dict[str, Any] = {"flatness": _flatness, "spectrum_per_octave": _octave_spectrum}
-    if ising:
-        funcs["ising_energy"] = lambda x: _ising(x)[0]
-        funcs["ising_abs_magnetisation"] = lambda x: _ising(x)[1]
-    out: dict[str, dict[str, Any]] = {}
-    for name, f in funcs.items():
-        s, t, g = f(synth), f(truth), f(gauss)
-
-        def rel(a: Any, b: Any) -> Any:
-            if isinstance(a, list):
-                return [abs(u - v) / abs(v) if v else float("nan") for u, v in zip(a, b)]
-            return abs(a - b) / abs(b) if b else float("nan")
-        out[name] = {"synthesis": s, "gaussian": g, "truth": t, "rel_error_synthesis": rel(s, t),
-                     "rel_error_gaussian": rel(g, t)}
-    return out
-
-
-def _scalar_rows(metrics: dict[str, Any]) -> list[tuple[str, float, float, float]]:
-    """(name, synthesis, Gaussian, truth) for every metric whose three values are numbers."""
-    rows = []
-    for name, entry in metrics.items():
-        if not isinstance(entry, dict):
+    lines = [f"{'metric':<22}{'synthesis':>12}{'Gaussian':>12}{'truth':>12}{'synth err':>11}{'Gauss err':>11}  error"]
+    for name, e in metrics.items():
+        if not isinstance(e, dict):
             continue
-        vals = [entry.get(k) for k in ("synthesis", "gaussian", "truth")]
-        if all(isinstance(v, (int, float)) for v in vals):
-            rows.append((name, *(float(v) for v in vals)))  # type: ignore[misc]
-        elif all(isinstance(v, (list, tuple)) for v in vals) and len({len(v) for v in vals}) == 1:  # type: ignore
-            for i, trio in enumerate(zip(*vals)):  # type: ignore[arg-type]
-                if all(isinstance(v, (int, float)) for v in trio):
-                    rows.append((f"{name}[{i}]", *(float(v) for v in trio)))
-    return rows
-
-
-def _table(rows: list[tuple[str, float, float, float]]) -> str:
-    lines = [f"{'metric':<28}{'synthesis':>14}{'Gaussian':>14}{'truth':>14}{'synth err':>12}{'Gauss err':>12}"]
-    for name, s, g, t in rows:
-        es = abs(s - t) / abs(t) if t else float("nan")
-        eg = abs(g - t) / abs(t) if t else float("nan")
-        lines.append(f"{name:<28}{s:>14.5g}{g:>14.5g}{t:>14.5g}{es:>11.1%}{eg:>11.1%} ")
+        es, eg = e.get("relative_error_synthesis"), e.get("relative_error_gaussian")
+        lines.append(f"{name:<22}{fmt(e.get('synthesis')):>12}{fmt(e.get('gaussian')):>12}{fmt(e.get('truth')):>12}"
+                     f"{fmt(es):>11}{fmt(eg):>11}  {e.get('error', '')}")
     return "\n".join(lines) + "\n"
 
 
@@ -260,7 +176,8 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     -------
     dict
         The content of ``metrics.json``: settings, timings, loss history and,
-        under ``"metrics"``, :func:`~wavephase.metrics.fields.compare_fields`'s output.
+        under ``"metrics"``, :func:`~wavephase.metrics.fields.compare_fields`'s output
+        (for Ising: energy and mean ``|m|`` of ``sign(x)``).
     """
     from wavephase.synthesis.maxent import synthesize
 
@@ -293,16 +210,9 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     gauss = synthesize(targets, "gaussian", n_samples=n_samples, seed=seed + 1)
     timings["gaussian"] = time.perf_counter() - t0
 
-    metrics = basic_metrics(synth, truth, gauss, ising=kind == "ising")
-    try:
-        from wavephase.metrics.fields import compare_fields
-    except ImportError:  # metrics.fields is optional: basic_metrics covers the quality targets
-        compare_fields = None
-    if compare_fields is not None:
-        try:
-            metrics = {**metrics, **compare_fields(synth, truth, gauss, kind=kind)}
-        except ValueError as err:  # e.g. a kind it does not know (images): keep basic_metrics
-            metrics["compare_fields_error"] = {"message": str(err)}
+    from wavephase.metrics.fields import compare_fields
+
+    metrics = compare_fields(synth, truth, gauss, kind=kind if kind != "image" else "generic")
     figures = _figures(out, targets, synth, gauss, truth, f"{field} {size}x{size}, {statistics}")
     result: dict[str, Any] = {
         "field": field, "size": size, "n_samples": n_samples, "n_heldout": int(truth.shape[0]),
@@ -314,7 +224,7 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     header = (f"{field} {size}x{size}: {n_samples} syntheses ({statistics}, {info['steps_done']} L-BFGS steps, "
               f"{timings['synthesis']:.1f} s) vs {truth.shape[0]} held-out true fields\n")
-    (out / "metrics.txt").write_text(header + _table(_scalar_rows(result["metrics"])))
+    (out / "metrics.txt").write_text(header + _table(result["metrics"]))
     return result
 
 
