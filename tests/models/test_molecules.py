@@ -284,3 +284,12 @@ def test_forces_through_solid_harmonic_scattering():
     torch.testing.assert_close(forces, fd, rtol=1e-4, atol=1e-4 * float(fd.abs().max()))
     # Translation invariance of the energy: the forces sum to zero.
     assert float(forces.sum(1).norm()) < 1e-8 * float(forces.abs().max())
+
+
+def test_default_transform_is_built_without_touching_params():
+    from wavephase.scattering.solid_harmonic3d import SolidHarmonicScattering3D
+
+    F = np.random.default_rng(0).normal(size=(20, 3))
+    reg = MoleculeEnergyRegressor(cv=2).fit(None, None, F @ [1.0, 2.0, 3.0], features=F)
+    assert reg.get_params()["transform"] is None
+    assert isinstance(reg.model_.transform, SolidHarmonicScattering3D)

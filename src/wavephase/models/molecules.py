@@ -263,9 +263,13 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
     # -- features ---------------------------------------------------------------------------------
 
     def _transform(self) -> nn.Module:
-        if self.transform is None:
-            self.transform = _default_transform()
-        return self.transform
+        # The default is built once and kept as transform_, leaving the constructor
+        # parameter untouched (scikit-learn's get_params/clone contract).
+        if self.transform is not None:
+            return self.transform
+        if getattr(self, "transform_", None) is None:
+            self.transform_ = _default_transform()
+        return self.transform_
 
     def compute_features(self, positions: Any, charges: Any) -> np.ndarray:
         """Invariants of a set of molecules, in batches, without gradients.
@@ -377,7 +381,7 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
         self.scores_ = {float(a): float(m) for a, m in zip(alphas, mae)}
         W, mean, scale, y0 = self._solve(Z, y, alphas[best:best + 1])
         self.n_features_in_ = F.shape[1]
-        self.model_ = MoleculeEnergyModel(self.transform, torch.from_numpy(mean), torch.from_numpy(scale),
+        self.model_ = MoleculeEnergyModel(self._transform(), torch.from_numpy(mean), torch.from_numpy(scale),
                                           torch.from_numpy(W[0]), y0, self.feature_map)
         return self
 
