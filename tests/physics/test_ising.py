@@ -46,7 +46,8 @@ def test_swendsen_wang_matches_exact_enumeration_on_4x4():
 
 def test_energy_at_critical_point_matches_onsager():
     # Onsager: u(T_c) = -sqrt(2) in the thermodynamic limit. The finite-size shift at L=64
-    # is of order 0.01; the standard error of the mean over 64 samples is ~0.006.
+    # is of order 0.01; the standard error of the mean over 64 samples is ~0.006
+    # (16 chains, 4 samples each, n_between=26 sweeps >> the SW autocorrelation time).
     x = ising(64, 64, seed=0, progress=False)
     assert x.shape == (64, 64, 64) and x.dtype == torch.float32
     assert set(torch.unique(x).tolist()) == {-1.0, 1.0}
@@ -76,7 +77,7 @@ def _onsager_energy(T: float) -> float:
 def test_energy_away_from_critical_point_matches_onsager(T):
     # Away from T_c the correlation length is a few sites, so L=48 is the infinite lattice
     # to well below the sampling error; 32 independent chains, 4.5 standard errors.
-    e = ising_energy(ising(48, 32, temperature=T, seed=2, progress=False))
+    e = ising_energy(ising(48, 32, temperature=T, seed=2, n_chains=32, progress=False))
     err = float(e.std()) / math.sqrt(e.numel())
     assert abs(float(e.mean()) - _onsager_energy(T)) < 4.5 * err + 1e-3
 
@@ -107,6 +108,7 @@ def test_samples_are_not_copies_of_each_other():
         (dict(size=8, n_samples=1, temperature="hot"), TypeError, "temperature"),
         (dict(size=8, n_samples=1, seed=1.5), TypeError, "seed"),
         (dict(size=8, n_samples=1, n_between=0), ValueError, "n_between"),
+        (dict(size=8, n_samples=1, n_chains=0), ValueError, "n_chains"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, err, match):

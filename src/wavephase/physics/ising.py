@@ -30,7 +30,7 @@ __all__ = ["T_CRITICAL", "ising", "ising_energy", "magnetisation", "swendsen_wan
 #: Onsager's critical temperature of the square-lattice Ising model, ``2 / ln(1 + sqrt(2))``.
 T_CRITICAL: float = 2.0 / math.log(1.0 + math.sqrt(2.0))
 
-# Cap on the number of chains run side by side: beyond this the graph grows
+# Cap on the default number of chains run side by side: beyond this the graph grows
 # without making the samples any more independent than n_between already does.
 _MAX_CHAINS = 32
 
@@ -82,11 +82,11 @@ def swendsen_wang_sweep(spins: np.ndarray, temperature: float, rng: np.random.Ge
 
 
 def ising(size: int, n_samples: int, temperature: float | None = None, seed: int = 0, *,
-          n_equilibrate: int | None = None, n_between: int | None = None,
+          n_equilibrate: int | None = None, n_between: int | None = None, n_chains: int | None = None,
           progress: bool = True) -> torch.Tensor:
     """Sample 2D Ising configurations with Swendsen–Wang cluster updates.
 
-    ``min(n_samples, 32)`` independent chains run side by side. Each chain starts
+    ``n_chains`` independent chains run side by side. Each chain starts
     from random spins (ordered spins below ``T_CRITICAL``, with a random global
     sign), is equilibrated for ``n_equilibrate`` sweeps and then yields one
     sample every ``n_between`` sweeps until ``n_samples`` samples exist.
@@ -106,7 +106,12 @@ def ising(size: int, n_samples: int, temperature: float | None = None, seed: int
         Sweeps before the first sample; default ``100 + 2 L`` (356 at ``L = 128``),
         many times the Swendsen–Wang autocorrelation time at ``T_c``.
     n_between : int or None
-        Sweeps between two samples of one chain; default ``10 + L // 4``.
+        Sweeps between two samples of one chain; default ``10 + L // 4`` (42 at
+        ``L = 128``, several times the Swendsen–Wang autocorrelation time of the
+        energy and magnetisation at ``T_c``).
+    n_chains : int or None
+        Number of chains; default ``ceil(n_samples / 4)`` (at most 32), so that
+        each chain pays its equilibration for four samples.
     progress : bool
         Show a tqdm progress bar over sweeps.
 
@@ -123,8 +128,10 @@ def ising(size: int, n_samples: int, temperature: float | None = None, seed: int
     n_eq = 100 + 2 * size if n_equilibrate is None else check_positive_int(n_equilibrate, "n_equilibrate", 0)
     n_btw = 10 + size // 4 if n_between is None else check_positive_int(n_between, "n_between")
 
+    if n_chains is None:
+        n_chains = min(-(-n_samples // 4), _MAX_CHAINS)
+    n_chains = min(check_positive_int(n_chains, "n_chains"), n_samples)
     rng = np.random.default_rng(int(seed))
-    n_chains = min(n_samples, _MAX_CHAINS)
     per_chain = -(-n_samples // n_chains)
     if t < T_CRITICAL:
         # Ordered start: equilibrates in a few sweeps instead of coarsening domains.
