@@ -207,3 +207,12 @@ def test_cached_run_resumes_after_a_kill(tmp_path, monkeypatch):
     # it went on from the checkpoint: the 59 steps done before the kill are not redone
     assert counted["n"] == total_steps - 59
     assert not list((tmp_path / "b" / "physics").glob("*.partial"))
+
+
+def test_solver_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="even"):
+        _solver(n=33)
+    with pytest.raises(ValueError, match="drag"):
+        _solver(drag=-0.1)
+    with pytest.raises(ValueError, match="forcing_wavenumber"):
+        _solver(n=16, kf=6.0)

@@ -94,7 +94,7 @@ class TurbulenceSolver:
     Parameters
     ----------
     size : int
-        Grid side ``n`` (even, at least 16).
+        Grid side ``n`` (even, at least 8).
     batch : int
         Number of independent simulations advanced together.
     forcing_wavenumber : float
@@ -125,6 +125,17 @@ class TurbulenceSolver:
                  injection_rate: float, drag: float, hyperviscosity: float, hyperviscosity_order: int,
                  cfl: float, max_dt: float, generator: torch.Generator, dtype: torch.dtype = torch.float64,
                  device: str | torch.device = "cpu") -> None:
+        size = check_positive_int(size, "size", minimum=8)
+        if size % 2:
+            raise ValueError(f"size must be even, got {size}; use e.g. {size + 1}.")
+        batch = check_positive_int(batch, "batch")
+        if dtype not in (torch.float32, torch.float64):
+            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
+        for name, value in (("forcing_width", forcing_width), ("cfl", cfl), ("max_dt", max_dt)):
+            _check_float(value, name, positive=True)
+        for name, value in (("injection_rate", injection_rate), ("drag", drag), ("hyperviscosity", hyperviscosity)):
+            _check_float(value, name, nonnegative=True)
+        hyperviscosity_order = check_positive_int(hyperviscosity_order, "hyperviscosity_order")
         self.p = _Params(size, forcing_wavenumber, forcing_width, injection_rate, drag, hyperviscosity,
                          hyperviscosity_order, cfl, max_dt)
         self.n = n = size
