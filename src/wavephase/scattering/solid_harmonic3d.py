@@ -296,11 +296,11 @@ class _SafeEigenvectors(torch.autograd.Function):
 
 
 def _smooth_fft_size(n: int) -> int:
-    """Smallest odd ``m >= n`` whose prime factors are 3, 5 and 7 (fast odd FFT sizes)."""
+    """Smallest odd ``m >= n`` whose prime factors are at most 13 (fast odd FFT sizes)."""
     m = n if n % 2 else n + 1
     while True:
         k = m
-        for p in (3, 5, 7):
+        for p in (3, 5, 7, 11, 13):
             while k % p == 0:
                 k //= p
         if k == 1:
@@ -541,12 +541,18 @@ class SolidHarmonicScattering3D(nn.Module):
             return order0.reshape(*batch_shape, self.output_size)
         p = self._frame(pos, present)
         half = p.detach().abs().amax(1)  # (N, 3) half sides of the bounding boxes
+        # Real atoms first, so that each chunk drops the padding columns it does not need.
+        atom_order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)
+        p = torch.gather(p, 1, atom_order[..., None].expand(-1, -1, 3))
+        w = torch.gather(w, 2, atom_order[:, None, :].expand(-1, w.shape[1], -1))
+        n_real = present.sum(1)
         # Chunks of similar sizes waste little on padding to the chunk's common grid.
         order = torch.argsort((half + self.widths()[0]).prod(-1))
         outs = []
         for i in range(0, p.shape[0], self.chunk_size):
             idx = order[i:i + self.chunk_size]
-            outs.append(self._scatter_chunk(p[idx], w[idx], half[idx]))
+            a = int(n_real[idx].max())
+            outs.append(self._scatter_chunk(p[idx, :a], w[idx, :, :a], half[idx]))
         higher = torch.cat(outs, 0)[torch.argsort(order)]
         out = torch.cat([order0.reshape(order0.shape[0], len(self.channels), -1), higher], -1)
         return out.reshape(*batch_shape, self.output_size)
@@ -607,7 +613,7 @@ class SolidHarmonicScattering3D(nn.Module):
             f = cache.get(q)
             if f is None and q < 1 and self.modulus_eps > 0:
                 e = torch.tensor(eps, dtype=u.dtype, device=u.device).reshape(-1, 1, 1, 1, 1)
-                f = (u + e) ** q - e**q
+                f = (torch.sqrt(u + e) if q == 0.5 else (u + e) ** q) - e**q
             elif f is None:
                 f = _safe_power(u, q)
             res.append(f.sum(dims))
@@ -648,24 +654,23 @@ class SolidHarmonicScattering3D(nn.Module):
         fx, fy, fz = factors
         nx, ny, nz = fx.shape[-1], fy.shape[-1], fz.shape[-1]
         pairs = [(a, d - a) for d in range(L + 1) for a in range(d, -1, -1)]
-        # lhs[b, x, y, (pair, atom)] = X_a Y_b; for degree l only the pairs with a + b <= l
-        # (a prefix of this ordering) are used.
         xy = torch.stack([fx[:, :, a, :, None] * fy[:, :, b, None, :] for a, b in pairs], 1)  # (B,P,A,nx,ny)
-        lhs = xy.permute(0, 3, 4, 1, 2).reshape(B, nx * ny, len(pairs) * A)
         out = []
         for l in range(L + 1):
             mono, coef = real_solid_harmonic_coefficients(l)
-            index = {tuple(m): i for i, m in enumerate(mono.tolist())}
-            npairs = (l + 1) * (l + 2) // 2
             amp = (2 * math.pi) ** -1.5 * (s / c) ** l * c**-3
-            # The harmonic coefficients are folded into the z factors, so one matrix product
-            # per degree gives the 2l+1 fields of every channel directly.
-            cmat = torch.as_tensor(np.stack([coef[:, index[(a, b, l - a - b)]] for a, b in pairs[:npairs]]) * amp,
-                                   dtype=dt, device=dev)  # (P_l, 2l+1)
-            zsel = torch.stack([fz[:, :, l - a - b, :] for a, b in pairs[:npairs]], 1)  # (B, P_l, A, nz)
-            rhs = torch.einsum("pm,bca,bpaz->bpamcz", cmat, w, zsel).reshape(B, npairs * A, (2 * l + 1) * C * nz)
-            f = (lhs[:, :, : npairs * A] @ rhs).view(B, nx, ny, 2 * l + 1, C, nz)
-            out.append(self._modulus(f, 3, self.modulus_eps * amp))
+            # F_l^m = sum_g sum_atoms [sum_{a+b=l-g} C^m_{abg} X_a Y_b] Z_g: the harmonic
+            # coefficients are folded into the (x, y) factors, and one broadcast matrix
+            # product over (g, atom) gives the 2l+1 fields of every channel.
+            table = np.zeros((2 * l + 1, l + 1, len(pairs)))
+            for i, (a, b, g) in enumerate(mono.tolist()):
+                table[:, g, pairs.index((a, b))] = coef[:, i] * amp
+            used = (l + 1) * (l + 2) // 2  # pairs of degree <= l come first
+            cxy = torch.einsum("mgp,bpaxy->bmxyga", torch.as_tensor(table[:, :, :used], dtype=dt, device=dev),
+                               xy[:, :used]).reshape(B, 2 * l + 1, nx * ny, (l + 1) * A)
+            wz = (w[:, None, :, :, None] * fz.permute(0, 2, 1, 3)[:, : l + 1, None]).transpose(2, 3)
+            f = cxy @ wz.reshape(B, 1, (l + 1) * A, C * nz)  # (B, 2l+1, nx ny, C nz)
+            out.append(self._modulus(f.view(B, 2 * l + 1, nx, ny, C, nz), 1, self.modulus_eps * amp))
         return torch.stack(out, 1)
 
     @staticmethod
