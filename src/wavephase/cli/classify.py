@@ -17,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-size", type=int, default=None, help="random training subset (default: all 60k)")
     p.add_argument("--test-size", type=int, default=None, help="first N test images (default: all 10k)")
     p.add_argument("--epochs", type=int, default=10, help="epochs of the sparse cascade (default 10)")
-    p.add_argument("--J", type=int, default=2, help="scattering scales (default 2)")
+    p.add_argument("--J", type=int, default=3, help="scattering scales (default 3)")
     p.add_argument("--L", type=int, default=8, help="scattering angles (default 8)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None, help="directory of the IDX files (default: built-in source)")

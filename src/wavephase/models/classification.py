@@ -570,7 +570,7 @@ def run_classification(
     train_size: int | None = None,
     test_size: int | None = None,
     epochs: int = 10,
-    J: int = 2,
+    J: int = 3,
     L: int = 8,
     seed: int = 0,
     data_path: str | os.PathLike[str] | None = None,
@@ -596,7 +596,9 @@ def run_classification(
     epochs : int
         Epochs of the sparse cascade.
     J, L : int
-        Scattering scales and angles.
+        Scattering scales and angles. J=3 (3x3 maps of 217 channels) beat J=2 on a
+        50k/10k validation split of MNIST's training set (0.66 % vs 0.90 % error
+        with the linear model).
     seed : int
         Seed of the subset and of training.
     data_path : path-like, optional
@@ -644,6 +646,10 @@ def run_classification(
         est: Any = SparseScatteringClassifier(J=J, L=L, epochs=epochs, random_state=seed, precomputed=True,
                                               checkpoint_dir=out / "checkpoint", progress=progress, **params)
     else:
+        if model == "scattering-linear":
+            # C chosen on a 50k/10k validation split of MNIST's training set
+            # (0.01: 0.69 %, 0.03: 0.66 %, 0.1: 0.72 %, 1: 0.86 % error at J=3).
+            params.setdefault("C", 0.03)
         est = ScatteringClassifier(J=J, L=L, classifier="linear" if model == "scattering-linear" else "svm",
                                    precomputed=True, random_state=seed, **params)
     t_fit = time.perf_counter()

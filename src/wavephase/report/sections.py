@@ -105,7 +105,7 @@ def _classification(out: Path, quick: bool) -> dict[str, Any]:
             table[f"{dataset} {model}: wall time (s)"] = m["seconds"]
             figures[f"{dataset}, {model}: confusion matrix"] = out / f"{dataset}-{model}" / "confusion.png"
         table[f"{dataset}: training / test images"] = f"{m['train_size']} / {m['test_size']}"
-    return {"settings": {"J": 2, "L": 8, "sparse epochs": epochs, **sizes}, "table": table, "figures": figures}
+    return {"settings": {"J": 3, "L": 8, "sparse epochs": epochs, **sizes}, "table": table, "figures": figures}
 
 
 def _generation(out: Path, quick: bool) -> dict[str, Any]:
