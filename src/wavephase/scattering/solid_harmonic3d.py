@@ -84,6 +84,16 @@ electrons, ``core``: ``z`` minus valence) and integral exponent ``q``:
   at the default ``modulus_eps = 1e-5``, at most 3e-2 relative for ``q = 0.5`` and
   6e-4 for ``q >= 1`` (a fixed, smooth change of the features, not noise).
   ``modulus_eps=0`` gives the exact ``U^q``, with zero subgradient at ``U = 0``.
+
+**Cost and accuracy.**
+
+Measured on 16 random QM9 molecules (one thread, CPU time, float32) with the
+maximal relative deviation of each coefficient from a fine reference
+(``grid_step=0.4, margin=7``, float64, 3 molecules): the defaults take 0.23 s per
+molecule (deviation 7e-4 at order 1, 1.5e-3 at order 2; medians 7e-5, 2.4e-4);
+``grid_step=0.7, margin=4`` takes 0.11 s (2.2e-3, 1.4e-2; medians 2.2e-4,
+1e-3). Order 2 is about two thirds of the time. The ``q = 0.5`` coefficients
+are the ones most sensitive to the margin.
 """
 
 from __future__ import annotations
@@ -422,11 +432,23 @@ class SolidHarmonicScattering3D(nn.Module):
 
     # ----------------------------------------------------------------- meta
     def scales(self) -> list[float]:
-        """Wavelet widths ``s_j = scale0 2^j`` (angstrom), ``j = 0..J``."""
+        """Wavelet widths of the scales ``j = 0..J``.
+
+        Returns
+        -------
+        list of float
+            ``s_j = scale0 2^j`` in angstrom, ``J + 1`` entries.
+        """
         return [self.scale0 * 2.0**j for j in range(self.J + 1)]
 
     def widths(self) -> list[float]:
-        """First-layer field widths ``c_j = sqrt(s_j^2 + sigma^2)`` (angstrom)."""
+        """Widths of the first-layer fields ``rho * psi_j`` (atomic Gaussian and wavelet combined).
+
+        Returns
+        -------
+        list of float
+            ``c_j = sqrt(s_j^2 + sigma^2)`` in angstrom, ``J + 1`` entries.
+        """
         return [math.sqrt(s * s + self.sigma**2) for s in self.scales()]
 
     def _build_meta(self) -> dict[str, np.ndarray]:
@@ -695,7 +717,10 @@ class SolidHarmonicScattering3D(nn.Module):
         c12 = math.sqrt(c1 * c1 + s2 * s2)
         h2 = self.grid_step * s2
         k_own = torch.ceil((half + self.margin * c12) / h2).long()
-        K = [(_smooth_fft_size(2 * int(k) + 1) - 1) // 2 for k in k_own.amax(0).tolist()]
+        # The blurred field must vanish at the edge of the periodic FFT box (else the
+        # derivatives wrap around): at least 5 widths there, whatever the integration margin.
+        k_fft = torch.ceil((half + max(self.margin, 5.0) * c12) / h2).long()
+        K = [(_smooth_fft_size(2 * int(k) + 1) - 1) // 2 for k in k_fft.amax(0).tolist()]
 
         def kernel(n1: int, k2: int) -> torch.Tensor:
             t1 = h1 * (torch.arange(n1, device=dev, dtype=dt) - (n1 - 1) // 2)
