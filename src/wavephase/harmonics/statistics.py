@@ -11,6 +11,7 @@ family        moment                                                            
 ============  =========================================================================  ===============
 ``mean``      ``<x> / sigma``, ``Var(x) / sigma^2`` (``sigma^2`` reference variance)     2
 ``marginal``  ``<(x - <x>)^3> / sigma^3``, ``<(x - <x>)^4>^(1/2) / sigma^2`` (optional)  2
+``M4``        ``<|z_{j,l}|^4>^(1/2) / P_{j,l}`` (with ``marginal``)                      ``J L``
 ``low``       ``|x^(k)|^2 / P_k``, ``0 < |k|_inf <= M / 2^J`` (optional)                 ``n_low``
 ``S11``       ``<z_{j,l}(u) conj z_{j,l}(u + tau)> / P_{j,l}`` (k = 1, 1)                ``J L n_tau``
 ``S00``       ``Cov(|z_{j,l1}|(u), |z_{j,l2}|(u + tau)) / sqrt(P P)`` (k = 0, 0)         ``J L^2 n_tau``
@@ -25,7 +26,9 @@ family        moment                                                            
 Simoncelli's texture statistics) constrains the one-point distribution, which
 the wavelet moments leave loosely determined: it makes syntheses of binary
 fields (Ising spins) nearly binary and reproduces the intermittency
-(flatness) of vorticity fields. ``low`` (the periodogram at the few integer
+(flatness) of vorticity fields; ``M4``, the flatness of the wavelet coefficients
+at each scale, keeps those heavy tails from being produced by spikes at the
+finest scale only. ``low`` (the periodogram at the few integer
 wavenumbers below the coarsest wavelet's band, one of each ``+-k`` pair, like
 the low-pass moments of other phase harmonic models) constrains the largest
 scales, which no wavelet of ``J`` scales sees; ``P_k`` is the reference
@@ -47,7 +50,7 @@ from wavephase.validation import check_image_shape, check_positive_int, check_re
 
 __all__ = ["PhaseHarmonicStatistics", "shift_lattice"]
 
-FAMILIES = ("mean", "marginal", "low", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
+FAMILIES = ("mean", "marginal", "M4", "low", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
 
 
 def shift_lattice(dn: int) -> list[tuple[int, int]]:
@@ -89,7 +92,8 @@ class PhaseHarmonicStatistics(nn.Module):
     subsample : bool
         Average moments at scale ``j >= 1`` on the grid subsampled by ``2^j`` (faster, same expectation).
     marginal : bool
-        Include the ``marginal`` family (pixel skewness and flatness).
+        Include the ``marginal`` (pixel skewness and flatness) and ``M4``
+        (wavelet coefficient flatness) families.
     low : bool
         Include the ``low`` family (power at wavenumbers below the coarsest wavelet).
     dtype : torch.dtype
@@ -146,7 +150,7 @@ class PhaseHarmonicStatistics(nn.Module):
             Family name -> count.
         """
         J, L, t, p = self.J, self.L, len(self.shifts), len(self.pairs)
-        return {"mean": 2, "marginal": 2 if self.marginal else 0,
+        return {"mean": 2, "marginal": 2 if self.marginal else 0, "M4": self.J * self.L if self.marginal else 0,
                 "low": len(self.low_frequencies), "S11": J * L * t, "S00": J * L * L * t, "S01": J * L, "M": J * L,
                 "C01": p * L * L, "C00": p * L * L, "Cphase": p * L}
 
@@ -227,13 +231,15 @@ class PhaseHarmonicStatistics(nn.Module):
             low = xf[:, rows, cols].abs().square() / (self.shape[0] * self.shape[1])
         else:
             low = x.new_zeros(B, 0)
-        s11, s00, s01, mods, power = [], [], [], [], []
+        s11, s00, s01, mods, power, fourth = [], [], [], [], [], []
         for j in range(self.J):
             s = self._stride(j)
             zj, aj = grid(j, s)  # (B, L, m, n)
             mj = aj.mean((-2, -1))
             power.append(zj.real.square().mean((-2, -1)) + zj.imag.square().mean((-2, -1)))
             mods.append(mj)
+            if self.marginal:
+                fourth.append(aj.square().square().mean((-2, -1)))
             s01.append((aj * zj).mean((-2, -1)))
             ac = aj - mj[..., None, None]
             step = 2**j // s
@@ -274,6 +280,7 @@ class PhaseHarmonicStatistics(nn.Module):
         moments = {
             "mean": torch.stack([mean, var], -1).to(dt),
             "marginal": marginal.to(dt),
+            "M4": torch.stack(fourth, 1).reshape(B, -1).to(dt) if fourth else x.new_zeros(B, 0).to(dt),
             "low": low.to(dt),
             "S11": torch.stack(s11, 1).reshape(B, -1),
             "S00": torch.stack(s00, 1).reshape(B, -1).to(dt),
@@ -303,6 +310,13 @@ class PhaseHarmonicStatistics(nn.Module):
             out["marginal"] = moments["marginal"]
         # relative to the reference power at each wavenumber, as S11 is to P_{j,l}
         ref_low = moments["low"].real if low is None else low
+        if self.marginal:
+            # sqrt <|z|^4> / P: flatness of the coefficients at each scale, so that heavy
+            # pixel tails cannot come from spikes at the finest scale alone
+            out["M4"] = (moments["M4"].real.clamp_min(0).sqrt().to(P.dtype).reshape(B, self.J, self.L) / P
+                         ).reshape(B, -1).to(moments["M4"].dtype)
+        else:
+            out["M4"] = moments["M4"]
         out["low"] = moments["low"] / ref_low.clamp_min(torch.finfo(ref_low.dtype).tiny)
         out["S11"] = (moments["S11"].reshape(B, self.J, self.L, T) / P[..., None]).reshape(B, -1)
         pp = sq[:, :, :, None] * sq[:, :, None, :]  # (B, J, L, L)
