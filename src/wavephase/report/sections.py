@@ -37,7 +37,8 @@ def _scattering(out: Path, quick: bool) -> dict[str, Any]:
 def _field_section(field: str, out: Path, quick: bool, full_size: int) -> dict[str, Any]:
     from wavephase.synthesis.run import run_synthesis
 
-    sizes: dict[str, Any] = {} if quick else {"size": full_size, "n_samples": 4, "steps": 1000}
+    # Quick mode keeps the simulations short: four held-out fields are enough to show the contrast.
+    sizes: dict[str, Any] = {"n_heldout": 4} if quick else {"size": full_size, "n_samples": 4, "steps": 1000}
     m = run_synthesis(field, out, progress=True, **sizes)
     table: dict[str, Any] = {}
     for name, row in m["metrics"].items():
@@ -94,7 +95,7 @@ def _qm9(out: Path, quick: bool) -> dict[str, Any]:
 def _classification(out: Path, quick: bool) -> dict[str, Any]:
     from wavephase.models.classification import run_classification
 
-    sizes = dict(train_size=5000, test_size=2000, cache_features=False) if quick else {}
+    sizes = dict(train_size=3000, test_size=1000, cache_features=False) if quick else {}
     epochs = 4 if quick else 30
     table: dict[str, Any] = {}
     figures: dict[str, Path] = {}
@@ -111,7 +112,7 @@ def _classification(out: Path, quick: bool) -> dict[str, Any]:
 def _generation(out: Path, quick: bool) -> dict[str, Any]:
     from wavephase.models.generative import run_generation
 
-    sizes = (dict(n_train=3000, n_test=500, epochs=4, n_components=64, n_fsd=500) if quick
+    sizes = (dict(n_train=1500, n_test=300, epochs=4, n_components=64, n_fsd=300) if quick
              else dict(n_train=20000, n_test=2000, epochs=15, n_components=256, n_fsd=2000))
     m = run_generation("polygons", out, progress=False, **sizes)
     keys = ["psnr_train", "psnr_test", "psnr_gap", "fsd_samples", "fsd_gaussian_baseline", "fsd_vae_baseline",
