@@ -90,7 +90,7 @@ class Scattering2D(nn.Module):
         sigma0: float = 0.8,
         xi0: float = 3 * 3.141592653589793 / 4,
         slant: float | None = None,
-        chunk_bytes: int = 32 * 2**20,
+        chunk_bytes: int = 16 * 2**20,
     ) -> None:
         super().__init__()
         self.J = check_positive_int(J, "J")
