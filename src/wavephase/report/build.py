@@ -142,8 +142,10 @@ def build_report(out_dir: str | Path, quick: bool = True, sections: list[Section
     for section in tqdm(sections, desc="report", unit="section"):
         start = time.perf_counter()
         try:
-            res = section.run(out / section.key, quick)
-            figures = {cap: f"{section.key}/{Path(p).name}" for cap, p in res.get("figures", {}).items()}
+            res = section.run((out / section.key).resolve(), quick)
+            # Figures may sit in sub-folders of the section's folder (one per run).
+            figures = {cap: (out / section.key / p).resolve().relative_to(out.resolve()).as_posix()
+                       for cap, p in res.get("figures", {}).items()}
             entry = {"status": "ok", "table": res.get("table", {}), "figures": figures,
                      "settings": res.get("settings", {})}
         except Exception:  # a failing section is reported on the page, the others go on
