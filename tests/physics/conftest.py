@@ -1,11 +1,7 @@
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    # Small FFTs gain nothing from threads, and on a shared machine threads thrash.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_torch_thread):
+    # Every physics test runs on one torch thread (fixture in tests/conftest.py).
     yield
-    torch.set_num_threads(previous)

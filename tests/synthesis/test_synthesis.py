@@ -29,12 +29,7 @@ def texture(n: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
     return 3.0 + torch.exp(0.7 * smooth / smooth.std())
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # --------------------------------------------------------------------------- coarse graining
