@@ -14,15 +14,9 @@ import pytest
 from wavephase.data import mnist as mnist_mod
 from wavephase.data.cache import ChecksumError
 from wavephase.data.fashion_mnist import FASHION_MNIST_DEBIAN_DIR, load_fashion_mnist
-from wavephase.data.idx import check_images_labels, parse_idx, read_idx
+from wavephase.data.idx import check_images_labels, parse_idx, read_idx, to_idx_bytes
 from wavephase.data.mnist import load_mnist, load_mnist_pickle
 from wavephase.data.safe_pickle import UnsafePickleError, safe_loads
-
-
-def _idx_bytes(arr: np.ndarray) -> bytes:
-    code = {np.dtype(np.uint8): 0x08, np.dtype(">i4"): 0x0C}[arr.dtype]
-    head = bytes([0, 0, code, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
-    return head + arr.tobytes()
 
 
 def _write_idx_dir(root: Path, n_train: int = 12, n_test: int = 5, gz: bool = True, seed: int = 0) -> tuple:
@@ -35,7 +29,7 @@ def _write_idx_dir(root: Path, n_train: int = 12, n_test: int = 5, gz: bool = Tr
     }
     root.mkdir(parents=True, exist_ok=True)
     for name, arr in data.items():
-        raw = _idx_bytes(arr)
+        raw = to_idx_bytes(arr)
         (root / (name + (".gz" if gz else ""))).write_bytes(gzip.compress(raw) if gz else raw)
     return data
 
@@ -73,16 +67,21 @@ def test_safe_loads_refuses_other_globals_and_truncation():
 
 def test_parse_idx_round_trip_raw_and_gzip():
     arr = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    np.testing.assert_array_equal(parse_idx(_idx_bytes(arr)), arr)
-    np.testing.assert_array_equal(parse_idx(gzip.compress(_idx_bytes(arr))), arr)
+    np.testing.assert_array_equal(parse_idx(to_idx_bytes(arr)), arr)
+    np.testing.assert_array_equal(parse_idx(gzip.compress(to_idx_bytes(arr))), arr)
     big = np.array([1, -2, 70000], dtype=">i4")
-    out = parse_idx(_idx_bytes(big))
+    out = parse_idx(to_idx_bytes(big))
     np.testing.assert_array_equal(out, [1, -2, 70000])
     assert out.dtype.isnative
+    for dtype in (np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64):
+        typed = np.arange(-3, 9).reshape(3, 4).astype(dtype)
+        np.testing.assert_array_equal(parse_idx(to_idx_bytes(typed)), typed)
+    with pytest.raises(TypeError, match="IDX cannot hold"):
+        to_idx_bytes(np.zeros(3, dtype=np.complex64))
 
 
 def test_parse_idx_rejects_truncated_and_bad_magic():
-    raw = _idx_bytes(np.zeros((3, 28, 28), dtype=np.uint8))
+    raw = to_idx_bytes(np.zeros((3, 28, 28), dtype=np.uint8))
     with pytest.raises(ValueError, match="truncated"):
         parse_idx(raw[:-10])
     with pytest.raises(ValueError, match="magic"):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from wavephase.cli.main import main
+from wavephase.data.idx import to_idx_bytes
 from wavephase.models import classification as clf_mod
 from wavephase.models.classification import ScatteringClassifier, SparseScatteringClassifier, scattering_features
 
@@ -115,15 +116,10 @@ def test_sparse_cascade_resumes_after_interruption_identically(bars, tmp_path, m
 
 
 def _write_idx(root: Path, X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray) -> None:
-    def idx(arr: np.ndarray) -> bytes:
-        code = 0x08
-        head = bytes([0, 0, code, arr.ndim]) + b"".join(int(s).to_bytes(4, "big") for s in arr.shape)
-        return gzip.compress(head + arr.astype(np.uint8).tobytes())
-
     root.mkdir(parents=True)
     for name, arr in {"train-images-idx3-ubyte": X, "train-labels-idx1-ubyte": y,
                       "t10k-images-idx3-ubyte": Xt, "t10k-labels-idx1-ubyte": yt}.items():
-        (root / f"{name}.gz").write_bytes(idx(arr))
+        (root / f"{name}.gz").write_bytes(gzip.compress(to_idx_bytes(arr.astype(np.uint8))))
 
 
 def test_classify_cli_writes_metrics_and_confusion_matrix(tmp_path):

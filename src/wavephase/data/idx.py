@@ -1,4 +1,4 @@
-"""Reader for the IDX format of MNIST and Fashion-MNIST (optionally gzipped).
+"""Reader (and writer) for the IDX format of MNIST and Fashion-MNIST (optionally gzipped).
 
 An IDX file is a 4-byte magic number (two zero bytes, a type code, the number
 of dimensions), one big-endian uint32 per dimension, then the raw array.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["parse_idx", "read_idx", "check_images_labels"]
+__all__ = ["parse_idx", "read_idx", "to_idx_bytes", "check_images_labels"]
 
 _IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
@@ -22,6 +22,30 @@ _IDX_TYPES: dict[int, np.dtype] = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
+
+
+def to_idx_bytes(arr: np.ndarray) -> bytes:
+    """Encode an array as (uncompressed) IDX bytes, the inverse of :func:`parse_idx`.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray
+        Array of one of the IDX types (uint8, int8, int16, int32, float32, float64);
+        multi-byte types are written big-endian.
+
+    Returns
+    -------
+    bytes
+        Magic number, dimensions, data. Shapes: any (d_1, ..., d_k) with k < 256.
+    """
+    arr = np.asarray(arr)
+    codes = {dt.newbyteorder("="): code for code, dt in _IDX_TYPES.items()}
+    native = arr.dtype.newbyteorder("=")
+    if native not in codes:
+        raise TypeError(f"arr has dtype {arr.dtype}, which IDX cannot hold; use one of {sorted(map(str, codes))}.")
+    code = codes[native]
+    head = bytes([0, 0, code, arr.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in arr.shape)
+    return head + np.ascontiguousarray(arr, dtype=_IDX_TYPES[code]).tobytes()
 
 
 def parse_idx(data: bytes, what: str = "IDX data") -> np.ndarray:
