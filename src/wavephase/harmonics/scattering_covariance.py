@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from wavephase.filters import morlet_bank
+from wavephase.harmonics.statistics import moment_loss
 from wavephase.validation import check_image_shape, check_positive_int, check_real_tensor, check_same_device
 
 __all__ = ["ScatteringCovariance"]
@@ -243,14 +244,7 @@ class ScatteringCovariance(nn.Module):
         ------
         x: (..., M, N) -> ()
         """
-        target = self.reference_moments if target_moments is None else target_moments
-        if not target:
-            raise ValueError("no target moments: call set_reference(target) first or pass target_moments.")
-        total = x.new_zeros(())
-        for name, value in self(x).items():
-            diff = value - target[name]
-            total = total + (diff.real.square() + diff.imag.square()).mean(-1).sum()
-        return total
+        return moment_loss(self(x), self.reference_moments if target_moments is None else target_moments)
 
     def extra_repr(self) -> str:
         """Configuration summary."""

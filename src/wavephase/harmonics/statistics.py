@@ -48,9 +48,38 @@ from torch import nn
 from wavephase.filters import morlet_bank
 from wavephase.validation import check_image_shape, check_positive_int, check_real_tensor, check_same_device
 
-__all__ = ["PhaseHarmonicStatistics", "shift_lattice"]
+__all__ = ["PhaseHarmonicStatistics", "moment_loss", "shift_lattice"]
 
 FAMILIES = ("mean", "marginal", "M4", "low", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
+
+
+def moment_loss(stats: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Sum over fields and families of the mean squared modulus of the moment mismatch.
+
+    Parameters
+    ----------
+    stats : dict
+        Family -> moments of the fields, ``(..., n_f)`` (complex or real).
+    target : dict
+        Family -> target moments, broadcastable to ``stats``.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar; empty families contribute nothing.
+
+    Shapes
+    ------
+    stats: dict family -> (..., n_f) -> ()
+    """
+    if not target:
+        raise ValueError("no target moments: call set_reference(target) first or pass target_moments.")
+    total = next(iter(stats.values())).real.new_zeros(())
+    for name, value in stats.items():
+        if value.shape[-1]:
+            diff = value - target[name]
+            total = total + (diff.real.square() + diff.imag.square()).mean(-1).sum()
+    return total
 
 
 def shift_lattice(dn: int) -> list[tuple[int, int]]:
@@ -416,16 +445,7 @@ class PhaseHarmonicStatistics(nn.Module):
         ------
         x: (..., M, N) -> ()
         """
-        target = self.reference_moments if target_moments is None else target_moments
-        if not target:
-            raise ValueError("no target moments: call set_reference(target) first or pass target_moments.")
-        stats = self(x)
-        total = x.new_zeros(())
-        for name, value in stats.items():
-            if value.shape[-1]:
-                diff = value - target[name]
-                total = total + (diff.real.square() + diff.imag.square()).mean(-1).sum()
-        return total
+        return moment_loss(self(x), self.reference_moments if target_moments is None else target_moments)
 
     def extra_repr(self) -> str:
         """Configuration summary."""
