@@ -92,9 +92,33 @@ def test_sparse_cascade_learns_and_reports_sparsity(bars):
     assert len(model.history_) == 8
 
 
-def test_sparse_cascade_resumes_after_interruption_identically(bars, tmp_path, monkeypatch):
+def test_sparse_cascade_trains_on_augmented_images(bars):
+    X, y, Xt, yt = bars
+    model = SparseScatteringClassifier(J=2, L=4, n_proj=8, n_atoms=16, epochs=8, batch_size=32, lr=5e-3,
+                                       augment={"max_shift": 2, "flip": True}, n_copies=2).fit(X, y)
+    assert model.score(Xt, yt) > 0.8
+    with pytest.raises(TypeError, match="augment"):
+        SparseScatteringClassifier(augment=2).fit(X, y)
+
+
+def test_versions_of_test_samples_average_their_logits(bars):
     X, y, Xt, _ = bars
     F, Ft = (scattering_features(a, J=2, L=4) for a in (X, Xt))
+    Ft_shift = scattering_features(np.roll(Xt, 1, axis=2), J=2, L=4)
+    model = _sparse(None).fit(F, y)
+    np.testing.assert_allclose(model.predict_proba(np.stack([Ft, Ft])), model.predict_proba(Ft), rtol=1e-5)
+    logits = [np.log(model.predict_proba(f)) for f in (Ft, Ft_shift)]
+    mean = (logits[0] + logits[1]) / 2  # log-softmax differs from the logits by a per-sample constant only
+    expected = np.exp(mean) / np.exp(mean).sum(1, keepdims=True)
+    np.testing.assert_allclose(model.predict_proba(np.stack([Ft, Ft_shift])), expected, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("versions", [1, 2])
+def test_sparse_cascade_resumes_after_interruption_identically(bars, tmp_path, monkeypatch, versions):
+    X, y, Xt, _ = bars
+    F, Ft = (scattering_features(a, J=2, L=4) for a in (X, Xt))
+    if versions == 2:  # training on originals and one shifted copy
+        F = np.stack([F, scattering_features(np.roll(X, 1, axis=1), J=2, L=4)])
     reference = _sparse(tmp_path / "straight").fit(F, y).predict_proba(Ft)
 
     real_save = clf_mod.save_checkpoint
@@ -113,6 +137,8 @@ def test_sparse_cascade_resumes_after_interruption_identically(bars, tmp_path, m
     with pytest.raises(ValueError, match="different configuration"):
         SparseScatteringClassifier(J=2, L=4, n_proj=8, n_atoms=32, epochs=3, precomputed=True,
                                    checkpoint_dir=tmp_path / "killed").fit(F, y)
+    with pytest.raises(ValueError, match="different configuration"):  # other number of versions
+        _sparse(tmp_path / "killed").fit(np.stack([F] * 3) if versions == 1 else F[0], y)
 
 
 def _write_idx(root: Path, X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray) -> None:
@@ -139,3 +165,24 @@ def test_classify_cli_writes_metrics_and_confusion_matrix(tmp_path):
     assert (out / "confusion.png").stat().st_size > 1000
     assert main(["classify", "--dataset", "mnist", "--train-size", "1", "--data-dir", str(tmp_path / "idx"),
                  "--out", str(out)]) == 2
+
+
+def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path):
+    X, y = _oriented_bars(300, size=28, seed=2)
+    img = np.clip((X + 0.5) * 160, 0, 255)
+    _write_idx(tmp_path / "idx", img[:240], y[:240], img[240:], y[240:])
+    out = tmp_path / "out"
+    # MNIST (Fashion-MNIST files are checked against the official digests): its
+    # augmentation rotates and deforms; the mirror images only exercise --test-flip.
+    status = main(["classify", "--dataset", "mnist", "--model", "sparse-scattering", "--data-dir",
+                   str(tmp_path / "idx"), "--no-cache", "--L", "4", "--epochs", "2", "--augment", "2",
+                   "--test-flip", "--validation-size", "40", "--out", str(out)])
+    assert status == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["evaluated_on"].startswith("validation")
+    assert (metrics["train_size"], metrics["test_size"]) == (200, 40)
+    assert metrics["augment"] == 2 and metrics["test_flip"] and metrics["augmentation"]["elastic"] > 0
+    assert len(metrics["history"]) == 2
+    with pytest.raises(ValueError, match="sparse-scattering"):
+        clf_mod.run_classification("mnist", "scattering-linear", out, augment=1,
+                                   data_path=tmp_path / "idx", cache_features=False)

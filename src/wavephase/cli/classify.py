@@ -17,6 +17,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-size", type=int, default=None, help="random training subset (default: all 60k)")
     p.add_argument("--test-size", type=int, default=None, help="first N test images (default: all 10k)")
     p.add_argument("--epochs", type=int, default=10, help="epochs of the sparse cascade (default 10)")
+    p.add_argument("--augment", type=int, default=0, metavar="K",
+                   help="sparse cascade: K augmented copies of the training set (shifts; flips for "
+                        "fashion-mnist; rotations and elastic deformations for mnist)")
+    p.add_argument("--test-flip", action="store_true",
+                   help="sparse cascade: average the predictions of each test image and its mirror image")
+    p.add_argument("--validation-size", type=int, default=None, metavar="N",
+                   help="model selection: evaluate on N held-out training images instead of the test set")
     p.add_argument("--J", type=int, default=3, help="scattering scales (default 3)")
     p.add_argument("--L", type=int, default=8, help="scattering angles (default 8)")
     p.add_argument("--seed", type=int, default=0)
@@ -31,9 +38,11 @@ def _run(args: argparse.Namespace) -> int:
 
     m = run_classification(
         args.dataset, args.model, args.out, train_size=args.train_size, test_size=args.test_size,
+        validation_size=args.validation_size, augment=args.augment, test_flip=args.test_flip,
         epochs=args.epochs, J=args.J, L=args.L, seed=args.seed, data_path=args.data_dir,
         cache_features=not args.no_cache,
     )
-    print(f"{m['dataset']} {m['model']} train_size={m['train_size']}: test accuracy {100 * m['test_accuracy']:.2f}% "
-          f"(error {100 * m['test_error']:.2f}%), {m['seconds']:.1f} s; results in {args.out}")
+    print(f"{m['dataset']} {m['model']} train_size={m['train_size']}: {m['evaluated_on']} accuracy "
+          f"{100 * m['test_accuracy']:.2f}% (error {100 * m['test_error']:.2f}%), {m['seconds']:.1f} s; "
+          f"results in {args.out}")
     return 0

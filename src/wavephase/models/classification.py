@@ -35,6 +35,7 @@ from wavephase.scattering.scattering2d import Scattering2D
 from wavephase.sparse.istc import ISTC
 
 __all__ = [
+    "AUGMENTATIONS",
     "DATASETS",
     "MODELS",
     "load_dataset",
@@ -47,6 +48,14 @@ __all__ = [
 
 DATASETS = ("mnist", "fashion-mnist")
 MODELS = ("scattering-linear", "scattering-svm", "sparse-scattering")
+
+#: Augmentation of each data set's training images (keyword arguments of
+#: :func:`wavephase.data.augment.augment_images`): clothes are mirror-symmetric
+#: classes, digits are not (but survive small rotations and elastic deformations).
+AUGMENTATIONS: dict[str, dict[str, Any]] = {
+    "mnist": {"max_shift": 1, "max_rotation": 8.0, "elastic": 0.7, "elastic_sigma": 4.0},
+    "fashion-mnist": {"max_shift": 2, "flip": True},
+}
 
 
 def load_dataset(
@@ -367,18 +376,30 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         Adam learning rate (cosine-annealed to 0 over the epochs).
     weight_decay : float
         Adam weight decay.
+    label_smoothing : float
+        Label smoothing of the cross-entropy, in [0, 1).
+    augment : dict, optional
+        Keyword arguments of :func:`wavephase.data.augment.augment_images`; when
+        fitting on images, ``n_copies`` augmented copies are scattered and each
+        epoch trains every sample on its original or one of its copies, drawn at
+        random. With ``precomputed`` features pass the versions directly instead.
+    n_copies : int
+        Augmented copies of the training set (with ``augment``).
     random_state : int
-        Seed of initialisation, data order and dropout.
+        Seed of initialisation, data order, dropout and augmentation.
     checkpoint_dir : path-like, optional
         Directory of the per-epoch checkpoint; fit resumes from it when present.
     precomputed : bool
-        ``X`` is already scattering features (n, C, h, w).
+        ``X`` is already scattering features: (n, C, h, w), or (V, n, C, h, w)
+        holding V versions of each sample (e.g. originals and augmented copies).
+        In fit each epoch draws one version per sample; in predict the logits of
+        the versions are averaged (test-time augmentation).
     progress : bool
         Progress bars.
 
     Notes
     -----
-    Shapes: X (n, M, N) images, or (n, C, h, w) when ``precomputed``; y (n,).
+    Shapes: X (n, M, N) images, or (n, C, h, w) / (V, n, C, h, w) when ``precomputed``; y (n,).
     """
 
     def __init__(
@@ -395,6 +416,9 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         batch_size: int = 128,
         lr: float = 2e-3,
         weight_decay: float = 0.0,
+        label_smoothing: float = 0.0,
+        augment: dict[str, Any] | None = None,
+        n_copies: int = 4,
         random_state: int = 0,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         precomputed: bool = False,
@@ -412,23 +436,34 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.label_smoothing = label_smoothing
+        self.augment = augment
+        self.n_copies = n_copies
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.precomputed = precomputed
         self.progress = progress
 
-    def _features(self, X: Any) -> torch.Tensor:
+    def _features(self, X: Any, augment: bool = False) -> torch.Tensor:
+        # Always (V, n, C, h, w): V versions of each sample (V = 1 without augmentation).
         if self.precomputed:
-            X = np.asarray(X)
-            if X.ndim != 4:
-                raise ValueError(f"precomputed X must have shape (n, C, h, w), got {X.shape}.")
-            feats = X
+            feats = np.asarray(X)
+            if feats.ndim not in (4, 5):
+                raise ValueError(f"precomputed X must have shape (n, C, h, w) or (V, n, C, h, w), got {feats.shape}.")
         else:
-            feats = scattering_features(_check_images(X), J=self.J, L=self.L, progress=self.progress)
-        return torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+            from wavephase.data.augment import augment_images
+
+            images = _check_images(X)
+            versions = [images]
+            if augment and self.augment:
+                versions += [augment_images(images, seed=(self.random_state, k), **self.augment)
+                             for k in range(self.n_copies)]
+            feats = np.stack([scattering_features(v, J=self.J, L=self.L, progress=self.progress) for v in versions])
+        feats = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+        return feats if feats.ndim == 5 else feats.unsqueeze(0)
 
     def _validate(self) -> None:
-        for name in ("n_proj", "n_atoms", "n_steps", "epochs", "batch_size"):
+        for name in ("n_proj", "n_atoms", "n_steps", "epochs", "batch_size", "n_copies"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -436,6 +471,11 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"lr must be positive, got {self.lr}.")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
+        if self.augment is not None and not isinstance(self.augment, dict):
+            raise TypeError(f"augment must be None or a dict of augment_images keyword arguments, "
+                            f"got {self.augment!r}.")
 
     def _config(self) -> dict[str, Any]:
         return {k: (str(v) if k == "checkpoint_dir" else v) for k, v in self.get_params().items() if k not in ("progress", "checkpoint_dir")}
@@ -445,8 +485,9 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         from tqdm.auto import tqdm
 
         self._validate()
-        feats = self._features(X)
-        y = _check_labels(y, len(feats))
+        feats = self._features(X, augment=True)
+        n_versions, n = feats.shape[:2]
+        y = _check_labels(y, n)
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         targets = torch.from_numpy(y_idx.astype(np.int64))
         with torch.random.fork_rng(devices=[]):
@@ -454,11 +495,11 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
             # below derives from random_state, so runs are reproducible.
             torch.manual_seed(self.random_state)
             net = SparseScatteringNet(
-                feats.shape[1], tuple(feats.shape[2:]), len(self.classes_), self.n_proj, self.n_atoms,
+                feats.shape[2], tuple(feats.shape[3:]), len(self.classes_), self.n_proj, self.n_atoms,
                 self.n_steps, self.lam, self.dropout, self.log_eps,
             )
             optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            steps_per_epoch = math.ceil(len(feats) / self.batch_size)
+            steps_per_epoch = math.ceil(n / self.batch_size)
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
                 optimizer, max_lr=self.lr, total_steps=self.epochs * steps_per_epoch, pct_start=0.15
             )
@@ -467,7 +508,8 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
             if ckpt_path is not None:
                 state = load_checkpoint(ckpt_path)
                 if state is not None:
-                    if state["config"] != json.dumps(self._config(), sort_keys=True) or state["n_samples"] != len(feats):
+                    if (state["config"] != json.dumps(self._config(), sort_keys=True) or state["n_samples"] != n
+                            or state.get("n_versions", 1) != n_versions):
                         raise ValueError(
                             f"checkpoint {ckpt_path} was written by a different configuration or data set; "
                             f"delete it or choose another checkpoint_dir."
@@ -481,17 +523,19 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
                 # Seeding per epoch makes the data order and dropout masks a function
                 # of (random_state, epoch) only, so a resumed run replays them exactly.
                 torch.manual_seed(self.random_state * 1_000_003 + epoch + 1)
-                order = torch.randperm(len(feats))
+                order = torch.randperm(n)
+                # One version (original or augmented copy) per sample and epoch.
+                version = torch.randint(n_versions, (n,)) if n_versions > 1 else torch.zeros(n, dtype=torch.long)
                 total, correct, loss_sum = 0, 0, 0.0
-                bar = tqdm(range(0, len(feats), self.batch_size), desc=f"epoch {epoch + 1}/{self.epochs}",
+                bar = tqdm(range(0, n, self.batch_size), desc=f"epoch {epoch + 1}/{self.epochs}",
                            disable=not self.progress, leave=False)
                 for start in bar:
                     idx = order[start : start + self.batch_size]
                     if len(idx) < 2:  # batch norm needs two samples
                         scheduler.step()
                         continue
-                    logits = net(feats[idx])
-                    loss = nn.functional.cross_entropy(logits, targets[idx])
+                    logits = net(feats[version[idx], idx])
+                    loss = nn.functional.cross_entropy(logits, targets[idx], label_smoothing=self.label_smoothing)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
@@ -506,7 +550,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
                             "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
                             "rng": torch.get_rng_state(), "config": json.dumps(self._config(), sort_keys=True),
-                            "n_samples": len(feats),
+                            "n_samples": n, "n_versions": n_versions,
                         },
                         ckpt_path,
                     )
@@ -522,7 +566,9 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         feats = self._features(X)
         with torch.no_grad():
-            return torch.cat([self.net_(feats[i : i + batch_size]) for i in range(0, len(feats), batch_size)])
+            return torch.stack([
+                torch.cat([self.net_(v[i : i + batch_size]) for i in range(0, v.shape[0], batch_size)]) for v in feats
+            ]).mean(0)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, (n, n_classes)."""
@@ -535,7 +581,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
     def sparse_code_report(self, X: Any, max_samples: int = 1000) -> dict[str, float]:
         """Sparsity and relative reconstruction error of the ISTC codes of ``X``."""
         self._check_fitted()
-        feats = self._features(X)[:max_samples]
+        feats = self._features(X)[0, :max_samples]
         with torch.no_grad():
             x, _ = self.net_.code(feats)
             return self.net_.istc.report(x)
@@ -569,6 +615,10 @@ def run_classification(
     *,
     train_size: int | None = None,
     test_size: int | None = None,
+    validation_size: int | None = None,
+    augment: int = 0,
+    augment_params: dict[str, Any] | None = None,
+    test_flip: bool = False,
     epochs: int = 10,
     J: int = 3,
     L: int = 8,
@@ -590,9 +640,22 @@ def run_classification(
         Output directory (also holds the sparse model's checkpoint, so a killed
         run restarted with the same arguments resumes).
     train_size : int, optional
-        Seeded random subset of the training set (None: all 60k).
+        Seeded random subset of the training set (None: all of it).
     test_size : int, optional
-        First ``test_size`` test images (None: all 10k), for quick runs.
+        First ``test_size`` evaluation images (None: all), for quick runs.
+    validation_size : int, optional
+        Model selection: hold out this many seeded random training images and
+        evaluate on them instead of the official test set (the ``test_*``
+        metrics then refer to this validation split).
+    augment : int
+        Sparse cascade only: number of augmented copies of the training set
+        (``AUGMENTATIONS[dataset]`` updated by ``augment_params``), scattered
+        once and cached; each epoch draws the original or a copy per sample.
+    augment_params : dict, optional
+        Overrides of the augmentation parameters.
+    test_flip : bool
+        Sparse cascade only: average the logits of each evaluation image and
+        its mirror image (for data sets whose classes are mirror-symmetric).
     epochs : int
         Epochs of the sparse cascade.
     J, L : int
@@ -616,29 +679,59 @@ def run_classification(
         Metrics, including ``test_accuracy``, ``test_error``, ``train_size``,
         ``model``, ``dataset``, ``seconds``.
     """
+    from wavephase.data.augment import augment_images
+
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
+    if (augment or test_flip) and model != "sparse-scattering":
+        raise ValueError("augment and test_flip apply to model='sparse-scattering' only.")
+    if not isinstance(augment, (int, np.integer)) or augment < 0:
+        raise ValueError(f"augment must be a non-negative number of copies, got {augment!r}.")
     t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     X_train, y_train, X_test, y_test = load_dataset(dataset, data_path)
+    perm = np.random.default_rng(seed).permutation(len(X_train))
+    if validation_size is not None:
+        if not 0 < validation_size < len(X_train) - 1:
+            raise ValueError(f"validation_size must be in [1, {len(X_train) - 2}], got {validation_size}.")
+        held_out, perm = np.sort(perm[:validation_size]), perm[validation_size:]
     if train_size is not None:
-        if not 1 < train_size <= len(X_train):
-            raise ValueError(f"train_size must be in [2, {len(X_train)}], got {train_size}.")
-        keep = np.sort(np.random.default_rng(seed).permutation(len(X_train))[:train_size])
-    else:
-        keep = np.arange(len(X_train))
+        if not 1 < train_size <= len(perm):
+            raise ValueError(f"train_size must be in [2, {len(perm)}], got {train_size}.")
+        perm = perm[:train_size]
+    keep = np.sort(perm)
     if test_size is not None:
-        if not 0 < test_size <= len(X_test):
-            raise ValueError(f"test_size must be in [1, {len(X_test)}], got {test_size}.")
-        X_test, y_test = X_test[:test_size], y_test[:test_size]
+        n_eval = validation_size if validation_size is not None else len(X_test)
+        if not 0 < test_size <= n_eval:
+            raise ValueError(f"test_size must be in [1, {n_eval}], got {test_size}.")
     t_feat = time.perf_counter()
-    if cache_features:
-        F_train = scattering_features(X_train, J=J, L=L, cache_name=f"{dataset}-train", progress=progress)[keep]
-        F_test = scattering_features(X_test, J=J, L=L, cache_name=f"{dataset}-test", progress=progress)
+
+    def features(images: np.ndarray, name: str, rows: np.ndarray | slice) -> np.ndarray:
+        # Cached features are those of a whole split, so every subset and every
+        # validation split of the same data reuses them.
+        if cache_features:
+            return scattering_features(images, J=J, L=L, cache_name=f"{dataset}-{name}", progress=progress)[rows]
+        return scattering_features(images[rows], J=J, L=L, progress=progress)
+
+    if validation_size is not None:
+        eval_images, eval_rows, eval_name, y_test = X_train, held_out, "train", y_train[held_out]
     else:
-        F_train = scattering_features(X_train[keep], J=J, L=L, progress=progress)
-        F_test = scattering_features(X_test, J=J, L=L, progress=progress)
+        eval_images, eval_rows, eval_name = X_test, slice(None), "test"
+    if test_size is not None:
+        eval_rows, y_test = np.arange(len(eval_images))[eval_rows][:test_size], y_test[:test_size]
+    F_train = features(X_train, "train", keep)
+    F_test = features(eval_images, eval_name, eval_rows)
+    if augment:
+        aug = {**AUGMENTATIONS[dataset], **(augment_params or {})}
+        # Copies of the whole training set (seeded by (seed, k)), then the subset, so
+        # their cached scattering serves every training size and validation split.
+        F_train = np.stack([F_train] + [
+            features(augment_images(X_train, seed=(seed, k), **aug), "train-aug", keep) for k in range(augment)
+        ])
+    if test_flip:
+        F_test = np.stack([F_test, features(np.ascontiguousarray(eval_images[:, :, ::-1]), f"{eval_name}-flip",
+                                            eval_rows)])
     feature_seconds = time.perf_counter() - t_feat
     y_fit = y_train[keep]
     params = dict(model_params or {})
@@ -662,6 +755,8 @@ def run_classification(
     acc = float((pred == y_test).mean())
     metrics: dict[str, Any] = {
         "dataset": dataset, "model": model, "train_size": int(len(keep)), "test_size": int(len(y_test)),
+        "evaluated_on": "validation split of the training set" if validation_size is not None else "test set",
+        "augment": int(augment), "test_flip": bool(test_flip),
         "test_accuracy": acc, "test_error": 1.0 - acc, "J": J, "L": L, "seed": seed,
         "feature_seconds": feature_seconds, "fit_seconds": fit_seconds,
         "threads": torch.get_num_threads(),
@@ -671,6 +766,8 @@ def run_classification(
         metrics["epochs"] = epochs
         metrics["history"] = est.history_
         metrics["sparse_code"] = est.sparse_code_report(F_test)
+        if augment:
+            metrics["augmentation"] = aug
     if model == "scattering-svm":
         metrics["svm_train_samples"] = int(est.n_train_used_)
     metrics["seconds"] = time.perf_counter() - t0

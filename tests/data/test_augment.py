@@ -1,0 +1,70 @@
+"""Seeded image augmentation: exact shifts and flips, determinism, mass preservation, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wavephase.data.augment import augment_images
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    # Random content on a zero border wider than the largest shift, so shifted
+    # images lose nothing and can be compared with np.roll.
+    X = np.zeros((12, 20, 24), dtype=np.float32)
+    X[:, 4:-4, 4:-4] = np.random.default_rng(0).random((12, 12, 16))
+    return X
+
+
+def test_no_transform_is_identity(images):
+    np.testing.assert_array_equal(augment_images(images, seed=0), images)
+
+
+def test_integer_shifts_are_exact_pixel_shifts(images):
+    Y = augment_images(images, seed=3, max_shift=3)
+    shifts = set()
+    for x, y in zip(images, Y):
+        match = [(a, b) for a in range(-3, 4) for b in range(-3, 4)
+                 if np.allclose(y, np.roll(x, (a, b), (0, 1)), atol=1e-6)]
+        assert len(match) == 1
+        shifts.add(match[0])
+    assert len(shifts) > 3  # shifts are drawn per image
+
+
+def test_flips_mirror_about_half_of_the_images(images):
+    Y = augment_images(np.concatenate([images] * 5), seed=1, flip=True)
+    mirrored = [np.array_equal(y, x[:, ::-1]) for x, y in zip(np.concatenate([images] * 5), Y)]
+    kept = [np.array_equal(y, x) for x, y in zip(np.concatenate([images] * 5), Y)]
+    assert all(m or k for m, k in zip(mirrored, kept))
+    assert 10 < sum(mirrored) < 50
+
+
+def test_seeded_and_independent_of_batch_size(images):
+    params = {"max_shift": 2, "flip": True, "max_rotation": 10.0, "elastic": 1.0}
+    a = augment_images(images, seed=(4, 1), **params)
+    np.testing.assert_array_equal(a, augment_images(images, seed=(4, 1), batch_size=5, **params))
+    assert not np.allclose(a, augment_images(images, seed=(4, 2), **params))
+
+
+@pytest.mark.parametrize("params", [{"max_rotation": 10.0}, {"elastic": 0.5, "elastic_sigma": 5.0}])
+def test_rotations_and_deformations_are_small_and_keep_the_mass(images, params):
+    # Smooth images (bilinear resampling of white noise would blur it): blobs.
+    u = np.arange(20)[:, None] - 9.5
+    v = np.arange(24)[None, :] - 11.5
+    X = np.stack([np.exp(-((u - a) ** 2 + (v - b) ** 2) / 8) for a, b in [(2, -3), (-1, 4), (0, 0)]]).astype(np.float32)
+    Y = augment_images(X, seed=0, **params)
+    assert Y.dtype == np.float32 and Y.shape == X.shape
+    np.testing.assert_allclose(Y.sum((1, 2)), X.sum((1, 2)), rtol=0.15)
+    assert 0 < np.abs(Y - X).max() < 0.8
+
+
+def test_bad_input_is_refused(images):
+    with pytest.raises(ValueError, match=r"\(n, M, N\)"):
+        augment_images(images[0], seed=0)
+    with pytest.raises(ValueError, match="floating"):
+        augment_images((images * 255).astype(np.uint8), seed=0)
+    with pytest.raises(ValueError, match="max_shift"):
+        augment_images(images, seed=0, max_shift=1.5)
+    with pytest.raises(ValueError, match="elastic"):
+        augment_images(images, seed=0, elastic=-1.0)
