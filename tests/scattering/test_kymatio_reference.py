@@ -20,11 +20,12 @@ def configs():
 
 @pytest.mark.parametrize("name", configs())
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_agrees_with_kymatio_030(name, dtype):
+@pytest.mark.parametrize("backend", ["fft", "matmul"])
+def test_agrees_with_kymatio_030(name, dtype, backend):
     with np.load(REFERENCE, allow_pickle=False) as data:
         x, expected = data[f"{name}/x"], data[f"{name}/s"]
         J, L, order = (int(data[f"{name}/{k}"]) for k in ("J", "L", "max_order"))
-    S = Scattering2D(J, x.shape[-2:], L=L, max_order=order, dtype=dtype)
+    S = Scattering2D(J, x.shape[-2:], L=L, max_order=order, dtype=dtype, backend=backend)
     ours = S(torch.from_numpy(x).to(dtype)).double()
     assert ours.shape == expected.shape
     err = relative_error(ours, torch.from_numpy(expected))

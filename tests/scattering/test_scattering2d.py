@@ -36,10 +36,11 @@ def naive_scattering(x, J, L):
     return torch.stack(out + order2, dim=-3)
 
 
+@pytest.mark.parametrize("backend", ["fft", "matmul"])
 @pytest.mark.parametrize("J,shape,L", [(2, (28, 28), 8), (3, (40, 32), 4), (1, (9, 13), 6), (3, (8, 8), 2)])
-def test_matches_naive_per_filter_algorithm(J, shape, L):
+def test_matches_naive_per_filter_algorithm(J, shape, L, backend):
     x = torch.randn(2, *shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    ours = Scattering2D(J, shape, L=L, dtype=torch.float64)(x)
+    ours = Scattering2D(J, shape, L=L, dtype=torch.float64, backend=backend)(x)
     # blocks below 1e-9 of a filter's peak are skipped by design
     assert relative_error(ours, naive_scattering(x, J, L)) < 1e-9
 
@@ -64,9 +65,41 @@ def test_output_shape_channels_and_meta():
     assert torch.allclose(S1(out.new_ones(64, 48)), S(out.new_ones(64, 48))[: 1 + L * J])
 
 
-def test_common_operator_checks():
-    check_operator(lambda dtype: Scattering2D(2, (8, 8), L=2, dtype=dtype), (8, 8))
-    check_operator(lambda dtype: Scattering2D(2, (16, 12), L=4, dtype=dtype), (16, 12), gradcheck=False)
+@pytest.mark.parametrize("backend", ["fft", "matmul"])
+def test_common_operator_checks(backend):
+    check_operator(lambda dtype: Scattering2D(2, (8, 8), L=2, dtype=dtype, backend=backend), (8, 8))
+    check_operator(lambda dtype: Scattering2D(2, (16, 12), L=4, dtype=dtype, backend=backend), (16, 12),
+                   gradcheck=False)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(J=2, shape=(28, 28), L=8),
+    dict(J=3, shape=(30, 21), L=5, pad_mode="zeros"),
+    dict(J=1, shape=(7, 12), L=3, max_order=1),
+    dict(J=2, shape=(16, 20), L=4, rotation="fourier"),
+])
+@pytest.mark.parametrize("dtype,rtol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
+def test_matmul_and_fft_backends_agree(kwargs, dtype, rtol):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 2, *kwargs["shape"], dtype=dtype, generator=gen)
+    weights = torch.randn(Scattering2D(**kwargs).output_channels, dtype=dtype, generator=gen)
+    outputs, grads = [], []
+    for backend in ("fft", "matmul"):
+        S = Scattering2D(**kwargs, dtype=dtype, backend=backend)
+        assert S.backend == backend
+        xg = x.clone().requires_grad_(True)
+        out = S(xg)
+        (out * weights[:, None, None]).sum().backward()
+        outputs.append(out.detach())
+        grads.append(xg.grad)
+    assert relative_error(outputs[1], outputs[0]) < rtol
+    assert relative_error(grads[1], grads[0]) < 10 * rtol
+
+
+def test_auto_backend_follows_padded_size():
+    assert Scattering2D(2, (28, 28)).backend == "matmul"  # padded to 36 x 36
+    assert Scattering2D(3, (32, 32)).backend == "matmul"  # 48 x 48
+    assert Scattering2D(2, (28, 80)).backend == "fft"  # 36 x 88
 
 
 def test_gradient_at_zero_is_finite_and_zero():
@@ -162,6 +195,7 @@ def test_zero_padding_mode_and_module_dtype_cast():
     (dict(J=2, shape=(8, 8), pad_mode="edge"), ValueError, "pad_mode"),
     (dict(J=2, shape=(8, 8), rotation="max"), ValueError, "rotation"),
     (dict(J=2, shape=(8, 8), dtype=torch.float16), TypeError, "dtype"),
+    (dict(J=2, shape=(8, 8), backend="cuda"), ValueError, "backend"),
 ])
 def test_bad_constructor_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):

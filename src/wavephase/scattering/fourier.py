@@ -64,7 +64,8 @@ class FilterBlocks:
         self.values = (blocks[keep] / (k * k)).contiguous()
 
 
-def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.Tensor | None = None) -> torch.Tensor:
+def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.Tensor | None = None,
+                       row_dim: int = -2) -> torch.Tensor:
     """Spectrum of ``(x * f)`` subsampled by ``k``: block average of ``x_hat f_hat``.
 
     Parameters
@@ -74,8 +75,12 @@ def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.
     blocks : FilterBlocks
         Filter blocks (see :class:`FilterBlocks`).
     values : torch.Tensor, optional
-        Replacement for ``blocks.values`` (same shape), e.g. the module's buffer
-        cast to the input dtype or moved to its device.
+        Replacement for ``blocks.values`` (same blocks, possibly laid out
+        differently), e.g. the module's buffer cast to the input dtype or moved
+        to its device.
+    row_dim : int
+        Axis of ``x_hat`` holding the first frequency (the second is the last
+        axis); ``values[b]`` must broadcast against ``x_hat``'s blocks.
 
     Returns
     -------
@@ -87,12 +92,15 @@ def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.
     x_hat: (..., M, N), filters (F..., M, N) -> (broadcast(..., F...), M/k, N/k)
     """
     vals = blocks.values if values is None else values
-    m, n = vals.shape[-2:]
-    (a, c), rest = blocks.index[0], blocks.index[1:]
-    out = x_hat[..., a * m:(a + 1) * m, c * n:(c + 1) * n] * vals[0]
+    m, n = x_hat.shape[row_dim] // blocks.k, x_hat.shape[-1] // blocks.k
+
+    def block(a: int, c: int) -> torch.Tensor:
+        return x_hat.narrow(row_dim, a * m, m).narrow(-1, c * n, n)
+
+    out = block(*blocks.index[0]) * vals[0]
     # In-place accumulation: one pass over the output per block, no temporaries.
-    for b, (a, c) in enumerate(rest, start=1):
-        out.addcmul_(x_hat[..., a * m:(a + 1) * m, c * n:(c + 1) * n], vals[b])
+    for b, (a, c) in enumerate(blocks.index[1:], start=1):
+        out.addcmul_(block(a, c), vals[b])
     return out
 
 

@@ -4,7 +4,9 @@
 ``2**J``. Padding, subsampling and coefficient order are those of Kymatio 0.3.0,
 so that with default filters the coefficients agree with Kymatio's to float
 precision. Each scale is one batched operation over all angles (and, at order
-2, over all pairs of angles); spectra of real signals use real FFTs.
+2, over all pairs of angles); spectra of real signals use real FFTs. Small
+images take the matrix-product path of :mod:`wavephase.scattering.dense`, which
+computes the same coefficients several times faster on grids of a few dozen pixels.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from torch import nn
 
 from wavephase.filters.bank import FilterBank, morlet_bank
+from wavephase.scattering.dense import DenseScattering
 from wavephase.scattering.fourier import (
     FilterBlocks,
     hermitian_spectrum,
@@ -29,6 +32,13 @@ from wavephase.validation import check_image_shape, check_positive_int, check_re
 __all__ = ["Scattering2D"]
 
 RotationMode = Literal["none", "average", "fourier"]
+Backend = Literal["auto", "fft", "matmul"]
+
+# Largest padded side for which backend="auto" picks the matrix-product DFTs: their
+# cost grows as n^3 against n^2 log n, and they break even with FFTs near 64-80.
+MATMUL_MAX_SIZE = 64
+# The matrix-product path works on chunks whose intermediates stay in cache.
+MATMUL_CHUNK_BYTES = 4 * 2**20
 
 
 def padded_size(size: int, J: int) -> int:
@@ -69,6 +79,11 @@ class Scattering2D(nn.Module):
         Images are processed in chunks whose largest intermediate (the order-2
         wavelet coefficients at the finest pair of scales) stays below this size,
         which bounds the peak memory of large images without slowing small ones.
+    backend : {"auto", "fft", "matmul"}
+        How Fourier transforms are computed: FFTs, or dense DFT matrices
+        (:class:`~wavephase.scattering.dense.DenseScattering`), faster on small
+        grids. ``"auto"`` uses matrices when both padded sides are at most
+        ``MATMUL_MAX_SIZE`` (64). Both give the same coefficients.
 
     Shapes
     ------
@@ -91,6 +106,7 @@ class Scattering2D(nn.Module):
         xi0: float = 3 * 3.141592653589793 / 4,
         slant: float | None = None,
         chunk_bytes: int = 16 * 2**20,
+        backend: Backend = "auto",
     ) -> None:
         super().__init__()
         self.J = check_positive_int(J, "J")
@@ -104,6 +120,8 @@ class Scattering2D(nn.Module):
             raise ValueError(f"rotation must be 'none', 'average' or 'fourier', got {rotation!r}.")
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
+        if backend not in ("auto", "fft", "matmul"):
+            raise ValueError(f"backend must be 'auto', 'fft' or 'matmul', got {backend!r}.")
         self.max_order = max_order
         self.chunk_bytes = check_positive_int(chunk_bytes, "chunk_bytes")
         self.pad_mode = pad_mode
@@ -119,8 +137,15 @@ class Scattering2D(nn.Module):
                 f"got psi of shape {tuple(filters.psi.shape)}."
             )
         self.bank = filters
+        if backend == "auto":
+            backend = "matmul" if max(self.padded_shape) <= MATMUL_MAX_SIZE else "fft"
+        self.backend = backend
         self._build_padding()
-        self._build_filter_blocks(filters.psi.double(), filters.phi.double(), dtype)
+        if backend == "matmul":
+            self._dense = DenseScattering(filters.psi, filters.phi, self.shape, pad_mode, max_order, dtype)
+            self.chunk_bytes = min(self.chunk_bytes, MATMUL_CHUNK_BYTES)
+        else:
+            self._build_filter_blocks(filters.psi.double(), filters.phi.double(), dtype)
         self._build_rotation_index()
 
     # ------------------------------------------------------------------ set-up
@@ -273,9 +298,10 @@ class Scattering2D(nn.Module):
                 f"build Scattering2D(J={self.J}, shape={tuple(x.shape[-2:])}) or resize the input."
             )
         batch_shape = x.shape[:-2]
-        x = x.reshape(-1, 1, *self.shape)
+        x = x.reshape(-1, *self.shape)
+        scatter = self._scatter if self.backend == "fft" else self._dense
         chunk = max(1, self.chunk_bytes // self._bytes_per_image(x.dtype))
-        out = torch.cat([self._scatter(part) for part in x.split(chunk)]) if len(x) > chunk else self._scatter(x)
+        out = torch.cat([scatter(part) for part in x.split(chunk)]) if len(x) > chunk else scatter(x)
         out = self._pool_rotations(out)
         return out.reshape(*batch_shape, *out.shape[-3:])
 
@@ -287,9 +313,9 @@ class Scattering2D(nn.Module):
         return complex_bytes * max(self.L * Mp * Np, order2)
 
     def _scatter(self, x: torch.Tensor) -> torch.Tensor:
-        """Scattering of a batch ``(B, 1, M, N)`` -> ``(B, C, m, n)`` (no rotation pooling)."""
+        """Scattering of a batch ``(B, M, N)`` -> ``(B, C, m, n)`` (no rotation pooling)."""
         J = self.J
-        x = self._pad(x)
+        x = self._pad(x[:, None])
         x_hat = hermitian_spectrum(x)  # (B, 1, Mp, Np)
         order0 = self._lowpass(x, 0)  # (B, 1, m, n)
         order1, order2 = [], []
@@ -324,4 +350,4 @@ class Scattering2D(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"J={self.J}, shape={self.shape}, L={self.L}, max_order={self.max_order}, "
-                f"pad_mode={self.pad_mode!r}, rotation={self.rotation!r}")
+                f"pad_mode={self.pad_mode!r}, rotation={self.rotation!r}, backend={self.backend!r}")

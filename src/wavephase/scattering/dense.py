@@ -1,0 +1,274 @@
+"""Small-image path of :class:`~wavephase.Scattering2D`: every DFT as a dense matrix product.
+
+On grids of a few dozen pixels an FFT spends its time in bookkeeping, while a 2D
+DFT written as two matrix products, ``F X F^T``, runs near the machine's GEMM
+peak. This module keeps every map in the layout ``(rows, batch, channels, cols)``
+so that both products are single flat GEMMs without transposes: a map on the
+columns is ``X @ A``, one on the rows is ``A @ X.reshape(rows, -1)``. Linear steps
+are folded into the matrices: the boundary padding into the first DFT and into
+the order-0 low-pass, the low-pass, its subsampling and crop into one matrix per
+axis. Real inputs meet complex matrices through real GEMMs whose columns hold
+interleaved or split real and imaginary parts, so no real map is ever cast to
+complex. Fourier-domain subsampling uses the same filter blocks as the FFT path,
+so both paths compute the same coefficients.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from wavephase.scattering.fourier import FilterBlocks, kymatio_level, lowpass_matrices, periodized_product, reflect_indices
+
+__all__ = ["DenseScattering", "dft_matrix", "padding_matrix", "split_modulus"]
+
+
+def dft_matrix(n: int, inverse: bool = False) -> torch.Tensor:
+    """The ``n``-point DFT as a complex128 matrix (``1/n``-normalised when inverse).
+
+    Parameters
+    ----------
+    n : int
+        Transform length.
+    inverse : bool
+        Inverse transform, as ``torch.fft.ifft``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``F`` with ``fft(x) = F @ x``.
+
+    Shapes
+    ------
+    -> (n, n) complex128
+    """
+    k = torch.arange(n)
+    # Reducing k * l modulo n first keeps the phase exact for large products.
+    phase = (k[:, None] * k[None, :] % n).to(torch.float64) * (2 * math.pi / n)
+    f = torch.polar(torch.ones_like(phase), phase if inverse else -phase)
+    return f / n if inverse else f
+
+
+def padding_matrix(size: int, before: int, after: int, mode: str) -> torch.Tensor:
+    """Boundary extension as a matrix: ``pad(x) = P @ x`` along one axis.
+
+    Parameters
+    ----------
+    size : int
+        Signal length.
+    before, after : int
+        Padding on each side.
+    mode : {"reflect", "zeros"}
+        Symmetric reflection (edge not repeated) or zeros.
+
+    Returns
+    -------
+    torch.Tensor
+        float64 matrix of zeros and ones.
+
+    Shapes
+    ------
+    -> (before + size + after, size)
+    """
+    p = torch.zeros(before + size + after, size, dtype=torch.float64)
+    if mode == "reflect":
+        p[torch.arange(p.shape[0]), reflect_indices(size, before, after)] = 1.0
+    else:
+        p[before + torch.arange(size), torch.arange(size)] = 1.0
+    return p
+
+
+def _interleaved(a: torch.Tensor) -> torch.Tensor:
+    """Real matrix whose product with a real ``x`` is ``x @ a`` in ``view_as_real`` layout."""
+    return torch.stack((a.real, a.imag), dim=-1).flatten(-2)
+
+
+def _split(a: torch.Tensor) -> torch.Tensor:
+    """Real matrix taking a complex ``x`` in ``view_as_real`` layout to ``[Re(x @ a), Im(x @ a)]``."""
+    n_in, n_out = a.shape
+    r = a.real.new_zeros(n_in, 2, 2 * n_out)
+    r[:, 0, :n_out], r[:, 1, :n_out] = a.real, -a.imag
+    r[:, 0, n_out:], r[:, 1, n_out:] = a.imag, a.real
+    return r.reshape(2 * n_in, 2 * n_out)
+
+
+class _SplitModulus(torch.autograd.Function):
+    """``sqrt(a^2 + b^2)`` of the two halves of the last axis; gradient 0 where it is 0."""
+
+    @staticmethod
+    def forward(ctx, parts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        a, b = parts.chunk(2, dim=-1)
+        out = torch.addcmul(a * a, b, b).sqrt_()
+        ctx.save_for_backward(parts, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        parts, out = ctx.saved_tensors
+        scale = torch.where(out > 0, grad / out, torch.zeros_like(out))
+        return (parts.unflatten(-1, (2, -1)) * scale.unsqueeze(-2)).flatten(-2)
+
+
+def split_modulus(parts: torch.Tensor) -> torch.Tensor:
+    """Modulus of a complex map stored as ``[real part, imaginary part]`` on the last axis.
+
+    Parameters
+    ----------
+    parts : torch.Tensor
+        Real tensor whose last axis holds the real then the imaginary parts.
+
+    Returns
+    -------
+    torch.Tensor
+        The modulus; its gradient is ``z / |z|``, and 0 at ``z = 0``.
+
+    Shapes
+    ------
+    parts: (..., 2 n) -> (..., n)
+    """
+    return _SplitModulus.apply(parts)
+
+
+def _cols(u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """``u @ a`` on the last axis, as one GEMM over all other axes."""
+    return u @ a
+
+
+def _rows(a: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``a`` applied to the first axis of ``u``, as one GEMM."""
+    return (a @ u.reshape(u.shape[0], -1)).reshape(a.shape[0], *u.shape[1:])
+
+
+class DenseScattering(nn.Module):
+    """Scattering cascade with matrix-product DFTs, for small images.
+
+    Computes the same coefficients as the FFT path of
+    :class:`~wavephase.Scattering2D` (Kymatio's padding, subsampling and order),
+    from the same filters.
+
+    Parameters
+    ----------
+    psi : torch.Tensor
+        Fourier-domain wavelets on the padded grid ``(J, L, Mp, Np)``.
+    phi : torch.Tensor
+        Fourier-domain low-pass on the padded grid ``(Mp, Np)``.
+    shape : (int, int)
+        Image size ``(M, N)``.
+    pad_mode : {"reflect", "zeros"}
+        Boundary extension.
+    max_order : int
+        1 or 2.
+    dtype : torch.dtype
+        float32 or float64; complex matrices get the matching complex dtype.
+
+    Shapes
+    ------
+    x: (B, M, N) -> (B, C, M // 2**J, N // 2**J)
+    """
+
+    def __init__(self, psi: torch.Tensor, phi: torch.Tensor, shape: tuple[int, int], pad_mode: str,
+                 max_order: int, dtype: torch.dtype) -> None:
+        super().__init__()
+        J, L, Mp, Np = psi.shape
+        M, N = shape
+        self.J, self.L, self.max_order = J, L, max_order
+        self._blocks: dict[str, FilterBlocks] = {}
+        psi, phi = psi.double(), phi.double()
+        complex_dtype = torch.complex64 if dtype == torch.float32 else torch.complex128
+
+        def add(name: str, matrix: torch.Tensor) -> None:
+            self.register_buffer(name, matrix.to(complex_dtype if matrix.is_complex() else dtype), persistent=False)
+
+        pad_rows = padding_matrix(M, (Mp - M) // 2, Mp - M - (Mp - M) // 2, pad_mode)
+        pad_cols = padding_matrix(N, (Np - N) // 2, Np - N - (Np - N) // 2, pad_mode)
+        add("_x_cols", _interleaved(pad_cols.T.to(torch.complex128) @ dft_matrix(Np).T))
+        add("_x_rows", dft_matrix(Mp) @ pad_rows.to(torch.complex128))
+        for r in range(J):
+            m, n = Mp >> r, Np >> r
+            rows, cols = lowpass_matrices(kymatio_level(phi, r), 2 ** (J - r))
+            if r == 0:  # order 0 is averaged straight from the unpadded input
+                add("_phi_rows_x", (pad_rows.T @ rows).transpose(-1, -2))
+                add("_phi_cols_x", pad_cols.T @ cols)
+            add(f"_phi_rows{r}", rows.transpose(-1, -2))
+            add(f"_phi_cols{r}", cols)
+            add(f"_inv_rows{r}", dft_matrix(m, inverse=True))
+            add(f"_inv_cols{r}", _split(dft_matrix(n, inverse=True).T))
+            if max_order == 2 and r < J - 1:
+                add(f"_fwd_cols{r}", _interleaved(dft_matrix(n).T.contiguous()))
+                add(f"_fwd_rows{r}", dft_matrix(m))
+            self._add_blocks(f"_psi{r}", psi[r], 2**r, dtype, batch_dims=1)
+            if max_order == 2:
+                for j1 in range(r):
+                    self._add_blocks(f"_psi{r}_at{j1}", kymatio_level(psi[r], j1), 2 ** (r - j1), dtype, batch_dims=2)
+
+    def _add_blocks(self, name: str, filters: torch.Tensor, k: int, dtype: torch.dtype, batch_dims: int) -> None:
+        """Filter blocks laid out as the maps they multiply: ``(n_blocks, m, 1...1, L, n)``."""
+        blocks = FilterBlocks(filters, k)
+        self._blocks[name] = blocks
+        nb, L, m, n = blocks.values.shape
+        values = blocks.values.transpose(1, 2).reshape(nb, m, *[1] * batch_dims, L, n)
+        self.register_buffer(name, values.contiguous().to(dtype), persistent=False)
+
+    def _get(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        buf = getattr(self, name)
+        real = like.real.dtype if like.is_complex() else like.dtype
+        if buf.is_complex():
+            target = torch.complex64 if real == torch.float32 else torch.complex128
+        else:
+            target = real
+        return buf if buf.dtype == target else buf.to(target)
+
+    def _lowpass(self, u: torch.Tensor, r: int | str) -> torch.Tensor:
+        """Low-pass, subsample and crop real maps ``(m, ..., n)`` at level ``r`` (``"_x"``: the input)."""
+        rows, cols = self._get(f"_phi_rows{r}", u), self._get(f"_phi_cols{r}", u)
+        out = None
+        for a, b in zip(rows, cols):
+            term = _rows(a, _cols(u, b))
+            out = term if out is None else out + term
+        return out
+
+    def _spectrum(self, u: torch.Tensor, r: int) -> torch.Tensor:
+        """2D DFT of real maps ``(m, ..., n)`` at level ``r``."""
+        half = torch.view_as_complex(_cols(u, self._get(f"_fwd_cols{r}", u)).unflatten(-1, (-1, 2)))
+        return _rows(self._get(f"_fwd_rows{r}", half), half)
+
+    def _wavelet_modulus(self, u_hat: torch.Tensor, name: str, r: int) -> torch.Tensor:
+        """``|u * psi|`` for a group of filters, subsampled to level ``r``, as real maps."""
+        y = periodized_product(u_hat, self._blocks[name], self._get(name, u_hat.real), row_dim=0)
+        y = _rows(self._get(f"_inv_rows{r}", y), y)
+        return split_modulus(_cols(torch.view_as_real(y).flatten(-2), self._get(f"_inv_cols{r}", u_hat.real)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scattering coefficients of a batch of images.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Real images, float32 or float64 (checked by the caller).
+
+        Returns
+        -------
+        torch.Tensor
+            Coefficients in Kymatio's channel order.
+
+        Shapes
+        ------
+        x: (B, M, N) -> (B, C, M // 2**J, N // 2**J)
+        """
+        J = self.J
+        x = x.transpose(0, 1).contiguous()  # (M, B, N)
+        x_hat = torch.view_as_complex(_cols(x, self._get("_x_cols", x)).unflatten(-1, (-1, 2)))
+        x_hat = _rows(self._get("_x_rows", x_hat), x_hat)[:, :, None]  # (Mp, B, 1, Np)
+        out = [self._lowpass(x[:, :, None], "_x")]
+        order2 = []
+        for j1 in range(J):
+            u1 = self._wavelet_modulus(x_hat, f"_psi{j1}", j1)  # (m1, B, L, n1)
+            out.append(self._lowpass(u1, j1))
+            if self.max_order == 2 and j1 < J - 1:
+                u1_hat = self._spectrum(u1, j1)[:, :, :, None]  # (m1, B, L, 1, n1)
+                paths = [self._lowpass(self._wavelet_modulus(u1_hat, f"_psi{j2}_at{j1}", j2), j2)
+                         for j2 in range(j1 + 1, J)]  # (m, B, L, L, n) each
+                order2.append(torch.cat(paths, dim=3).flatten(2, 3))
+        return torch.cat(out + order2, dim=2).permute(1, 2, 0, 3)
