@@ -215,7 +215,48 @@ def test_match_each_follows_its_own_target():
         synthesize(a, match="first", progress=False)
 
 
+def test_match_sign_aligns_targets_and_draws_random_signs():
+    a = texture(1, 32, seed=1) - 2.0  # positive mean (the texture is about 4 on average)
+    t = torch.cat([a, -texture(1, 32, seed=2) + 2.0])  # the second target has a negative mean
+    x = synthesize(t, n_samples=4, steps=20, J=3, match="sign", progress=False)
+    means = x.mean((-2, -1))
+    aligned = torch.where(t.mean((-2, -1), keepdim=True) < 0, -t, t)
+    # every sample has the aligned targets' mean up to its sign, and both signs occur
+    assert torch.allclose(means.abs(), aligned.mean().expand(4), rtol=0.1)
+    assert bool((means > 0).any()) and bool((means < 0).any())
+    with pytest.raises(ValueError, match="conditioning"):
+        synthesize(t, match="sign", conditioning=coarse_grain(t[0], 4), progress=False)
+
+
+def test_preconditioned_start_is_gaussian_and_keeps_empty_frequencies_empty():
+    f = torch.fft.fftfreq(32).abs()
+    band = f[:, None].maximum(f[None])
+    # like a dealiased simulation: no power at all beyond 0.25 cycles per pixel
+    t = torch.fft.ifft2(torch.fft.fft2(texture(2, 32).double()) * (band < 0.25)).real.float()
+    x0 = synthesize(t, steps=0, J=3, progress=False)
+    white = synthesize(t, steps=0, J=3, precondition=False, progress=False)
+    p_t = power_spectrum_2d(t)
+    corner = band > 0.3
+    assert float(p_t[corner].max()) < 1e-8 * float(p_t.mean())
+    assert float(power_spectrum_2d(white)[corner].mean()) > 0.1 * float(p_t.mean())
+    assert float(power_spectrum_2d(x0)[corner].max()) < 1e-4 * float(p_t.mean())
+    x = synthesize(t, n_samples=2, steps=30, J=3, progress=False)
+    assert float(power_spectrum_2d(x)[corner].max()) < 1e-4 * float(p_t.mean())
+
+
 # --------------------------------------------------------------------------- experiment and CLI
+def test_run_synthesis_ising_with_more_targets_than_samples(tmp_path):
+    import json
+
+    from wavephase.synthesis.run import run_synthesis
+
+    m = run_synthesis("ising", tmp_path, size=16, n_samples=2, n_targets=6, n_heldout=4, steps=3, progress=False)
+    assert (m["n_samples"], m["n_targets"], m["n_heldout"], m["match"]) == (2, 6, 4, "sign")
+    energy = json.loads((tmp_path / "metrics.json").read_text())["metrics"]["energy"]
+    assert energy["truth_se"] > 0 and energy["synthesis_se"] >= 0 and energy["gaussian_se"] >= 0
+    assert "±" in (tmp_path / "metrics.txt").read_text()
+
+
 def test_cli_synth_on_png_texture(tmp_path):
     import json
 
@@ -287,7 +328,8 @@ def test_scattering_covariance_gradient_and_synthesis():
     x = torch.randn(1, 16, 16, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v: sc.loss(v), (x,), eps=1e-6, atol=1e-5)
     t = texture(1, 32)
-    y, info = synthesize(t, "scattering-covariance", steps=20, J=3, L=4, progress=False, return_info=True)
+    y, info = synthesize(t, "scattering-covariance", steps=20, J=3, L=4, precondition=False, progress=False,
+                         return_info=True)
     assert info["loss_history"][-1] < 0.05 * info["loss_history"][0] and torch.isfinite(y).all()
 
 

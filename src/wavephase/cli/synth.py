@@ -19,7 +19,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=None,
                    help="field side (default: 64 for ising, 128 for turbulence and images)")
     p.add_argument("--samples", type=int, default=None,
-                   help="number of targets = number of syntheses (default: 4 ising, 2 turbulence, 1 image)")
+                   help="number of syntheses (default: 4 ising, 2 turbulence, 1 image)")
+    p.add_argument("--targets", type=int, default=None,
+                   help="number of target fields whose moments are matched (default: --samples)")
+    p.add_argument("--heldout", type=int, default=None,
+                   help="number of held-out true fields (default: max(samples, 8))")
     p.add_argument("--steps", type=int, default=None, help="L-BFGS iterations (default: 200, 150 turbulence)")
     p.add_argument("--statistics", choices=("phase-harmonics", "scattering-covariance", "gaussian"),
                    default="phase-harmonics", help="moment model (default phase-harmonics)")
@@ -35,7 +39,8 @@ def _run(args: argparse.Namespace) -> int:
     from wavephase.synthesis.run import run_synthesis
 
     m = run_synthesis(args.field, args.out, size=args.size, n_samples=args.samples, steps=args.steps,
-                      seed=args.seed, statistics=args.statistics, threads=args.threads,
+                      seed=args.seed, statistics=args.statistics, n_targets=args.targets,
+                      n_heldout=args.heldout, threads=args.threads,
                       progress=not args.no_progress)
     print(f"{m['field']} {m['size']}x{m['size']}: {m['n_samples']} syntheses in {m['seconds']['synthesis']:.1f} s "
           f"({m['steps_done']} steps); figures, metrics.json and metrics.txt in {args.out}")

@@ -2,17 +2,22 @@
 
 With ``z_{j,l} = x * psi_{j,l}`` (Morlet wavelets, periodic boundaries) and
 ``P_{j,l} = <|z_{j,l}|^2>`` the reference wavelet power, the families are
-(``<.>`` is the spatial mean, ``m_{j,l} = <|z_{j,l}|>``, ``H`` the half-lattice of
+(``<.>`` is the spatial mean, ``mu`` and ``sigma^2`` the mean and variance of the
+reference fields (each field's own without a reference), ``m_{j,l} = <|z_{j,l}|>``, ``H`` the half-lattice of
 shifts ``tau = 2^j n`` with ``|n| <= dn``; counts per field for ``J`` scales,
 ``L`` angles, ``n_tau = |H|`` and ``n_pairs`` scale pairs ``j1 < j2 <= j1 + delta_j``):
 
 ============  =========================================================================  ===============
 family        moment                                                                     count
 ============  =========================================================================  ===============
-``mean``      ``<x> / sigma``, ``Var(x) / sigma^2`` (``sigma^2`` reference variance)     2
-``marginal``  ``<(x - <x>)^3> / sigma^3``, ``<(x - <x>)^4>^(1/2) / sigma^2`` (optional)  2
+``mean``      ``<x> / sigma``, ``<(x - mu)^2> / sigma^2``                                2
+``marginal``  ``<(x - mu)^3> / sigma^3``, ``<(x - mu)^4>^(1/2) / sigma^2``,              3
+              ``<|x - mu|> / sigma`` (optional)
 ``M4``        ``<|z_{j,l}|^4>^(1/2) / P_{j,l}`` (with ``marginal``)                      ``J L``
 ``low``       ``|x^(k)|^2 / P_k``, ``0 < |k|_inf <= M / 2^J`` (optional)                 ``n_low``
+``high``      ``((Q_b + f) / (Q^ref_b + f))^(1/2)``, band power beyond ``xi_1``          ``n_high``
+``D``         ``<|d_n x|> / D_n^(1/2)``, ``<|d_n x|^2> / D_n``,                          ``3 n_d``
+              ``<|d_n x|^4>^(1/2) / D_n`` (optional)
 ``S11``       ``<z_{j,l}(u) conj z_{j,l}(u + tau)> / P_{j,l}`` (k = 1, 1)                ``J L n_tau``
 ``S00``       ``Cov(|z_{j,l1}|(u), |z_{j,l2}|(u + tau)) / sqrt(P P)`` (k = 0, 0)         ``J L^2 n_tau``
 ``S01``       ``<|z_{j,l}| z_{j,l}> / P_{j,l}`` (k = 0, 1)                               ``J L``
@@ -32,7 +37,25 @@ finest scale only. ``low`` (the periodogram at the few integer
 wavenumbers below the coarsest wavelet's band, one of each ``+-k`` pair, like
 the low-pass moments of other phase harmonic models) constrains the largest
 scales, which no wavelet of ``J`` scales sees; ``P_k`` is the reference
-periodogram there. Every other family is a correlation coefficient (Cauchy-Schwarz bounds it by 1 in
+periodogram there. ``high`` constrains the finest scales, where one wavelet
+per orientation leaves the shape of the spectrum free (syntheses then carry
+excess power near the Nyquist frequency, which breaks nearest-neighbour
+structure such as the Ising energy): ``Q_b`` is the mean periodogram over the
+wavenumbers of bin ``b``, one of ``high_bands`` rings of equal width between the
+peak ``xi_1 = xi_0 / 2`` of the second-finest wavelet and the corner frequency
+``pi sqrt 2`` times ``L`` angular sectors of ``[0, pi)`` (``n_high <= high_bands L``,
+empty bins dropped). The ratio weighs relative errors alike across the
+orders of magnitude a spectrum spans there, its square root keeps the loss
+quadratic in the field, and the floor ``f = high_floor * sigma^2`` (a white
+noise of that variance) keeps it finite where the reference has no power at
+all (a dealiased simulation; :func:`~wavephase.synthesis.synthesize`
+preconditions the optimisation so that this stays well conditioned). ``D``
+holds moments of the pixel increments ``d_n x(u) = x(u + n) - x(u)`` for the
+``n_d = 6`` shifts ``n`` of the half-lattice ``|n| <= 2`` (``D_n`` the
+reference ``<|d_n x|^2>``): the nearest-neighbour structure that sets the
+energy of spin fields and the intermittency of the smallest increments, which
+neither the power spectrum nor band-pass wavelets pin down (for +-1 fields,
+``|d_n x|`` is 0 or 2 and its moments count the broken bonds). Every other family is a correlation coefficient (Cauchy-Schwarz bounds it by 1 in
 modulus when ``P`` is the field's own power) and so is O(1). Moments whose finer scale is
 ``j >= 1`` are averaged on the grid subsampled by ``2^j``: products of
 coefficients at scale ``j`` keep less than 0.3 % of their energy at the aliased
@@ -42,6 +65,8 @@ frequencies ``2 pi / 2^j``, so the coarse grid estimates the same spatial mean
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -50,7 +75,7 @@ from wavephase.validation import check_image_shape, check_positive_int, check_re
 
 __all__ = ["PhaseHarmonicStatistics", "moment_loss", "shift_lattice"]
 
-FAMILIES = ("mean", "marginal", "M4", "low", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
+FAMILIES = ("mean", "marginal", "M4", "low", "high", "D", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
 
 
 def moment_loss(stats: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -121,10 +146,17 @@ class PhaseHarmonicStatistics(nn.Module):
     subsample : bool
         Average moments at scale ``j >= 1`` on the grid subsampled by ``2^j`` (faster, same expectation).
     marginal : bool
-        Include the ``marginal`` (pixel skewness and flatness) and ``M4``
-        (wavelet coefficient flatness) families.
+        Include the ``marginal`` (pixel skewness, flatness and mean absolute
+        deviation) and ``M4`` (wavelet coefficient flatness) families.
     low : bool
         Include the ``low`` family (power at wavenumbers below the coarsest wavelet).
+    increments : bool
+        Include the ``D`` family (moments of pixel increments at shifts ``|n| <= 2``).
+    high_bands : int
+        Number of radial bands of the ``high`` family (finest-scale spectrum);
+        0 leaves the family out.
+    high_floor : float
+        Floor ``f`` of the ``high`` family, relative to the reference variance.
     dtype : torch.dtype
         Dtype of the filters; inputs are cast to it.
 
@@ -133,7 +165,8 @@ class PhaseHarmonicStatistics(nn.Module):
     reference_power : torch.Tensor or None
         ``P_{j,l}`` of the reference field set by :meth:`set_reference`, shape ``(J, L)``.
     reference_moments : dict of torch.Tensor
-        The reference field's moments (averaged over its batch), shape ``(n_f,)`` per family.
+        The references' moments: their raw moments averaged over the batch,
+        then normalised, shape ``(n_f,)`` per family.
 
     Shapes
     ------
@@ -141,7 +174,9 @@ class PhaseHarmonicStatistics(nn.Module):
     """
 
     def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dn: int = 2, delta_j: int | None = None,
-                 subsample: bool = True, marginal: bool = True, low: bool = True, dtype: torch.dtype = torch.float32,
+                 subsample: bool = True, marginal: bool = True, low: bool = True, increments: bool = True,
+                 high_bands: int = 6,
+                 high_floor: float = 1e-6, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
         self.shape = check_image_shape(shape, J)
@@ -158,14 +193,44 @@ class PhaseHarmonicStatistics(nn.Module):
                                 if (a > 0 or b > 0)] if self.low else []
         bank = morlet_bank(self.shape, self.J, self.L, dtype=dtype, device=device)
         self.register_buffer("psi", bank.psi.clone(), persistent=False)
+        self.high_bands = check_positive_int(high_bands, "high_bands", minimum=0)
+        if not (isinstance(high_floor, (int, float)) and 0 < high_floor < 1):
+            raise ValueError(f"high_floor must be a float in (0, 1), got {high_floor!r}; 1e-6 is the default.")
+        self.high_floor = float(high_floor)
+        index, bins, counts = self._high_bins(bank.meta["xi0"] / 2, device)
+        self.register_buffer("high_index", index, persistent=False)
+        self.register_buffer("high_bin", bins, persistent=False)
+        self.register_buffer("high_count", counts, persistent=False)
+        self.register_buffer("reference_high", None, persistent=False)
+        self.increment_shifts = shift_lattice(2)[1:] if increments else []
+        self.register_buffer("reference_increments", None, persistent=False)
         self.shifts = shift_lattice(self.dn)
         self.pairs = [(j1, j2) for j1 in range(self.J) for j2 in range(j1 + 1, min(self.J, j1 + self.delta_j + 1))]
         self.register_buffer("reference_power", None, persistent=False)
         self.register_buffer("reference_var", None, persistent=False)
+        self.register_buffer("reference_mean", None, persistent=False)
         self.register_buffer("reference_low", None, persistent=False)
         self.reference_moments: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ helpers
+    def _high_bins(self, start: float, device: torch.device | str | None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flat FFT indices, bin of each and modes per bin of the ``high`` family."""
+        M, N = self.shape
+        wy = 2 * torch.pi * torch.fft.fftfreq(M, dtype=torch.float64)[:, None]
+        wx = 2 * torch.pi * torch.fft.fftfreq(N, dtype=torch.float64)[None, :]
+        radius = (wy.square() + wx.square()).sqrt().flatten()
+        angle = torch.remainder(torch.atan2(wy, wx), torch.pi).expand(M, N).flatten()
+        width = (math.pi * math.sqrt(2) - start) / max(self.high_bands, 1)
+        ring = ((radius - start) / width).floor().long().clamp_max(self.high_bands - 1)
+        sector = torch.remainder(torch.round(angle / (torch.pi / self.L)).long(), self.L)
+        keep = (radius >= start) & (self.high_bands > 0)
+        index = torch.nonzero(keep).flatten()
+        bins = (ring * self.L + sector)[index]
+        used, bins = torch.unique(bins, return_inverse=True)  # drop empty bins
+        counts = torch.bincount(bins, minlength=len(used)).to(torch.float64)
+        return index.to(device), bins.to(device), counts.to(device)
+
     def _stride(self, j: int) -> int:
         # Products at scale j >= 1 have < 0.3 % of their energy beyond pi / 2^j.
         return 2**j if self.subsample else 1
@@ -179,8 +244,9 @@ class PhaseHarmonicStatistics(nn.Module):
             Family name -> count.
         """
         J, L, t, p = self.J, self.L, len(self.shifts), len(self.pairs)
-        return {"mean": 2, "marginal": 2 if self.marginal else 0, "M4": self.J * self.L if self.marginal else 0,
-                "low": len(self.low_frequencies), "S11": J * L * t, "S00": J * L * L * t, "S01": J * L, "M": J * L,
+        return {"mean": 2, "marginal": 3 if self.marginal else 0, "M4": self.J * self.L if self.marginal else 0,
+                "low": len(self.low_frequencies), "high": len(self.high_count),
+                "D": 3 * len(self.increment_shifts), "S11": J * L * t, "S00": J * L * L * t, "S01": J * L, "M": J * L,
                 "C01": p * L * L, "C00": p * L * L, "Cphase": p * L}
 
     def wavelet_transform(self, x: torch.Tensor) -> torch.Tensor:
@@ -212,13 +278,17 @@ class PhaseHarmonicStatistics(nn.Module):
         return x.to(self.psi.dtype)
 
     # ------------------------------------------------------------------ moments
-    def raw_moments(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    def raw_moments(self, x: torch.Tensor, centre: torch.Tensor | None = None
+                    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """Unnormalised moments, the wavelet power and the variance of each field.
 
         Parameters
         ----------
         x : torch.Tensor
             Real fields.
+        centre : torch.Tensor, optional
+            Scalar about which the pixel moments (``mean`` family's second entry,
+            ``marginal``) are taken; each field's own mean by default.
 
         Returns
         -------
@@ -227,7 +297,7 @@ class PhaseHarmonicStatistics(nn.Module):
         power : torch.Tensor
             ``<|z_{j,l}|^2>``, shape ``(B, J, L)``.
         var : torch.Tensor
-            Spatial variance of each field, shape ``(B,)``.
+            Spatial mean of ``(x - centre)^2`` (the variance by default), shape ``(B,)``.
 
         Shapes
         ------
@@ -247,11 +317,12 @@ class PhaseHarmonicStatistics(nn.Module):
                 grids[(j, s)] = (sub, sub.abs())
             return grids[(j, s)]
         mean = x.mean((-2, -1))
-        var = x.var((-2, -1), unbiased=False)
+        xc = x - (mean if centre is None else centre.expand(B))[:, None, None]
+        xc2 = xc.square()
+        var = xc2.mean((-2, -1))
         if self.marginal:
-            xc = x - mean[:, None, None]
-            xc2 = xc.square()
-            marginal = torch.stack([(xc2 * xc).mean((-2, -1)), xc2.square().mean((-2, -1))], -1)
+            marginal = torch.stack([(xc2 * xc).mean((-2, -1)), xc2.square().mean((-2, -1)),
+                                    xc.abs().mean((-2, -1))], -1)
         else:
             marginal = x.new_zeros(B, 0)
         if self.low_frequencies:
@@ -260,6 +331,14 @@ class PhaseHarmonicStatistics(nn.Module):
             low = xf[:, rows, cols].abs().square() / (self.shape[0] * self.shape[1])
         else:
             low = x.new_zeros(B, 0)
+        increments = [torch.roll(x, (-a, -b), (-2, -1)) - x for a, b in self.increment_shifts]
+        incr = torch.stack([m for d in increments for m in (d.abs().mean((-2, -1)), d.square().mean((-2, -1)),
+                                                             d.square().square().mean((-2, -1)))], -1) \
+            if increments else x.new_zeros(B, 0)
+        # mean periodogram per bin: a scatter-add over the few thousand finest wavenumbers
+        periodogram = xf.flatten(-2)[:, self.high_index].abs().square() / (self.shape[0] * self.shape[1])
+        high = (x.new_zeros(B, len(self.high_count)).index_add(1, self.high_bin, periodogram)
+                / self.high_count.to(x.dtype))
         s11, s00, s01, mods, power, fourth = [], [], [], [], [], []
         for j in range(self.J):
             s = self._stride(j)
@@ -311,6 +390,8 @@ class PhaseHarmonicStatistics(nn.Module):
             "marginal": marginal.to(dt),
             "M4": torch.stack(fourth, 1).reshape(B, -1).to(dt) if fourth else x.new_zeros(B, 0).to(dt),
             "low": low.to(dt),
+            "high": high.to(dt),
+            "D": incr.to(dt),
             "S11": torch.stack(s11, 1).reshape(B, -1),
             "S00": torch.stack(s00, 1).reshape(B, -1).to(dt),
             "S01": torch.stack(s01, 1).reshape(B, -1),
@@ -321,8 +402,8 @@ class PhaseHarmonicStatistics(nn.Module):
         }
         return moments, power_t, var
 
-    def _normalise(self, moments: dict[str, torch.Tensor], power: torch.Tensor,
-                   var: torch.Tensor, low: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def _normalise(self, moments: dict[str, torch.Tensor], power: torch.Tensor, var: torch.Tensor,
+                   ref: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         # power (J, L) or (B, J, L) broadcast against batch; var () or (B,)
         B = moments["S11"].shape[0]
         P = power.expand(B, self.J, self.L)
@@ -334,11 +415,14 @@ class PhaseHarmonicStatistics(nn.Module):
         if self.marginal:
             m = moments["marginal"]
             # sqrt of the fourth moment: flatness ~ 10 would otherwise outweigh every other family
-            out["marginal"] = torch.stack([m[:, 0] / sigma**3, m[:, 1].real.clamp_min(0).sqrt().to(m.dtype) / sigma**2], -1)
+            out["marginal"] = torch.stack([m[:, 0] / sigma**3, m[:, 1].real.clamp_min(0).sqrt().to(m.dtype) / sigma**2,
+                                           m[:, 2] / sigma], -1)
         else:
             out["marginal"] = moments["marginal"]
+        # reference periodogram and increment moments (each field's own, detached, without a reference)
+        ref = {k: moments[k].real.detach() for k in ("low", "high", "D")} if ref is None else ref
         # relative to the reference power at each wavenumber, as S11 is to P_{j,l}
-        ref_low = moments["low"].real if low is None else low
+        ref_low = ref["low"]
         if self.marginal:
             # sqrt <|z|^4> / P: flatness of the coefficients at each scale, so that heavy
             # pixel tails cannot come from spikes at the finest scale alone
@@ -347,6 +431,13 @@ class PhaseHarmonicStatistics(nn.Module):
         else:
             out["M4"] = moments["M4"]
         out["low"] = moments["low"] / ref_low.clamp_min(torch.finfo(ref_low.dtype).tiny)
+        floor = self.high_floor * sigma.square()[:, None]
+        out["high"] = ((moments["high"].real + floor) / (ref["high"] + floor)).sqrt().to(moments["high"].dtype)
+        # (|d|, d^2, sqrt d^4) over the reference <d^2> to the matching power
+        d = moments["D"].real.reshape(B, -1, 3)
+        d2 = ref["D"].reshape(-1, len(self.increment_shifts), 3)[..., 1].clamp_min(torch.finfo(d.dtype).tiny)
+        out["D"] = torch.stack([d[..., 0] / d2.sqrt(), d[..., 1] / d2, d[..., 2].clamp_min(0).sqrt() / d2],
+                               -1).reshape(B, -1).to(moments["D"].dtype)
         out["S11"] = (moments["S11"].reshape(B, self.J, self.L, T) / P[..., None]).reshape(B, -1)
         pp = sq[:, :, :, None] * sq[:, :, None, :]  # (B, J, L, L)
         out["S00"] = (moments["S00"].reshape(B, self.J, self.L, self.L, T) / pp[..., None]).reshape(B, -1)
@@ -365,6 +456,9 @@ class PhaseHarmonicStatistics(nn.Module):
             for f in ("C01", "C00", "Cphase"):
                 out[f] = moments[f]
         return out
+
+    def _references(self) -> dict[str, torch.Tensor]:
+        return {"low": self.reference_low, "high": self.reference_high, "D": self.reference_increments}
 
     def set_reference(self, target: torch.Tensor) -> "PhaseHarmonicStatistics":
         """Fix the normalisation (and target moments) from one or several reference fields.
@@ -386,22 +480,31 @@ class PhaseHarmonicStatistics(nn.Module):
         """
         x = self._check(target).reshape(-1, *self.shape)
         with torch.no_grad():
-            moments, power, var = self.raw_moments(x)
+            self.reference_mean = x.mean()
+            moments, power, var = self.raw_moments(x, self.reference_mean)
+            # expectations over the references, normalised once: each family is then a fixed
+            # function of expectations, and a field can match the average of several
+            # references exactly (a +-1 field of the mean magnetisation matches every
+            # pixel moment of a set of Ising fields)
+            moments = {k: v.mean(0, keepdim=True) for k, v in moments.items()}
             self.reference_power = power.mean(0)
             self.reference_var = var.mean()
-            self.reference_low = moments["low"].real.mean(0)
+            self.reference_low = moments["low"].real[0]
+            self.reference_high = moments["high"].real[0]
+            self.reference_increments = moments["D"].real[0]
             if float(self.reference_var) <= 0 or not bool((self.reference_power > 0).all()):
                 raise ValueError("target is constant (zero variance or zero wavelet power at some scale); "
                                  "phase harmonic statistics need a field with fluctuations at every scale.")
-            norm = self._normalise(moments, self.reference_power, self.reference_var, self.reference_low)
-        self.reference_moments = {k: v.mean(0) for k, v in norm.items()}
+            norm = self._normalise(moments, self.reference_power, self.reference_var, self._references())
+        self.reference_moments = {k: v[0] for k, v in norm.items()}
         return self
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Normalised moments of each field.
 
-        Uses the reference power set by :meth:`set_reference`, or each field's own
-        (detached) power when none is set.
+        Uses the reference power, variance and mean (the centre of the pixel
+        moments) set by :meth:`set_reference`, or each field's own (detached)
+        ones when none is set.
 
         Parameters
         ----------
@@ -419,11 +522,11 @@ class PhaseHarmonicStatistics(nn.Module):
         """
         x = self._check(x)
         batch = x.shape[:-2]
-        moments, power, var = self.raw_moments(x.reshape(-1, *self.shape))
+        moments, power, var = self.raw_moments(x.reshape(-1, *self.shape), self.reference_mean)
         if self.reference_power is not None:
-            norm = self._normalise(moments, self.reference_power, self.reference_var, self.reference_low)
+            norm = self._normalise(moments, self.reference_power, self.reference_var, self._references())
         else:
-            norm = self._normalise(moments, power.detach(), var.detach(), moments["low"].real.detach())
+            norm = self._normalise(moments, power.detach(), var.detach())
         return {k: v.reshape(*batch, v.shape[-1]) for k, v in norm.items()}
 
     def loss(self, x: torch.Tensor, target_moments: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
@@ -450,5 +553,6 @@ class PhaseHarmonicStatistics(nn.Module):
     def extra_repr(self) -> str:
         """Configuration summary."""
         return (f"shape={self.shape}, J={self.J}, L={self.L}, dn={self.dn}, delta_j={self.delta_j}, "
-                f"marginal={self.marginal}, low={self.low}, "
+                f"marginal={self.marginal}, low={self.low}, increments={bool(self.increment_shifts)}, high_bands={self.high_bands}, "
+                f"high_floor={self.high_floor}, "
                 f"n_moments={sum(self.family_sizes().values())}")

@@ -31,6 +31,7 @@ __all__ = [
     "increment_pdf",
     "structure_functions",
     "ising_observables",
+    "jackknife_standard_error",
     "compare_fields",
 ]
 
@@ -346,8 +347,49 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
+def jackknife_standard_error(fn: Any, x: ArrayLike, n_groups: int = 16) -> Any:
+    """Delete-a-group jackknife standard error of a statistic of a set of fields.
+
+    The fields are dealt into ``g = min(n, n_groups)`` groups (field ``i`` in
+    group ``i mod g``); the statistic is recomputed with each group left out
+    and ``se^2 = (g - 1) / g * sum_i (T_i - mean T)^2``. This is the error of
+    the statistic over the whole set, for pooled (ratio) statistics such as a
+    flatness or a spectrum as well as for per-field averages.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(fields) -> float, numpy.ndarray or dict of them`` on ``(k, M, N)`` float64 fields.
+    x : torch.Tensor or numpy.ndarray
+        ``(n, M, N)`` fields (``n >= 2``).
+    n_groups : int
+        Largest number of groups (the cost is ``g`` calls of ``fn``).
+
+    Returns
+    -------
+    float, numpy.ndarray or dict
+        Standard error with the structure of ``fn``'s output.
+    """
+    t = _fields(x)
+    g = min(t.shape[0], int(n_groups))
+    if g < 2:
+        raise ValueError(f"a jackknife needs at least 2 fields and n_groups >= 2, got {t.shape[0]} fields and "
+                         f"n_groups={n_groups}.")
+    group = torch.arange(t.shape[0]) % g
+    reps = [fn(t[group != i]) for i in range(g)]
+
+    def se(values: list[Any]) -> Any:
+        a = np.asarray(values, dtype=np.float64)
+        out = np.sqrt((g - 1) / g * ((a - a.mean(0)) ** 2).sum(0))
+        return float(out) if out.ndim == 0 else out
+
+    if isinstance(reps[0], dict):
+        return {k: se([r[k] for r in reps]) for k in reps[0]}
+    return se(reps)
+
+
 def compare_fields(syntheses: ArrayLike, truth: ArrayLike, gaussian: ArrayLike | None = None,
-                   kind: str = "generic") -> dict[str, dict[str, Any]]:
+                   kind: str = "generic", n_groups: int = 16) -> dict[str, dict[str, Any]]:
     """Compare syntheses (and optionally a Gaussian baseline) with true fields, metric by metric.
 
     Metrics and the relative error each uses (``s`` synthesis, ``t`` truth):
@@ -377,17 +419,23 @@ def compare_fields(syntheses: ArrayLike, truth: ArrayLike, gaussian: ArrayLike |
         Optional Gaussian-model samples of the same field size.
     kind : {"generic", "turbulence", "ising"}
         Which family of metrics to add to the generic ones.
+    n_groups : int
+        Groups of the jackknife standard errors (:func:`jackknife_standard_error`);
+        0 skips them.
 
     Returns
     -------
     dict
         ``{metric: {"synthesis", "gaussian", "truth", "relative_error_synthesis",
-        "relative_error_gaussian", "error"}}`` with floats, lists of floats or
-        ``None`` (no Gaussian given), and ``"error"`` naming the error measure;
+        "relative_error_gaussian", "error", "synthesis_se", "gaussian_se", "truth_se"}}``
+        with floats, lists of floats or ``None`` (no Gaussian given, or a set of one
+        field has no standard error), and ``"error"`` naming the error measure;
         JSON-serialisable.
     """
     if kind not in ("generic", "turbulence", "ising"):
         raise ValueError(f"kind must be 'generic', 'turbulence' or 'ising', got {kind!r}.")
+    if isinstance(n_groups, bool) or not isinstance(n_groups, (int, np.integer)) or n_groups < 0:
+        raise ValueError(f"n_groups must be an int >= 0 (0: no standard errors), got {n_groups!r}.")
     sets = {"synthesis": _fields(syntheses, "syntheses"), "truth": _fields(truth, "truth")}
     if gaussian is not None:
         sets["gaussian"] = _fields(gaussian, "gaussian")
@@ -403,56 +451,61 @@ def compare_fields(syntheses: ArrayLike, truth: ArrayLike, gaussian: ArrayLike |
     if sd_t == 0:
         raise ValueError("truth is constant (zero variance); nothing to compare against.")
     edges = np.linspace(-10, 10, 42)
-
-    def pdf(t: torch.Tensor) -> np.ndarray:
-        return pixel_pdf((t - mu_t) / sd_t, bins=edges)[1] * np.diff(edges)
-
-    metrics: dict[str, tuple[Any, str, str]] = {}
-
-    def add(name: str, fn: Any, how: str, label: str) -> None:
-        metrics[name] = (fn, how, label)
-
-    add("mean", lambda t: float(t.mean()), "mean", "|s - t| / std(truth)")
-    add("std", lambda t: float(t.std()), "scalar", "|s - t| / |t|")
-    add("flatness", lambda t: flatness(t), "scalar", "|s - t| / |t|")
-    add("spectrum_per_octave", lambda t: spectrum_per_octave(t)[1], "max", "max over octaves of |s - t| / t")
-    add("power_spectrum", lambda t: power_spectrum(t)[1], "logrms", "rms of log(s / t) over wavenumbers")
-    add("pixel_pdf", pdf, "tv", "total variation distance (standardised by the truth)")
+    side = min(shape)
+    lags = [2**j for j in range(int(math.log2(max(side // 4, 1))) + 1)]
+    labels = {"mean": ("mean", "|s - t| / std(truth)"), "std": ("scalar", "|s - t| / |t|"),
+              "flatness": ("scalar", "|s - t| / |t|"),
+              "spectrum_per_octave": ("max", "max over octaves of |s - t| / t"),
+              "power_spectrum": ("logrms", "rms of log(s / t) over wavenumbers"),
+              "pixel_pdf": ("tv", "total variation distance (standardised by the truth)")}
     if kind == "turbulence":
-        side = min(shape)
-        lags = [2**j for j in range(int(math.log2(max(side // 4, 1))) + 1)]
-        add("increment_flatness", lambda t: structure_functions(t, (2,), lags)["flatness"], "max",
-            "max over lags of |s - t| / t")
-        add("structure_functions", lambda t: structure_functions(t, (2, 4, 6), lags)["S"].reshape(-1), "logrms",
-            "rms of log(s / t) over orders 2, 4, 6 and lags")
+        labels["increment_flatness"] = ("max", "max over lags of |s - t| / t")
+        labels["structure_functions"] = ("logrms", "rms of log(s / t) over orders 2, 4, 6 and lags")
     if kind == "ising":
-        obs = {name: ising_observables(t) for name, t in sets.items()}
-        add("energy", lambda t: None, "scalar", "|s - t| / |t|")
-        add("abs_magnetisation", lambda t: None, "scalar", "|s - t| / |t|")
-        add("correlation", lambda t: None, "l2", "relative L2 error of C(r)")
+        labels["energy"] = ("scalar", "|s - t| / |t|")
+        labels["abs_magnetisation"] = ("scalar", "|s - t| / |t|")
+        labels["correlation"] = ("l2", "relative L2 error of C(r)")
 
+    def values(t: torch.Tensor) -> dict[str, Any]:
+        out: dict[str, Any] = {"mean": float(t.mean()), "std": float(t.std()), "flatness": flatness(t),
+                               "spectrum_per_octave": spectrum_per_octave(t)[1],
+                               "power_spectrum": power_spectrum(t)[1],
+                               "pixel_pdf": pixel_pdf((t - mu_t) / sd_t, bins=edges)[1] * np.diff(edges)}
+        if kind == "turbulence":
+            sf = structure_functions(t, (2, 4, 6), lags)
+            out["increment_flatness"] = sf["flatness"]
+            out["structure_functions"] = sf["S"].reshape(-1)
+        if kind == "ising":
+            obs = ising_observables(t)
+            out.update({k: obs[k] for k in ("energy", "abs_magnetisation", "correlation")})
+        return out
+
+    computed = {name: values(t) for name, t in sets.items()}
+    errors = {name: jackknife_standard_error(values, t, n_groups) if n_groups and t.shape[0] > 1 else None
+              for name, t in sets.items()}
     out: dict[str, dict[str, Any]] = {}
-    for name, (fn, how, label) in metrics.items():
-        values = {}
-        for set_name, t in sets.items():
-            values[set_name] = obs[set_name][name] if kind == "ising" and name in ("energy", "abs_magnetisation",
-                                                                                  "correlation") else fn(t)
-        entry: dict[str, Any] = {"truth": _jsonable(values["truth"])}
+    for name, (how, label) in labels.items():
+        truth_value = computed["truth"][name]
+        entry: dict[str, Any] = {"truth": _jsonable(truth_value)}
         for set_name in ("synthesis", "gaussian"):
-            if set_name not in values:
+            if set_name not in computed:
                 entry[set_name] = None
                 entry[f"relative_error_{set_name}"] = None
                 continue
-            entry[set_name] = _jsonable(values[set_name])
+            value = computed[set_name][name]
+            entry[set_name] = _jsonable(value)
             if how == "mean":
-                err = abs(values[set_name] - values["truth"]) / sd_t
+                err = abs(value - truth_value) / sd_t
             elif how == "logrms":
-                a = np.log(np.maximum(np.asarray(values[set_name], dtype=np.float64), 1e-300))
-                b = np.log(np.maximum(np.asarray(values["truth"], dtype=np.float64), 1e-300))
+                a = np.log(np.maximum(np.asarray(value, dtype=np.float64), 1e-300))
+                b = np.log(np.maximum(np.asarray(truth_value, dtype=np.float64), 1e-300))
                 err = float(np.sqrt(np.mean((a - b) ** 2)))
             else:
-                err = _rel(values[set_name], values["truth"], how)
+                err = _rel(value, truth_value, how)
             entry[f"relative_error_{set_name}"] = float(err)
         entry["error"] = label
+        for set_name in ("synthesis", "gaussian", "truth"):
+            se = errors.get(set_name)
+            entry[f"{set_name}_se"] = None if se is None else _jsonable(se[name])
         out[name] = entry
     return out

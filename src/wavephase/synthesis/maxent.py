@@ -52,6 +52,9 @@ __all__ = [
 
 STATISTICS = ("phase-harmonics", "scattering-covariance", "gaussian")
 
+# power floor of the preconditioner, relative to the mean power
+_PRECONDITION_FLOOR = 1e-6
+
 
 class SynthesisDivergenceWarning(UserWarning):
     """The synthesis loss became NaN or infinite; the last finite iterate was returned."""
@@ -341,7 +344,7 @@ def _fingerprint(parts: dict[str, Any], tensors: Sequence[torch.Tensor | None]) 
 def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int = 1, steps: int = 300,
                seed: int = 0, conditioning: Any = None, *, match: str = "average", J: int | None = None,
                L: int = 8, dn: int = 2,
-               statistics_options: dict[str, Any] | None = None, checkpoint: str | os.PathLike[str] | None = None,
+               precondition: bool = True, statistics_options: dict[str, Any] | None = None, checkpoint: str | os.PathLike[str] | None = None,
                checkpoint_every: int = 20, history_size: int = 50, dtype: torch.dtype | None = None,
                device: torch.device | str | None = None, progress: bool = True, return_info: bool = False,
                callback: Callable[[int, float], None] | None = None,
@@ -374,12 +377,23 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         ``i mod n`` alone (one microcanonical ensemble per target); this keeps
         the spread of per-field quantities, e.g. the magnetisation of Ising
         fields, which averaging over ``+-`` symmetric targets would cancel.
+        ``"sign"``: for processes symmetric under ``x -> -x`` (Ising spins):
+        each target is multiplied by the sign of its mean before the moments
+        are averaged, so that many targets can be averaged without cancelling
+        the magnetisation, and each sample gets a random global sign at the
+        end. Not combinable with ``conditioning``.
     J : int, optional
         Number of scales; ``log2(min(M, N)) - 2`` by default.
     L : int
         Number of orientations.
     dn : int
         Shift radius of the phase harmonic statistics.
+    precondition : bool
+        Optimise ``y`` with ``x = C y``, ``C`` the filter by the targets'
+        amplitude spectrum (floored at ``1e-3`` of its rms): the white-noise
+        start is then a sample of the Gaussian model, and directions where the
+        targets have almost no power (a dealiased simulation's corners) no longer
+        make the loss ill-conditioned. ``False`` starts from white noise.
     statistics_options : dict, optional
         Extra keyword arguments of the statistics operator.
     checkpoint : path-like, optional
@@ -433,8 +447,8 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
     steps = check_positive_int(steps, "steps", minimum=0)
     checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
     history_size = check_positive_int(history_size, "history_size")
-    if match not in ("average", "each"):
-        raise ValueError(f"match={match!r} is not supported; use 'average' or 'each'.")
+    if match not in ("average", "each", "sign"):
+        raise ValueError(f"match={match!r} is not supported; use 'average', 'each' or 'sign'.")
     if statistics not in STATISTICS:
         raise ValueError(f"statistics={statistics!r} is not supported; choose one of {STATISTICS}.")
     dtype = t.dtype if dtype is None else dtype
@@ -446,6 +460,11 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
     J = default_J((M, N)) if J is None else J
     check_image_shape((M, N), J, "target shape")
     cond = None if conditioning is None else _check_conditioning(conditioning, (M, N), n_samples)
+    if match == "sign":
+        if cond is not None:
+            raise ValueError("match='sign' flips the sign of the samples, which the coarse conditioning field "
+                             "fixes; use match='average' with conditioning.")
+        t = t * torch.where(t.mean((-2, -1), keepdim=True) < 0, -1.0, 1.0).to(t)
 
     if statistics == "gaussian":
         x = gaussian_synthesis(t, n_samples, seed, cond)
@@ -474,7 +493,18 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         factor = M // cs.shape[-2]
         low = lift(cs, (M, N))
 
+    colour = None
+    if precondition:
+        # amplitude spectrum of the targets (unit mean power; the mean stays free)
+        power = power_spectrum_2d(ts.double())
+        colour = (power + _PRECONDITION_FLOOR * power.mean()).sqrt()
+        colour = colour / colour.square().mean().sqrt()
+        colour[0, 0] = 1.0
+        colour = colour.to(device=device, dtype=dtype)
+
     def field(y: torch.Tensor) -> torch.Tensor:
+        if colour is not None:
+            y = torch.fft.ifft2(torch.fft.fft2(y) * colour).real
         if low is None:
             return y
         return y - lift(coarse_grain(y, factor), (M, N)) + low
@@ -483,13 +513,16 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
     noise = torch.randn(n_samples, M, N, generator=gen, dtype=torch.float64)
     noise = (noise - noise.mean((-2, -1), keepdim=True)) / noise.std((-2, -1), unbiased=False, keepdim=True)
     y = nn.Parameter(noise.to(device=device, dtype=dtype))
+    # drawn now so that the initial noise does not depend on match
+    signs = (2.0 * torch.randint(0, 2, (n_samples, 1, 1), generator=gen, dtype=torch.float64) - 1.0
+             if match == "sign" else None)
 
     opt = torch.optim.LBFGS([y], lr=1.0, max_iter=checkpoint_every, max_eval=4 * checkpoint_every,
                             tolerance_grad=0.0, tolerance_change=1e-12, history_size=history_size,
                             line_search_fn="strong_wolfe")
     fp = _fingerprint({"statistics": statistics, "n_samples": n_samples, "seed": int(seed), "J": J, "L": L,
                        "dn": dn, "match": match, "dtype": str(dtype), "opts": repr(statistics_options), "operator": repr(stats), "every": checkpoint_every,
-                       "history": history_size}, [ts, cond])
+                       "history": history_size, "precondition": precondition}, [ts, cond])
     done, history, evaluations, resumed = 0, [], 0, False
     if checkpoint is not None:
         state = load_checkpoint(checkpoint)
@@ -576,7 +609,10 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
             xs = best["x"]
         else:
             xs = field(y.detach())
-        x = (xs.double() * sigma + mu).to(dtype)
+        x = xs.double() * sigma + mu
+        if signs is not None:
+            x = x * signs.to(x.device)
+        x = x.to(dtype)
     info = {"loss_history": history, "steps_done": done, "evaluations": evaluations, "diverged": diverged,
             "resumed": resumed, "seconds": time.perf_counter() - t0}
     return (x, info) if return_info else x

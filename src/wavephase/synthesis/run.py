@@ -1,10 +1,11 @@
 """End-to-end synthesis experiment: true fields, syntheses, Gaussian model, figures and metrics.
 
 :func:`run_synthesis` is what ``wavephase synth`` and the HTML report call. It
-draws ``n_samples`` target fields and at least as many held-out fields of the
-same process (never used as targets), synthesises ``n_samples`` fields from
-the targets, draws as many samples of the Gaussian model, and compares the
-three sets with :func:`wavephase.metrics.fields.compare_fields`.
+draws ``n_targets`` target fields and, from independent simulations (another
+seed), the held-out fields of the same process (never used as targets),
+synthesises ``n_samples`` fields from the targets, draws as many samples of the
+Gaussian model, and compares the three sets with
+:func:`wavephase.metrics.fields.compare_fields` (with jackknife standard errors).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ QUICK_SETTINGS: dict[str, tuple[int, int, int]] = {
 }
 
 
-def load_fields(field: str, size: int, n: int, seed: int = 0, progress: bool = True) -> torch.Tensor:
+def load_fields(field: str, size: int, n: int, seed: int = 0, progress: bool = True,
+                cache: bool = False) -> torch.Tensor:
     """Draw ``n`` fields of a named process, or load an image file.
 
     Parameters
@@ -45,6 +47,9 @@ def load_fields(field: str, size: int, n: int, seed: int = 0, progress: bool = T
         Seed of the simulation.
     progress : bool
         Show the simulation's progress bar.
+    cache : bool
+        Keep turbulence fields in the physics cache (see
+        :func:`wavephase.physics.turbulence2d`); Ising samples are cheap and not cached.
 
     Returns
     -------
@@ -63,7 +68,7 @@ def load_fields(field: str, size: int, n: int, seed: int = 0, progress: bool = T
     if field == "turbulence":
         from wavephase.physics import turbulence2d
 
-        return turbulence2d(size, n, seed=seed, progress=progress).float()
+        return turbulence2d(size, n, seed=seed, cache=cache, progress=progress).float()
     path = Path(field)
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg") and not path.is_file():
         raise ValueError(f"field={field!r} is neither 'ising', 'turbulence' nor an image file; pass one of "
@@ -132,23 +137,26 @@ def _figures(out: Path, target: torch.Tensor, synth: torch.Tensor, gauss: torch.
 
 
 def _table(metrics: dict[str, Any]) -> str:
-    """Plain-text table: values when scalar, and each model's error against the held-out truth."""
-    def fmt(v: Any) -> str:
-        return f"{v:.5g}" if isinstance(v, (int, float)) else "(vector)" if isinstance(v, list) else "-"
+    """Plain-text table: values (± standard error) when scalar, and each model's error against the held-out truth."""
+    def fmt(v: Any, se: Any = None) -> str:
+        if isinstance(v, (int, float)):
+            return f"{v:.5g}" + (f" ± {se:.2g}" if isinstance(se, (int, float)) else "")
+        return "(vector)" if isinstance(v, list) else "-"
 
-    lines = [f"{'metric':<22}{'synthesis':>12}{'Gaussian':>12}{'truth':>12}{'synth err':>11}{'Gauss err':>11}  error"]
+    lines = [f"{'metric':<22}{'synthesis':>20}{'Gaussian':>20}{'truth':>20}{'synth err':>11}{'Gauss err':>11}  error"]
     for name, e in metrics.items():
         if not isinstance(e, dict):
             continue
         es, eg = e.get("relative_error_synthesis"), e.get("relative_error_gaussian")
-        lines.append(f"{name:<22}{fmt(e.get('synthesis')):>12}{fmt(e.get('gaussian')):>12}{fmt(e.get('truth')):>12}"
-                     f"{fmt(es):>11}{fmt(eg):>11}  {e.get('error', '')}")
+        cells = "".join(f"{fmt(e.get(k), e.get(k + '_se')):>20}" for k in ("synthesis", "gaussian", "truth"))
+        lines.append(f"{name:<22}{cells}{fmt(es):>11}{fmt(eg):>11}  {e.get('error', '')}")
     return "\n".join(lines) + "\n"
 
 
 def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n_samples: int | None = None,
                   steps: int | None = None, seed: int = 0, statistics: str = "phase-harmonics",
-                  n_heldout: int | None = None, threads: int | None = 1, progress: bool = True) -> dict[str, Any]:
+                  n_targets: int | None = None, n_heldout: int | None = None, threads: int | None = 1,
+                  progress: bool = True) -> dict[str, Any]:
     """Synthesise fields of a physical process (or an image texture) and compare them with held-out truth.
 
     Parameters
@@ -160,12 +168,18 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
         side), ``spectra.png``, ``pdf.png``, ``metrics.json``, ``metrics.txt``
         and the resumable ``synthesis.pt`` checkpoint.
     size, n_samples, steps : int, optional
-        Field side, number of targets (= number of syntheses) and L-BFGS
-        iterations; :data:`QUICK_SETTINGS` (under about 2 minutes) by default.
+        Field side, number of syntheses and L-BFGS iterations;
+        :data:`QUICK_SETTINGS` (under about 2 minutes) by default.
     seed : int
-        Seed of the simulations and of the syntheses.
+        Seed of the target simulations and of the syntheses; the held-out
+        fields come from independent simulations with seed ``seed + 1``.
     statistics : str
         Model: ``"phase-harmonics"``, ``"scattering-covariance"`` or ``"gaussian"``.
+    n_targets : int, optional
+        Target fields whose moments are matched (``n_samples`` by default).
+        Ising targets are sign-aligned and averaged (``match="sign"``), so many
+        targets cost only their simulation; turbulence targets are averaged.
+        Turbulence simulations are cached (:func:`load_fields`).
     n_heldout : int, optional
         Held-out true fields (``max(n_samples, 8)`` by default); images have
         none and are compared with the image itself.
@@ -188,19 +202,20 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     if threads is not None:
         torch.set_num_threads(check_positive_int(threads, "threads"))
     try:
-        return _run(field, out_dir, size, n_samples, steps, seed, statistics, n_heldout, progress)
+        return _run(field, out_dir, size, n_samples, steps, seed, statistics, n_targets, n_heldout, progress)
     finally:
         torch.set_num_threads(old_threads)
 
 
 def _run(field: str, out_dir: str | Path, size: int | None, n_samples: int | None, steps: int | None, seed: int,
-         statistics: str, n_heldout: int | None, progress: bool) -> dict[str, Any]:
+         statistics: str, n_targets: int | None, n_heldout: int | None, progress: bool) -> dict[str, Any]:
     from wavephase.synthesis.maxent import synthesize
 
     kind = field if field in ("ising", "turbulence") else "image"
     q_size, q_n, q_steps = QUICK_SETTINGS[kind]
     size = q_size if size is None else check_positive_int(size, "size", minimum=8)
     n_samples = q_n if n_samples is None else check_positive_int(n_samples, "n_samples")
+    n_targets = n_samples if n_targets is None else check_positive_int(n_targets, "n_targets")
     steps = q_steps if steps is None else check_positive_int(steps, "steps", minimum=0)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,13 +227,14 @@ def _run(field: str, out_dir: str | Path, size: int | None, n_samples: int | Non
         truth = targets
     else:
         n_held = max(n_samples, 8) if n_heldout is None else check_positive_int(n_heldout, "n_heldout")
-        fields = load_fields(field, size, n_samples + n_held, seed=seed, progress=progress)
-        targets, truth = fields[:n_samples], fields[n_samples:]
+        cache = kind == "turbulence"
+        targets = load_fields(field, size, n_targets, seed=seed, progress=progress, cache=cache)
+        truth = load_fields(field, size, n_held, seed=seed + 1, progress=progress, cache=cache)
     timings["true_fields"] = time.perf_counter() - t0
 
-    # Ising is +- symmetric: averaging the targets' moments would cancel their
-    # magnetisation, so each synthesis matches one target.
-    match = "each" if kind == "ising" else "average"
+    # Ising is +- symmetric: a plain average of the targets' moments would cancel
+    # their magnetisation, so they are sign-aligned first.
+    match = "sign" if kind == "ising" else "average"
     synth, info = synthesize(targets, statistics, n_samples=n_samples, steps=steps, seed=seed, match=match,
                              checkpoint=out / "synthesis.pt", progress=progress, return_info=True)
     timings["synthesis"] = info["seconds"]
@@ -231,15 +247,17 @@ def _run(field: str, out_dir: str | Path, size: int | None, n_samples: int | Non
     metrics = compare_fields(synth, truth, gauss, kind=kind if kind != "image" else "generic")
     figures = _figures(out, targets, synth, gauss, truth, f"{field} {size}x{size}, {statistics}")
     result: dict[str, Any] = {
-        "field": field, "size": size, "n_samples": n_samples, "n_heldout": int(truth.shape[0]),
+        "field": field, "size": size, "n_samples": n_samples, "n_targets": int(targets.shape[0]),
+        "n_heldout": int(truth.shape[0]),
         "steps": steps, "steps_done": info["steps_done"], "seed": seed, "statistics": statistics,
         "match": match, "diverged": info["diverged"], "resumed": info["resumed"],
         "loss_history": info["loss_history"], "seconds": timings, "figures": figures,
         "metrics": _jsonable(metrics),
     }
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
-    header = (f"{field} {size}x{size}: {n_samples} syntheses ({statistics}, {info['steps_done']} L-BFGS steps, "
-              f"{timings['synthesis']:.1f} s) vs {truth.shape[0]} held-out true fields\n")
+    header = (f"{field} {size}x{size}: {n_samples} syntheses of {targets.shape[0]} targets ({statistics}, "
+              f"{info['steps_done']} L-BFGS steps, {timings['synthesis']:.1f} s) vs {truth.shape[0]} held-out "
+              f"true fields (± jackknife standard errors)\n")
     (out / "metrics.txt").write_text(header + _table(result["metrics"]))
     return result
 

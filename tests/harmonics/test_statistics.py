@@ -1,0 +1,122 @@
+"""Tests of the finest-scale (``high``) and pixel-marginal families of PhaseHarmonicStatistics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from wavephase.harmonics import PhaseHarmonicStatistics
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def fields(n: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
+    """Non-Gaussian float64 test fields (squared smoothed noise plus white noise)."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, size, size, generator=g, dtype=torch.float64)
+    k = torch.fft.fftfreq(size, dtype=torch.float64)
+    smooth = torch.fft.ifft2(torch.fft.fft2(w) * torch.exp(-((k[:, None] ** 2 + k[None] ** 2) / 0.02))).real
+    return (smooth / smooth.std()).square() + 0.3 * torch.randn(n, size, size, generator=g, dtype=torch.float64)
+
+
+def test_high_bins_partition_the_finest_wavenumbers():
+    st = PhaseHarmonicStatistics((32, 48), 3, L=4, high_bands=3, dtype=torch.float64)
+    wy = 2 * math.pi * torch.fft.fftfreq(32, dtype=torch.float64)[:, None]
+    wx = 2 * math.pi * torch.fft.fftfreq(48, dtype=torch.float64)[None, :]
+    radius = (wy**2 + wx**2).sqrt().flatten()
+    start = 3 * math.pi / 8  # peak of the second-finest wavelet
+    expected = torch.nonzero(radius >= start).flatten()
+    assert torch.equal(st.high_index, expected)
+    assert st.high_bin.unique().numel() == st.family_sizes()["high"] <= 3 * 4
+    assert float(st.high_count.sum()) == expected.numel() and bool((st.high_count > 0).all())
+    # each bin lies within one ring of width (pi sqrt 2 - start) / 3
+    width = (math.pi * math.sqrt(2) - start) / 3
+    for b in range(st.family_sizes()["high"]):
+        r = radius[st.high_index[st.high_bin == b]]
+        assert float(r.max() - r.min()) < width + 1e-9
+    assert PhaseHarmonicStatistics((32, 32), 3, high_bands=0).family_sizes()["high"] == 0
+
+
+def test_high_family_is_floored_root_power_ratio():
+    x = fields(3)
+    st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
+    raw = st.raw_moments(x)[0]["high"].real
+    per = (torch.fft.fft2(x).abs().square() / 32**2).flatten(-2)[:, st.high_index]
+    for b in (0, 7, raw.shape[1] - 1):
+        torch.testing.assert_close(raw[:, b], per[:, st.high_bin == b].mean(-1))
+    st.set_reference(x)
+    floor = st.high_floor * x.var((-2, -1), unbiased=False).mean()
+    torch.testing.assert_close(st(x)["high"].real, ((raw + floor) / (raw.mean(0) + floor)).sqrt())
+    # a field is its own reference: every ratio is 1; the family is translation invariant
+    st.set_reference(x[:1])
+    torch.testing.assert_close(st(x[:1])["high"].real, torch.ones_like(raw[:1]))
+    torch.testing.assert_close(st(torch.roll(x[:1], (3, -5), (-2, -1)))["high"], st(x[:1])["high"])
+    # where the reference has no power at all, the floor keeps the moments finite
+    smooth = torch.fft.ifft2(torch.fft.fft2(x) * (torch.fft.fftfreq(32).abs() < 0.1)).real
+    st.set_reference(smooth)
+    assert torch.isfinite(st(x)["high"].real).all() and float(st(x)["high"].real.max()) > 10
+
+
+def test_marginal_family_has_mean_absolute_deviation():
+    x = fields(2)
+    st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
+    mom = st(x)["marginal"].real
+    xc = x - x.mean((-2, -1), keepdim=True)
+    torch.testing.assert_close(mom[:, 2], xc.abs().mean((-2, -1)) / xc.pow(2).mean((-2, -1)).sqrt())
+    # +-1 spins of magnetisation m: E|x - m| = 1 - m^2 = sigma^2, so the moment is sqrt(1 - m^2)
+    spins = torch.where(fields(1, seed=3) > 1.0, 1.0, -1.0).double()
+    m = float(spins.mean())
+    assert abs(m) > 0.1 and abs(float(st(spins)["marginal"].real[0, 2]) - math.sqrt(1 - m * m)) < 1e-12
+
+
+def test_gradient_of_the_loss_matches_finite_differences():
+    st = PhaseHarmonicStatistics((16, 16), 2, L=2, high_bands=2, dtype=torch.float64)
+    st.set_reference(fields(1, 16))
+    x = fields(1, 16, seed=1).requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda v: st.loss(v), (x,), eps=1e-6, atol=1e-5)
+
+
+def test_bad_high_options():
+    with pytest.raises(ValueError, match="high_floor"):
+        PhaseHarmonicStatistics((32, 32), 3, high_floor=0.0)
+    with pytest.raises(ValueError, match="high_bands"):
+        PhaseHarmonicStatistics((32, 32), 3, high_bands=-1)
+
+
+def test_pixel_moments_of_a_set_are_matched_by_one_field_of_the_mean_magnetisation():
+    # references: +-1 fields with 600, 700 and 800 up spins (their pixel moments are
+    # linear in the magnetisation about the common mean); one +-1 field with 700 up
+    # spins matches them all
+    g = torch.Generator().manual_seed(0)
+    order = torch.randperm(32 * 32, generator=g)
+
+    def spins(n_up: int) -> torch.Tensor:
+        s = -torch.ones(32 * 32, dtype=torch.float64)
+        s[order[:n_up]] = 1.0
+        return s.reshape(32, 32)
+
+    st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
+    st.set_reference(torch.stack([spins(600), spins(700), spins(800)]))
+    own = st(spins(700)[None])
+    for family in ("mean", "marginal"):
+        torch.testing.assert_close(own[family][0], st.reference_moments[family])
+    # a field of another magnetisation does not
+    assert float((st(spins(800)[None])["marginal"][0] - st.reference_moments["marginal"]).abs().max()) > 0.05
+
+
+def test_increment_family_counts_broken_bonds_of_spins():
+    st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
+    assert st.increment_shifts == [(0, 1), (0, 2), (1, -1), (1, 0), (1, 1), (2, 0)]
+    x = fields(2)
+    raw = st.raw_moments(x)[0]["D"].real.reshape(2, 6, 3)
+    d = torch.roll(x, -1, -2) - x  # shift (1, 0)
+    torch.testing.assert_close(raw[:, 3], torch.stack([d.abs().mean((-2, -1)), d.pow(2).mean((-2, -1)),
+                                                       d.pow(4).mean((-2, -1))], -1))
+    # +-1 spins: |d| is 0 or 2, so <|d|> / <d^2>^(1/2) = sqrt(broken fraction) and sqrt<d^4> / <d^2> = 1 / that
+    spins = torch.where(fields(1, seed=4) > 1.0, 1.0, -1.0).double()
+    mom = st(spins)["D"].real.reshape(6, 3)
+    broken = (torch.roll(spins, -1, -1) != spins).double().mean()
+    torch.testing.assert_close(mom[0], torch.stack([broken.sqrt(), torch.ones_like(broken), 1 / broken.sqrt()]))
+    assert PhaseHarmonicStatistics((32, 32), 3, increments=False).family_sizes()["D"] == 0
