@@ -176,13 +176,14 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     # augmentation rotates and deforms; the mirror images only exercise --test-flip.
     status = main(["classify", "--dataset", "mnist", "--model", "sparse-scattering", "--data-dir",
                    str(tmp_path / "idx"), "--no-cache", "--L", "4", "--epochs", "2", "--augment", "2",
-                   "--test-flip", "--validation-size", "40", "--out", str(out)])
+                   "--test-flip", "--validation-size", "40", "--n-proj", "6", "--n-atoms", "12", "--out", str(out)])
     assert status == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["evaluated_on"].startswith("validation")
     assert (metrics["train_size"], metrics["test_size"]) == (200, 40)
     assert metrics["augment"] == 2 and metrics["test_flip"] and metrics["augmentation"]["elastic"] > 0
     assert len(metrics["history"]) == 2
+    assert (metrics["params"]["n_proj"], metrics["params"]["n_atoms"]) == (6, 12)
     with pytest.raises(ValueError, match="sparse-scattering"):
         clf_mod.run_classification("mnist", "scattering-linear", out, augment=1,
                                    data_path=tmp_path / "idx", cache_features=False)

@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "fashion-mnist; rotations and elastic deformations for mnist)")
     p.add_argument("--test-flip", action="store_true",
                    help="sparse cascade: average the predictions of each test image and its mirror image")
+    p.add_argument("--n-proj", type=int, default=None, help="sparse cascade: projection channels (default 64)")
+    p.add_argument("--n-atoms", type=int, default=None, help="sparse cascade: dictionary atoms (default 256)")
     p.add_argument("--validation-size", type=int, default=None, metavar="N",
                    help="model selection: evaluate on N held-out training images instead of the test set")
     p.add_argument("--J", type=int, default=3, help="scattering scales (default 3)")
@@ -41,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
         validation_size=args.validation_size, augment=args.augment, test_flip=args.test_flip,
         epochs=args.epochs, J=args.J, L=args.L, seed=args.seed, data_path=args.data_dir,
         cache_features=not args.no_cache,
+        model_params={k: v for k, v in (("n_proj", args.n_proj), ("n_atoms", args.n_atoms)) if v is not None},
     )
     print(f"{m['dataset']} {m['model']} train_size={m['train_size']}: {m['evaluated_on']} accuracy "
           f"{100 * m['test_accuracy']:.2f}% (error {100 * m['test_error']:.2f}%), {m['seconds']:.1f} s; "
