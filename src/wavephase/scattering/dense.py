@@ -20,7 +20,14 @@ import math
 import torch
 from torch import nn
 
-from wavephase.scattering.fourier import FilterBlocks, kymatio_level, lowpass_matrices, periodized_product, reflect_indices
+from wavephase.scattering.fourier import (
+    FilterBlocks,
+    grad_over_modulus,
+    kymatio_level,
+    lowpass_matrices,
+    periodized_product,
+    reflect_indices,
+)
 
 __all__ = ["DenseScattering", "dft_matrix", "padding_matrix", "split_modulus"]
 
@@ -107,7 +114,7 @@ class _SplitModulus(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         parts, out = ctx.saved_tensors
-        scale = torch.where(out > 0, grad / out, torch.zeros_like(out))
+        scale = grad_over_modulus(grad, out)
         return (parts.unflatten(-1, (2, -1)) * scale.unsqueeze(-2)).flatten(-2)
 
 

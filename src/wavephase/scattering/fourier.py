@@ -15,6 +15,7 @@ import torch
 __all__ = [
     "FilterBlocks",
     "hermitian_spectrum",
+    "grad_over_modulus",
     "kymatio_level",
     "lowpass_matrices",
     "modulus",
@@ -85,23 +86,52 @@ def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.
     Returns
     -------
     torch.Tensor
-        Complex spectra at the subsampled resolution.
+        Complex spectra at the subsampled resolution. Differentiable in
+        ``x_hat``; the filters are constants.
 
     Shapes
     ------
     x_hat: (..., M, N), filters (F..., M, N) -> (broadcast(..., F...), M/k, N/k)
     """
     vals = blocks.values if values is None else values
-    m, n = x_hat.shape[row_dim] // blocks.k, x_hat.shape[-1] // blocks.k
+    return _PeriodizedProduct.apply(x_hat, vals, blocks, row_dim)
 
-    def block(a: int, c: int) -> torch.Tensor:
-        return x_hat.narrow(row_dim, a * m, m).narrow(-1, c * n, n)
 
-    out = block(*blocks.index[0]) * vals[0]
-    # In-place accumulation: one pass over the output per block, no temporaries.
-    for b, (a, c) in enumerate(blocks.index[1:], start=1):
-        out.addcmul_(block(a, c), vals[b])
-    return out
+def _block(x: torch.Tensor, a: int, c: int, k: int, row_dim: int) -> torch.Tensor:
+    """Block ``(a, c)`` of a ``k x k`` partition of the axes ``(row_dim, -1)``."""
+    m, n = x.shape[row_dim] // k, x.shape[-1] // k
+    return x.narrow(row_dim, a * m, m).narrow(-1, c * n, n)
+
+
+class _PeriodizedProduct(torch.autograd.Function):
+    """Block-summed product; the backward writes each block's gradient in place.
+
+    Autograd's own backward of the sliced products would allocate and add a
+    zero-filled full-size gradient per block.
+    """
+
+    @staticmethod
+    def forward(ctx, x_hat: torch.Tensor, vals: torch.Tensor, blocks: FilterBlocks,  # type: ignore[override]
+                row_dim: int) -> torch.Tensor:
+        (a, c), rest = blocks.index[0], blocks.index[1:]
+        out = _block(x_hat, a, c, blocks.k, row_dim) * vals[0]
+        # In-place accumulation: one pass over the output per block, no temporaries.
+        for b, (a, c) in enumerate(rest, start=1):
+            out.addcmul_(_block(x_hat, a, c, blocks.k, row_dim), vals[b])
+        ctx.save_for_backward(vals)
+        ctx.blocks, ctx.row_dim, ctx.x_shape = blocks, row_dim, x_hat.shape
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        (vals,) = ctx.saved_tensors
+        blocks, row_dim = ctx.blocks, ctx.row_dim
+        covered = len(blocks.index) == blocks.k**2
+        grad_x = grad.new_empty(ctx.x_shape) if covered else grad.new_zeros(ctx.x_shape)
+        for b, (a, c) in enumerate(blocks.index):
+            target = _block(grad_x, a, c, blocks.k, row_dim)
+            target.copy_((grad * vals[b].conj()).sum_to_size(target.shape))
+        return grad_x, None, None, None
 
 
 def lowpass_matrices(phi_hat: torch.Tensor, k: int, crop: int = 1, tol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,8 +271,34 @@ def reflect_indices(size: int, before: int, after: int) -> torch.Tensor:
     return torch.where(i >= size, period - i, i)
 
 
+def grad_over_modulus(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """``grad / max(|z|, sqrt(tiny))``: the factor of ``z`` in the modulus' gradient.
+
+    The floor keeps the gradient finite and of norm at most 1 where ``|z|``
+    underflows (it is exact above ``1e-19`` in float32), is 0 at ``z = 0``, and
+    unlike a ``where(|z| > 0, ...)`` mask it runs as two vectorised passes.
+
+    Parameters
+    ----------
+    grad : torch.Tensor
+        Gradient with respect to ``|z|``.
+    out : torch.Tensor
+        ``|z|``, same shape.
+
+    Returns
+    -------
+    torch.Tensor
+        ``grad / max(out, sqrt(tiny))``.
+
+    Shapes
+    ------
+    grad, out: (...) -> (...)
+    """
+    return grad / out.clamp_min(torch.finfo(out.dtype).tiny ** 0.5)
+
+
 class _Modulus(torch.autograd.Function):
-    """|z| with gradient z/|z| where z != 0 and 0 at z = 0 (a valid subgradient)."""
+    """|z| with gradient z/|z| (0 at z = 0, a valid subgradient); see :func:`grad_over_modulus`."""
 
     @staticmethod
     def forward(ctx, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -255,8 +311,7 @@ class _Modulus(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         z, out = ctx.saved_tensors
-        scale = torch.where(out > 0, grad / out, torch.zeros_like(out))
-        return z * scale
+        return z * grad_over_modulus(grad, out)
 
 
 def modulus(z: torch.Tensor) -> torch.Tensor:
