@@ -40,6 +40,14 @@ def test_fit_whitens_training_embeddings_and_training_reduces_loss(fitted, image
     assert float(psnr(rec, images[:128]).mean()) > float(base) + 1.0
 
 
+@pytest.mark.parametrize("loss", ["l2", "l1"])
+def test_error_losses_train_a_linear_output(images, loss):
+    model = GenerativeScattering(epochs=4, **{**SMALL, "loss": loss}).fit(images[:64])
+    assert model.history_[-1] < model.history_[0]
+    out = model.decode(torch.zeros(3, 12))
+    assert out.min() >= model.data_range_[0] and out.max() <= model.data_range_[1]
+
+
 def test_decode_sample_interpolate_refine_shapes_and_properties(fitted, images):
     assert fitted.decode(torch.zeros(2, 3, 12)).shape == (2, 3, 16, 16)
     s1, s2 = fitted.sample(5, seed=1), fitted.sample(5, seed=1)
@@ -104,6 +112,8 @@ def test_bad_input_raises_clear_errors(images, fitted):
         fitted.encode(torch.rand(2, 8, 8))
     with pytest.raises(ValueError, match="loss"):
         GenerativeScattering(**{**SMALL, "loss": "huber"}).fit(images[:40])
+    with pytest.raises(ValueError, match="needs images in \\[0, 1\\].*loss='l2'"):
+        GenerativeScattering(**SMALL).fit(2 * images[:40])
 
 
 def _state(model):
