@@ -481,14 +481,19 @@ class PhaseHarmonicStatistics(nn.Module):
         x = self._check(target).reshape(-1, *self.shape)
         with torch.no_grad():
             self.reference_mean = x.mean()
-            moments, power, var = self.raw_moments(x, self.reference_mean)
             # expectations over the references, normalised once: each family is then a fixed
             # function of expectations, and a field can match the average of several
             # references exactly (a +-1 field of the mean magnetisation matches every
-            # pixel moment of a set of Ising fields)
-            moments = {k: v.mean(0, keepdim=True) for k, v in moments.items()}
-            self.reference_power = power.mean(0)
-            self.reference_var = var.mean()
+            # pixel moment of a set of Ising fields). Summed over chunks of fields, so
+            # that hundreds of references fit in memory.
+            sums: dict[str, torch.Tensor] = {}
+            for chunk in x.split(16):
+                moments, power, var = self.raw_moments(chunk, self.reference_mean)
+                for k, v in {**moments, "power": power, "var": var}.items():
+                    sums[k] = sums[k] + v.sum(0, keepdim=True) if k in sums else v.sum(0, keepdim=True)
+            moments = {k: v / x.shape[0] for k, v in sums.items()}
+            self.reference_power = moments.pop("power")[0]
+            self.reference_var = moments.pop("var")[0]
             self.reference_low = moments["low"].real[0]
             self.reference_high = moments["high"].real[0]
             self.reference_increments = moments["D"].real[0]

@@ -235,8 +235,11 @@ def _run(field: str, out_dir: str | Path, size: int | None, n_samples: int | Non
     # Ising is +- symmetric: a plain average of the targets' moments would cancel
     # their magnetisation, so they are sign-aligned first.
     match = "sign" if kind == "ising" else "average"
+    # Spectral preconditioning slows the sharp +-1 edges of spins (128x128, 150 steps: energy
+    # 4.9 % off instead of 2.0 %) but is what keeps a dealiased vorticity's corners empty.
     synth, info = synthesize(targets, statistics, n_samples=n_samples, steps=steps, seed=seed, match=match,
-                             checkpoint=out / "synthesis.pt", progress=progress, return_info=True)
+                             precondition=kind != "ising", checkpoint=out / "synthesis.pt", progress=progress,
+                             return_info=True)
     timings["synthesis"] = info["seconds"]
     t0 = time.perf_counter()
     gauss = synthesize(targets, "gaussian", n_samples=n_samples, seed=seed + 1)
