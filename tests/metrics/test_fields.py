@@ -10,6 +10,7 @@ from wavephase.metrics.fields import (
     flatness,
     increment_pdf,
     ising_observables,
+    jackknife_standard_error,
     pixel_pdf,
     power_spectrum,
     spectrum_per_octave,
@@ -127,6 +128,27 @@ def test_compare_fields_is_json_and_ranks_a_gaussian_baseline_worse():
     self_cmp = compare_fields(truth, truth, kind="ising")
     assert all(v["relative_error_synthesis"] == 0.0 for v in self_cmp.values())
     assert self_cmp["flatness"]["gaussian"] is None
+
+
+def test_jackknife_standard_error_of_a_mean_is_the_textbook_one():
+    x = _white(12, 16, scale=3.0) + torch.arange(12, dtype=torch.float64)[:, None, None] ** 0.5
+    per_field = x.mean((-2, -1)).numpy()
+    se = jackknife_standard_error(lambda t: float(t.mean()), x, n_groups=12)
+    assert math.isclose(se, per_field.std(ddof=1) / math.sqrt(12), rel_tol=1e-9)
+    # fewer groups: same order; dict outputs keep their keys, arrays their shapes
+    se4 = jackknife_standard_error(lambda t: {"m": float(t.mean()), "s": spectrum_per_octave(t)[1]}, x, 4)
+    assert 0.3 < se4["m"] / se < 3 and se4["s"].shape == (3,)
+    with pytest.raises(ValueError, match="at least 2"):
+        jackknife_standard_error(lambda t: float(t.mean()), x[:1])
+
+
+def test_compare_fields_reports_standard_errors():
+    truth, synth = _white(8, 16, seed=1), _white(4, 16, seed=2)
+    out = compare_fields(synth, truth, kind="ising")
+    assert out["energy"]["truth_se"] > 0 and out["flatness"]["synthesis_se"] > 0
+    assert out["energy"]["gaussian_se"] is None and len(out["spectrum_per_octave"]["truth_se"]) == 3
+    assert compare_fields(synth, truth, n_groups=0)["std"]["truth_se"] is None
+    assert compare_fields(synth[:1], truth)["std"]["synthesis_se"] is None
 
 
 def test_bad_inputs_are_rejected():
