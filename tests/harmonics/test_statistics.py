@@ -1,4 +1,4 @@
-"""Tests of the finest-scale (``high``) and pixel-marginal families of PhaseHarmonicStatistics."""
+"""Tests of the ``spectrum``, increment (``D``) and pixel-marginal families of PhaseHarmonicStatistics."""
 
 from __future__ import annotations
 
@@ -21,42 +21,42 @@ def fields(n: int = 2, size: int = 32, seed: int = 0) -> torch.Tensor:
     return (smooth / smooth.std()).square() + 0.3 * torch.randn(n, size, size, generator=g, dtype=torch.float64)
 
 
-def test_high_bins_partition_the_finest_wavenumbers():
-    st = PhaseHarmonicStatistics((32, 48), 3, L=4, high_bands=3, dtype=torch.float64)
+def test_spectrum_bins_partition_the_wavenumbers_above_the_coarsest_wavelet():
+    st = PhaseHarmonicStatistics((32, 48), 3, L=4, rings_per_octave=2, dtype=torch.float64)
     wy = 2 * math.pi * torch.fft.fftfreq(32, dtype=torch.float64)[:, None]
     wx = 2 * math.pi * torch.fft.fftfreq(48, dtype=torch.float64)[None, :]
     radius = (wy**2 + wx**2).sqrt().flatten()
-    start = 3 * math.pi / 8  # peak of the second-finest wavelet
+    start = 3 * math.pi / 4 / 4  # peak of the coarsest wavelet, j = 2
     expected = torch.nonzero(radius >= start).flatten()
-    assert torch.equal(st.high_index, expected)
-    assert st.high_bin.unique().numel() == st.family_sizes()["high"] <= 3 * 4
-    assert float(st.high_count.sum()) == expected.numel() and bool((st.high_count > 0).all())
-    # each bin lies within one ring of width (pi sqrt 2 - start) / 3
-    width = (math.pi * math.sqrt(2) - start) / 3
-    for b in range(st.family_sizes()["high"]):
-        r = radius[st.high_index[st.high_bin == b]]
-        assert float(r.max() - r.min()) < width + 1e-9
-    assert PhaseHarmonicStatistics((32, 32), 3, high_bands=0).family_sizes()["high"] == 0
+    assert torch.equal(st.spectrum_index, expected)
+    n = st.family_sizes()["spectrum"]
+    assert st.spectrum_bin.unique().numel() == n <= 4 * 2 * math.ceil(math.log2(math.pi * math.sqrt(2) / start))
+    assert float(st.spectrum_count.sum()) == expected.numel() and bool((st.spectrum_count > 0).all())
+    # each bin lies within one ring of half an octave
+    for b in range(n):
+        r = radius[st.spectrum_index[st.spectrum_bin == b]]
+        assert float(r.max() / r.min()) < 2**0.5 + 1e-9
+    assert PhaseHarmonicStatistics((32, 32), 3, rings_per_octave=0).family_sizes()["spectrum"] == 0
 
 
-def test_high_family_is_floored_root_power_ratio():
+def test_spectrum_family_is_floored_root_power_ratio():
     x = fields(3)
     st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
-    raw = st.raw_moments(x)[0]["high"].real
-    per = (torch.fft.fft2(x).abs().square() / 32**2).flatten(-2)[:, st.high_index]
+    raw = st.raw_moments(x)[0]["spectrum"].real
+    per = (torch.fft.fft2(x).abs().square() / 32**2).flatten(-2)[:, st.spectrum_index]
     for b in (0, 7, raw.shape[1] - 1):
-        torch.testing.assert_close(raw[:, b], per[:, st.high_bin == b].mean(-1))
+        torch.testing.assert_close(raw[:, b], per[:, st.spectrum_bin == b].mean(-1))
     st.set_reference(x)
-    floor = st.high_floor * x.var((-2, -1), unbiased=False).mean()
-    torch.testing.assert_close(st(x)["high"].real, ((raw + floor) / (raw.mean(0) + floor)).sqrt())
+    floor = st.spectrum_floor * x.var((-2, -1), unbiased=False).mean()
+    torch.testing.assert_close(st(x)["spectrum"].real, ((raw + floor) / (raw.mean(0) + floor)).sqrt())
     # a field is its own reference: every ratio is 1; the family is translation invariant
     st.set_reference(x[:1])
-    torch.testing.assert_close(st(x[:1])["high"].real, torch.ones_like(raw[:1]))
-    torch.testing.assert_close(st(torch.roll(x[:1], (3, -5), (-2, -1)))["high"], st(x[:1])["high"])
+    torch.testing.assert_close(st(x[:1])["spectrum"].real, torch.ones_like(raw[:1]))
+    torch.testing.assert_close(st(torch.roll(x[:1], (3, -5), (-2, -1)))["spectrum"], st(x[:1])["spectrum"])
     # where the reference has no power at all, the floor keeps the moments finite
     smooth = torch.fft.ifft2(torch.fft.fft2(x) * (torch.fft.fftfreq(32).abs() < 0.1)).real
     st.set_reference(smooth)
-    assert torch.isfinite(st(x)["high"].real).all() and float(st(x)["high"].real.max()) > 10
+    assert torch.isfinite(st(x)["spectrum"].real).all() and float(st(x)["spectrum"].real.max()) > 10
 
 
 def test_marginal_family_has_mean_absolute_deviation():
@@ -72,17 +72,17 @@ def test_marginal_family_has_mean_absolute_deviation():
 
 
 def test_gradient_of_the_loss_matches_finite_differences():
-    st = PhaseHarmonicStatistics((16, 16), 2, L=2, high_bands=2, dtype=torch.float64)
+    st = PhaseHarmonicStatistics((16, 16), 2, L=2, rings_per_octave=1, dtype=torch.float64)
     st.set_reference(fields(1, 16))
     x = fields(1, 16, seed=1).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda v: st.loss(v), (x,), eps=1e-6, atol=1e-5)
 
 
-def test_bad_high_options():
-    with pytest.raises(ValueError, match="high_floor"):
-        PhaseHarmonicStatistics((32, 32), 3, high_floor=0.0)
-    with pytest.raises(ValueError, match="high_bands"):
-        PhaseHarmonicStatistics((32, 32), 3, high_bands=-1)
+def test_bad_spectrum_options():
+    with pytest.raises(ValueError, match="spectrum_floor"):
+        PhaseHarmonicStatistics((32, 32), 3, spectrum_floor=0.0)
+    with pytest.raises(ValueError, match="rings_per_octave"):
+        PhaseHarmonicStatistics((32, 32), 3, rings_per_octave=-1)
 
 
 def test_pixel_moments_of_a_set_are_matched_by_one_field_of_the_mean_magnetisation():

@@ -15,7 +15,7 @@ family        moment                                                            
               ``<|x - mu|> / sigma`` (optional)
 ``M4``        ``<|z_{j,l}|^4>^(1/2) / P_{j,l}`` (with ``marginal``)                      ``J L``
 ``low``       ``|x^(k)|^2 / P_k``, ``0 < |k|_inf <= M / 2^J`` (optional)                 ``n_low``
-``high``      ``((Q_b + f) / (Q^ref_b + f))^(1/2)``, band power beyond ``xi_1``          ``n_high``
+``spectrum``  ``((Q_b + f) / (Q^ref_b + f))^(1/2)``, ring power above ``xi_{J-1}``      ``n_spec``
 ``D``         ``<|d_n x|> / D_n^(1/2)``, ``<|d_n x|^2> / D_n``,                          ``3 n_d``
               ``<|d_n x|^4>^(1/2) / D_n`` (optional)
 ``S11``       ``<z_{j,l}(u) conj z_{j,l}(u + tau)> / P_{j,l}`` (k = 1, 1)                ``J L n_tau``
@@ -37,26 +37,28 @@ finest scale only. ``low`` (the periodogram at the few integer
 wavenumbers below the coarsest wavelet's band, one of each ``+-k`` pair, like
 the low-pass moments of other phase harmonic models) constrains the largest
 scales, which no wavelet of ``J`` scales sees; ``P_k`` is the reference
-periodogram there. ``high`` constrains the finest scales, where one wavelet
-per orientation leaves the shape of the spectrum free (syntheses then carry
-excess power near the Nyquist frequency, which breaks nearest-neighbour
-structure such as the Ising energy): ``Q_b`` is the mean periodogram over the
-wavenumbers of bin ``b``, one of ``high_bands`` rings of equal width between the
-peak ``xi_1 = xi_0 / 2`` of the second-finest wavelet and the corner frequency
-``pi sqrt 2`` times ``L`` angular sectors of ``[0, pi)`` (``n_high <= high_bands L``,
-empty bins dropped). The ratio weighs relative errors alike across the
-orders of magnitude a spectrum spans there, its square root keeps the loss
-quadratic in the field, and the floor ``f = high_floor * sigma^2`` (a white
-noise of that variance) keeps it finite where the reference has no power at
-all (a dealiased simulation; :func:`~wavephase.synthesis.synthesize`
-preconditions the optimisation so that this stays well conditioned). ``D``
-holds moments of the pixel increments ``d_n x(u) = x(u + n) - x(u)`` for the
+periodogram there. ``spectrum`` constrains the shape of the power spectrum
+inside the wavelets' bands, which one wavelet per scale and orientation
+leaves free (syntheses then carry excess power near the Nyquist frequency,
+which breaks nearest-neighbour structure such as the Ising energy, and
+misplace energy between neighbouring octaves): ``Q_b`` is the mean periodogram
+over the wavenumbers of bin ``b``, one of the rings of logarithmic width
+``1 / rings_per_octave`` octave from the coarsest wavelet's peak ``xi_{J-1}``
+to the corner frequency ``pi sqrt 2``, times ``L`` angular sectors of ``[0, pi)``
+(``n_spec <= L rings_per_octave log2(pi sqrt 2 / xi_{J-1})``, empty bins dropped).
+The ratio weighs relative errors alike across the orders of magnitude a
+spectrum spans, its square root keeps the loss quadratic in the field, and the
+floor ``f = spectrum_floor * sigma^2`` (a white noise of that variance) keeps it
+finite where the reference has no power at all (a dealiased simulation;
+:func:`~wavephase.synthesis.synthesize` preconditions the optimisation so that
+this stays well conditioned). ``D`` holds moments of the pixel increments ``d_n x(u) = x(u + n) - x(u)`` for the
 ``n_d = 6`` shifts ``n`` of the half-lattice ``|n| <= 2`` (``D_n`` the
 reference ``<|d_n x|^2>``): the nearest-neighbour structure that sets the
 energy of spin fields and the intermittency of the smallest increments, which
 neither the power spectrum nor band-pass wavelets pin down (for +-1 fields,
-``|d_n x|`` is 0 or 2 and its moments count the broken bonds). Every other family is a correlation coefficient (Cauchy-Schwarz bounds it by 1 in
-modulus when ``P`` is the field's own power) and so is O(1). Moments whose finer scale is
+``|d_n x|`` is 0 or 2 and its moments count the broken bonds). Every other
+family is a correlation coefficient (Cauchy-Schwarz bounds it by 1 in modulus
+when ``P`` is the field's own power) and so is O(1). Moments whose finer scale is
 ``j >= 1`` are averaged on the grid subsampled by ``2^j``: products of
 coefficients at scale ``j`` keep less than 0.3 % of their energy at the aliased
 frequencies ``2 pi / 2^j``, so the coarse grid estimates the same spatial mean
@@ -64,8 +66,6 @@ frequencies ``2 pi / 2^j``, so the coarse grid estimates the same spatial mean
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
@@ -75,7 +75,7 @@ from wavephase.validation import check_image_shape, check_positive_int, check_re
 
 __all__ = ["PhaseHarmonicStatistics", "moment_loss", "shift_lattice"]
 
-FAMILIES = ("mean", "marginal", "M4", "low", "high", "D", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
+FAMILIES = ("mean", "marginal", "M4", "low", "spectrum", "D", "S11", "S00", "S01", "M", "C01", "C00", "Cphase")
 
 
 def moment_loss(stats: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -152,11 +152,10 @@ class PhaseHarmonicStatistics(nn.Module):
         Include the ``low`` family (power at wavenumbers below the coarsest wavelet).
     increments : bool
         Include the ``D`` family (moments of pixel increments at shifts ``|n| <= 2``).
-    high_bands : int
-        Number of radial bands of the ``high`` family (finest-scale spectrum);
-        0 leaves the family out.
-    high_floor : float
-        Floor ``f`` of the ``high`` family, relative to the reference variance.
+    rings_per_octave : int
+        Radial resolution of the ``spectrum`` family; 0 leaves the family out.
+    spectrum_floor : float
+        Floor ``f`` of the ``spectrum`` family, relative to the reference variance.
     dtype : torch.dtype
         Dtype of the filters; inputs are cast to it.
 
@@ -175,8 +174,8 @@ class PhaseHarmonicStatistics(nn.Module):
 
     def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dn: int = 2, delta_j: int | None = None,
                  subsample: bool = True, marginal: bool = True, low: bool = True, increments: bool = True,
-                 high_bands: int = 6,
-                 high_floor: float = 1e-6, dtype: torch.dtype = torch.float32,
+                 rings_per_octave: int = 3,
+                 spectrum_floor: float = 1e-6, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> None:
         super().__init__()
         self.shape = check_image_shape(shape, J)
@@ -193,15 +192,16 @@ class PhaseHarmonicStatistics(nn.Module):
                                 if (a > 0 or b > 0)] if self.low else []
         bank = morlet_bank(self.shape, self.J, self.L, dtype=dtype, device=device)
         self.register_buffer("psi", bank.psi.clone(), persistent=False)
-        self.high_bands = check_positive_int(high_bands, "high_bands", minimum=0)
-        if not (isinstance(high_floor, (int, float)) and 0 < high_floor < 1):
-            raise ValueError(f"high_floor must be a float in (0, 1), got {high_floor!r}; 1e-6 is the default.")
-        self.high_floor = float(high_floor)
-        index, bins, counts = self._high_bins(bank.meta["xi0"] / 2, device)
-        self.register_buffer("high_index", index, persistent=False)
-        self.register_buffer("high_bin", bins, persistent=False)
-        self.register_buffer("high_count", counts, persistent=False)
-        self.register_buffer("reference_high", None, persistent=False)
+        self.rings_per_octave = check_positive_int(rings_per_octave, "rings_per_octave", minimum=0)
+        if not (isinstance(spectrum_floor, (int, float)) and 0 < spectrum_floor < 1):
+            raise ValueError(f"spectrum_floor must be a float in (0, 1), got {spectrum_floor!r}; 1e-6 is the "
+                             f"default.")
+        self.spectrum_floor = float(spectrum_floor)
+        index, bins, counts = self._spectrum_bins(bank.meta["xi0"] / 2 ** (self.J - 1), device)
+        self.register_buffer("spectrum_index", index, persistent=False)
+        self.register_buffer("spectrum_bin", bins, persistent=False)
+        self.register_buffer("spectrum_count", counts, persistent=False)
+        self.register_buffer("reference_spectrum", None, persistent=False)
         self.increment_shifts = shift_lattice(2)[1:] if increments else []
         self.register_buffer("reference_increments", None, persistent=False)
         self.shifts = shift_lattice(self.dn)
@@ -213,18 +213,17 @@ class PhaseHarmonicStatistics(nn.Module):
         self.reference_moments: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ helpers
-    def _high_bins(self, start: float, device: torch.device | str | None
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Flat FFT indices, bin of each and modes per bin of the ``high`` family."""
+    def _spectrum_bins(self, start: float, device: torch.device | str | None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flat FFT indices, bin of each and modes per bin of the ``spectrum`` family."""
         M, N = self.shape
         wy = 2 * torch.pi * torch.fft.fftfreq(M, dtype=torch.float64)[:, None]
         wx = 2 * torch.pi * torch.fft.fftfreq(N, dtype=torch.float64)[None, :]
         radius = (wy.square() + wx.square()).sqrt().flatten()
         angle = torch.remainder(torch.atan2(wy, wx), torch.pi).expand(M, N).flatten()
-        width = (math.pi * math.sqrt(2) - start) / max(self.high_bands, 1)
-        ring = ((radius - start) / width).floor().long().clamp_max(self.high_bands - 1)
+        ring = (self.rings_per_octave * torch.log2(radius.clamp_min(1e-12) / start)).floor().long()
         sector = torch.remainder(torch.round(angle / (torch.pi / self.L)).long(), self.L)
-        keep = (radius >= start) & (self.high_bands > 0)
+        keep = (radius >= start) & (self.rings_per_octave > 0)
         index = torch.nonzero(keep).flatten()
         bins = (ring * self.L + sector)[index]
         used, bins = torch.unique(bins, return_inverse=True)  # drop empty bins
@@ -245,7 +244,7 @@ class PhaseHarmonicStatistics(nn.Module):
         """
         J, L, t, p = self.J, self.L, len(self.shifts), len(self.pairs)
         return {"mean": 2, "marginal": 3 if self.marginal else 0, "M4": self.J * self.L if self.marginal else 0,
-                "low": len(self.low_frequencies), "high": len(self.high_count),
+                "low": len(self.low_frequencies), "spectrum": len(self.spectrum_count),
                 "D": 3 * len(self.increment_shifts), "S11": J * L * t, "S00": J * L * L * t, "S01": J * L, "M": J * L,
                 "C01": p * L * L, "C00": p * L * L, "Cphase": p * L}
 
@@ -336,9 +335,9 @@ class PhaseHarmonicStatistics(nn.Module):
                                                              d.square().square().mean((-2, -1)))], -1) \
             if increments else x.new_zeros(B, 0)
         # mean periodogram per bin: a scatter-add over the few thousand finest wavenumbers
-        periodogram = xf.flatten(-2)[:, self.high_index].abs().square() / (self.shape[0] * self.shape[1])
-        high = (x.new_zeros(B, len(self.high_count)).index_add(1, self.high_bin, periodogram)
-                / self.high_count.to(x.dtype))
+        periodogram = xf.flatten(-2)[:, self.spectrum_index].abs().square() / (self.shape[0] * self.shape[1])
+        spectrum = (x.new_zeros(B, len(self.spectrum_count)).index_add(1, self.spectrum_bin, periodogram)
+                / self.spectrum_count.to(x.dtype))
         s11, s00, s01, mods, power, fourth = [], [], [], [], [], []
         for j in range(self.J):
             s = self._stride(j)
@@ -390,7 +389,7 @@ class PhaseHarmonicStatistics(nn.Module):
             "marginal": marginal.to(dt),
             "M4": torch.stack(fourth, 1).reshape(B, -1).to(dt) if fourth else x.new_zeros(B, 0).to(dt),
             "low": low.to(dt),
-            "high": high.to(dt),
+            "spectrum": spectrum.to(dt),
             "D": incr.to(dt),
             "S11": torch.stack(s11, 1).reshape(B, -1),
             "S00": torch.stack(s00, 1).reshape(B, -1).to(dt),
@@ -420,7 +419,7 @@ class PhaseHarmonicStatistics(nn.Module):
         else:
             out["marginal"] = moments["marginal"]
         # reference periodogram and increment moments (each field's own, detached, without a reference)
-        ref = {k: moments[k].real.detach() for k in ("low", "high", "D")} if ref is None else ref
+        ref = {k: moments[k].real.detach() for k in ("low", "spectrum", "D")} if ref is None else ref
         # relative to the reference power at each wavenumber, as S11 is to P_{j,l}
         ref_low = ref["low"]
         if self.marginal:
@@ -431,8 +430,9 @@ class PhaseHarmonicStatistics(nn.Module):
         else:
             out["M4"] = moments["M4"]
         out["low"] = moments["low"] / ref_low.clamp_min(torch.finfo(ref_low.dtype).tiny)
-        floor = self.high_floor * sigma.square()[:, None]
-        out["high"] = ((moments["high"].real + floor) / (ref["high"] + floor)).sqrt().to(moments["high"].dtype)
+        floor = self.spectrum_floor * sigma.square()[:, None]
+        dt_s = moments["spectrum"].dtype
+        out["spectrum"] = ((moments["spectrum"].real + floor) / (ref["spectrum"] + floor)).sqrt().to(dt_s)
         # (|d|, d^2, sqrt d^4) over the reference <d^2> to the matching power
         d = moments["D"].real.reshape(B, -1, 3)
         d2 = ref["D"].reshape(-1, len(self.increment_shifts), 3)[..., 1].clamp_min(torch.finfo(d.dtype).tiny)
@@ -458,7 +458,7 @@ class PhaseHarmonicStatistics(nn.Module):
         return out
 
     def _references(self) -> dict[str, torch.Tensor]:
-        return {"low": self.reference_low, "high": self.reference_high, "D": self.reference_increments}
+        return {"low": self.reference_low, "spectrum": self.reference_spectrum, "D": self.reference_increments}
 
     def set_reference(self, target: torch.Tensor) -> "PhaseHarmonicStatistics":
         """Fix the normalisation (and target moments) from one or several reference fields.
@@ -495,7 +495,7 @@ class PhaseHarmonicStatistics(nn.Module):
             self.reference_power = moments.pop("power")[0]
             self.reference_var = moments.pop("var")[0]
             self.reference_low = moments["low"].real[0]
-            self.reference_high = moments["high"].real[0]
+            self.reference_spectrum = moments["spectrum"].real[0]
             self.reference_increments = moments["D"].real[0]
             if float(self.reference_var) <= 0 or not bool((self.reference_power > 0).all()):
                 raise ValueError("target is constant (zero variance or zero wavelet power at some scale); "
@@ -558,6 +558,6 @@ class PhaseHarmonicStatistics(nn.Module):
     def extra_repr(self) -> str:
         """Configuration summary."""
         return (f"shape={self.shape}, J={self.J}, L={self.L}, dn={self.dn}, delta_j={self.delta_j}, "
-                f"marginal={self.marginal}, low={self.low}, increments={bool(self.increment_shifts)}, high_bands={self.high_bands}, "
-                f"high_floor={self.high_floor}, "
+                f"marginal={self.marginal}, low={self.low}, increments={bool(self.increment_shifts)}, rings_per_octave={self.rings_per_octave}, "
+                f"spectrum_floor={self.spectrum_floor}, "
                 f"n_moments={sum(self.family_sizes().values())}")

@@ -7,15 +7,25 @@ Two models of a field ``x`` given one or several target realisations:
   white noise filtered by the square root of the (target-averaged) periodogram.
   No optimisation is involved.
 * **Microcanonical** (``statistics="phase-harmonics"`` or
-  ``"scattering-covariance"``): starting from white noise with the target's
-  mean and variance, each of ``n_samples`` fields is driven by L-BFGS (strong
-  Wolfe line search) until its moments ``Phi(x)`` match the target's,
-  minimising ``sum_samples ||Phi(x_i) - Phi(target)||^2``. Gradient descent from
-  a high-entropy start approximates a sample of the maximum-entropy
+  ``"scattering-covariance"``): starting from a sample of the Gaussian model
+  (or white noise with the target's mean and variance, ``precondition=False``),
+  each of ``n_samples`` fields is driven by L-BFGS (strong Wolfe line search)
+  until its moments ``Phi(x)`` match the target's, minimising
+  ``sum_samples ||Phi(x_i) - Phi(target)||^2``. Gradient descent from a
+  high-entropy start approximates a sample of the maximum-entropy
   (microcanonical) model defined by the moments ``Phi`` (Bruna and Mallat 2019).
+  Several targets are matched through their average moments (the expectations
+  the model is conditioned on), one target per sample (``match="each"``), or,
+  for processes symmetric under ``x -> -x``, through the average over
+  sign-aligned targets (``match="sign"``).
 
 The optimisation runs in standardised units (target mean 0, variance 1) so
-that L-BFGS tolerances do not depend on the field's units.
+that L-BFGS tolerances do not depend on the field's units. With
+``precondition=True`` it runs on ``y`` with ``x = C y``, ``C`` the filter by the
+targets' amplitude spectrum: white ``y`` is then a Gaussian-model sample, and
+wavenumbers where the targets have (almost) no power, such as the corners of a
+dealiased simulation, are neither filled with noise at the start nor able to
+make the loss ill-conditioned.
 
 Conditioning on a coarse field ``c = coarse_grain(x, f)``: the synthesised
 field is parametrised as ``x = y - lift(coarse_grain(y)) + lift(c)``, a linear
@@ -390,10 +400,12 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         Shift radius of the phase harmonic statistics.
     precondition : bool
         Optimise ``y`` with ``x = C y``, ``C`` the filter by the targets'
-        amplitude spectrum (floored at ``1e-3`` of its rms): the white-noise
+        amplitude spectrum (power floored at ``1e-6`` of its mean): the white-noise
         start is then a sample of the Gaussian model, and directions where the
         targets have almost no power (a dealiased simulation's corners) no longer
-        make the loss ill-conditioned. ``False`` starts from white noise.
+        make the loss ill-conditioned (256x256 vorticity: essential). ``False``
+        starts from white noise; it converges faster for +-1 spins, whose sharp
+        edges need the high frequencies that ``C`` damps.
     statistics_options : dict, optional
         Extra keyword arguments of the statistics operator.
     checkpoint : path-like, optional
