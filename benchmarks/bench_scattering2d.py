@@ -8,8 +8,9 @@ Every measurement runs in a fresh subprocess (so peak memory is that case's own)
 with the same number of threads for both libraries. Kymatio needs SciPy < 1.15, so it
 runs from its own interpreter (``make kymatio-venv`` creates ``.venv-kymatio``).
 
-Usage: python benchmarks/bench_scattering2d.py [--threads 2] [--repeats 5]
+Usage: python benchmarks/bench_scattering2d.py [--threads 2] [--repeats 5] [--backend auto]
                                                [--kymatio-python PATH] [--json out.json]
+``--backend`` picks wavephase's DFT path (``auto``: matrix products for (a) and (b), FFTs for (c)).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def worker(impl: str, case: str, measure: str, threads: int, repeats: int) -> dict:
+def worker(impl: str, case: str, measure: str, threads: int, repeats: int, backend: str = "auto") -> dict:
     import torch
 
     torch.set_num_threads(threads)
@@ -48,7 +49,7 @@ def worker(impl: str, case: str, measure: str, threads: int, repeats: int) -> di
 
         def build():
             _cached_bank.cache_clear()
-            return Scattering2D(cfg["J"], shape, L=cfg["L"])
+            return Scattering2D(cfg["J"], shape, L=cfg["L"], backend=backend)
     else:
         from kymatio.torch import Scattering2D as KymatioScattering2D
 
@@ -87,8 +88,10 @@ def worker(impl: str, case: str, measure: str, threads: int, repeats: int) -> di
             "peak_extra_mb": _rss_mb() - base_rss}
 
 
-def run_worker(python: str, impl: str, case: str, measure: str, threads: int, repeats: int) -> dict | None:
-    cmd = [python, __file__, "--worker", impl, case, measure, "--threads", str(threads), "--repeats", str(repeats)]
+def run_worker(python: str, impl: str, case: str, measure: str, threads: int, repeats: int,
+               backend: str = "auto") -> dict | None:
+    cmd = [python, __file__, "--worker", impl, case, measure, "--threads", str(threads), "--repeats", str(repeats),
+           "--backend", backend]
     env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -101,23 +104,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--backend", default="auto", choices=["auto", "fft", "matmul"],
+                        help="wavephase Scattering2D backend")
     default_kymatio = Path(__file__).resolve().parents[1] / ".venv-kymatio" / "bin" / "python"
     parser.add_argument("--kymatio-python", default=str(default_kymatio) if default_kymatio.exists() else None)
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "CASE", "MEASURE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(*args.worker, args.threads, args.repeats)))
+        print(json.dumps(worker(*args.worker, args.threads, args.repeats, args.backend)))
         return
 
     rows = []
     for case, measure in PLAN:
-        ours = run_worker(sys.executable, "wavephase", case, measure, args.threads, args.repeats)
+        ours = run_worker(sys.executable, "wavephase", case, measure, args.threads, args.repeats, args.backend)
         theirs = (run_worker(args.kymatio_python, "kymatio", case, measure, args.threads, args.repeats)
                   if args.kymatio_python else None)
         rows.append({"case": case, **CASES[case], "measure": measure, "wavephase": ours, "kymatio": theirs})
 
-    print(f"threads={args.threads}, repeats={args.repeats} (median), kymatio: "
+    print(f"threads={args.threads}, repeats={args.repeats} (median), backend={args.backend}, kymatio: "
           f"{'0.3.0 via ' + args.kymatio_python if args.kymatio_python else 'not available'}\n")
     print("| case | measure | wavephase | kymatio 0.3.0 | speed-up | peak extra MB (wavephase / kymatio) |")
     print("|---|---|---|---|---|---|")
