@@ -52,9 +52,11 @@ MODELS = ("scattering-linear", "scattering-svm", "sparse-scattering")
 #: Augmentation of each data set's training images (keyword arguments of
 #: :func:`wavephase.data.augment.augment_images`): clothes are mirror-symmetric
 #: classes, digits are not (but survive small rotations and elastic deformations).
+#: Fashion-MNIST: mirror images alone beat mirror images with 2-pixel shifts on a
+#: 10k/10k validation split of the training set (9.95 % vs 10.27 % error, 20 epochs).
 AUGMENTATIONS: dict[str, dict[str, Any]] = {
     "mnist": {"max_shift": 1, "max_rotation": 8.0, "elastic": 0.7, "elastic_sigma": 4.0},
-    "fashion-mnist": {"max_shift": 2, "flip": True},
+    "fashion-mnist": {"flip": True},
 }
 
 
