@@ -99,6 +99,8 @@ def test_sparse_cascade_trains_on_augmented_images(bars):
     assert model.score(Xt, yt) > 0.8
     with pytest.raises(TypeError, match="augment"):
         SparseScatteringClassifier(augment=2).fit(X, y)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        SparseScatteringClassifier(label_smoothing=1.0).fit(X, y)
 
 
 def test_versions_of_test_samples_average_their_logits(bars):

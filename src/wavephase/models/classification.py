@@ -451,7 +451,8 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         if self.precomputed:
             feats = np.asarray(X)
             if feats.ndim not in (4, 5):
-                raise ValueError(f"precomputed X must have shape (n, C, h, w) or (V, n, C, h, w), got {feats.shape}.")
+                raise ValueError(f"precomputed X must have shape (n, C, h, w) or (V, n, C, h, w), "
+                                 f"got {feats.shape}.")
         else:
             from wavephase.data.augment import augment_images
 
@@ -460,7 +461,8 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
             if augment and self.augment:
                 versions += [augment_images(images, seed=(self.random_state, k), **self.augment)
                              for k in range(self.n_copies)]
-            feats = np.stack([scattering_features(v, J=self.J, L=self.L, progress=self.progress) for v in versions])
+            feats = np.stack([scattering_features(v, J=self.J, L=self.L, progress=self.progress)
+                              for v in versions])
         feats = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
         return feats if feats.ndim == 5 else feats.unsqueeze(0)
 
