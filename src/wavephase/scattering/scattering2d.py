@@ -6,7 +6,7 @@ so that with default filters the coefficients agree with Kymatio's to float
 precision. Each scale is one batched operation over all angles (and, at order
 2, over all pairs of angles); spectra of real signals use real FFTs. Small
 images take the matrix-product path of :mod:`wavephase.scattering.dense`, which
-computes the same coefficients several times faster on grids of a few dozen pixels.
+computes the same coefficients faster on grids of a few dozen pixels.
 """
 
 from __future__ import annotations
@@ -79,6 +79,7 @@ class Scattering2D(nn.Module):
         Images are processed in chunks whose largest intermediate (the order-2
         wavelet coefficients at the finest pair of scales) stays below this size,
         which bounds the peak memory of large images without slowing small ones.
+        The matrix-product backend caps it at ``MATMUL_CHUNK_BYTES`` (4 MiB).
     backend : {"auto", "fft", "matmul"}
         How Fourier transforms are computed: FFTs, or dense DFT matrices
         (:class:`~wavephase.scattering.dense.DenseScattering`), faster on small
