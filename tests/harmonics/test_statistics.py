@@ -119,4 +119,6 @@ def test_increment_family_counts_broken_bonds_of_spins():
     mom = st(spins)["D"].real.reshape(6, 3)
     broken = (torch.roll(spins, -1, -1) != spins).double().mean()
     torch.testing.assert_close(mom[0], torch.stack([broken.sqrt(), torch.ones_like(broken), 1 / broken.sqrt()]))
-    assert PhaseHarmonicStatistics((32, 32), 3, increments=False).family_sizes()["D"] == 0
+    bare = PhaseHarmonicStatistics((32, 32), 3, increments=False, rings_per_octave=0).set_reference(x)
+    assert bare.family_sizes()["D"] == bare.family_sizes()["spectrum"] == 0
+    assert bare(x)["D"].shape == bare(x)["spectrum"].shape == (2, 0) and torch.isfinite(bare.loss(x))

@@ -434,10 +434,13 @@ class PhaseHarmonicStatistics(nn.Module):
         dt_s = moments["spectrum"].dtype
         out["spectrum"] = ((moments["spectrum"].real + floor) / (ref["spectrum"] + floor)).sqrt().to(dt_s)
         # (|d|, d^2, sqrt d^4) over the reference <d^2> to the matching power
-        d = moments["D"].real.reshape(B, -1, 3)
-        d2 = ref["D"].reshape(-1, len(self.increment_shifts), 3)[..., 1].clamp_min(torch.finfo(d.dtype).tiny)
-        out["D"] = torch.stack([d[..., 0] / d2.sqrt(), d[..., 1] / d2, d[..., 2].clamp_min(0).sqrt() / d2],
-                               -1).reshape(B, -1).to(moments["D"].dtype)
+        if self.increment_shifts:
+            d = moments["D"].real.reshape(B, -1, 3)
+            d2 = ref["D"].reshape(-1, len(self.increment_shifts), 3)[..., 1].clamp_min(torch.finfo(d.dtype).tiny)
+            out["D"] = torch.stack([d[..., 0] / d2.sqrt(), d[..., 1] / d2, d[..., 2].clamp_min(0).sqrt() / d2],
+                                   -1).reshape(B, -1).to(moments["D"].dtype)
+        else:
+            out["D"] = moments["D"]
         out["S11"] = (moments["S11"].reshape(B, self.J, self.L, T) / P[..., None]).reshape(B, -1)
         pp = sq[:, :, :, None] * sq[:, :, None, :]  # (B, J, L, L)
         out["S00"] = (moments["S00"].reshape(B, self.J, self.L, self.L, T) / pp[..., None]).reshape(B, -1)
