@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=None,
                    help="number of syntheses (default: 4 ising, 2 turbulence, 1 image)")
     p.add_argument("--targets", type=int, default=None,
-                   help="number of target fields whose moments are matched (default: --samples)")
+                   help="number of target fields whose moments are matched (default: --samples, at least 64 for ising)")
     p.add_argument("--heldout", type=int, default=None,
                    help="number of held-out true fields (default: max(samples, 8))")
     p.add_argument("--steps", type=int, default=None, help="L-BFGS iterations (default: 200, 150 turbulence)")

@@ -176,7 +176,8 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     statistics : str
         Model: ``"phase-harmonics"``, ``"scattering-covariance"`` or ``"gaussian"``.
     n_targets : int, optional
-        Target fields whose moments are matched (``n_samples`` by default).
+        Target fields whose moments are matched (``n_samples`` by default, at
+        least 64 for Ising).
         Ising targets are sign-aligned and averaged (``match="sign"``), so many
         targets cost only their simulation; turbulence targets are averaged.
         Turbulence simulations are cached (:func:`load_fields`).
@@ -215,7 +216,10 @@ def _run(field: str, out_dir: str | Path, size: int | None, n_samples: int | Non
     q_size, q_n, q_steps = QUICK_SETTINGS[kind]
     size = q_size if size is None else check_positive_int(size, "size", minimum=8)
     n_samples = q_n if n_samples is None else check_positive_int(n_samples, "n_samples")
-    n_targets = n_samples if n_targets is None else check_positive_int(n_targets, "n_targets")
+    if n_targets is None:
+        # Ising fields are cheap and their moments are averaged: many targets cost only their sampling
+        n_targets = max(n_samples, 64) if kind == "ising" else n_samples
+    n_targets = check_positive_int(n_targets, "n_targets")
     steps = q_steps if steps is None else check_positive_int(steps, "steps", minimum=0)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
