@@ -15,7 +15,7 @@ family        moment                                                            
               ``<|x - mu|> / sigma`` (optional)
 ``M4``        ``<|z_{j,l}|^4>^(1/2) / P_{j,l}`` (with ``marginal``)                      ``J L``
 ``low``       ``|x^(k)|^2 / P_k``, ``0 < |k|_inf <= M / 2^J`` (optional)                 ``n_low``
-``spectrum``  ``((Q_b + f) / (Q^ref_b + f))^(1/2)``, ring power above ``xi_{J-1}``      ``n_spec``
+``spectrum``  ``((Q_b + f) / (Q^ref_b + f))^(1/2)``, ring power above ``xi_{J-1}``       ``n_spec``
 ``D``         ``<|d_n x|> / D_n^(1/2)``, ``<|d_n x|^2> / D_n``,                          ``3 n_d``
               ``<|d_n x|^4>^(1/2) / D_n`` (optional)
 ``S11``       ``<z_{j,l}(u) conj z_{j,l}(u + tau)> / P_{j,l}`` (k = 1, 1)                ``J L n_tau``
