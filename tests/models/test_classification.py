@@ -143,17 +143,19 @@ def test_sparse_cascade_resumes_after_interruption_identically(bars, tmp_path, m
         _sparse(tmp_path / "killed").fit(np.stack([F] * 3) if versions == 1 else F[0], y)
 
 
-def _write_idx(root: Path, X: np.ndarray, y: np.ndarray, Xt: np.ndarray, yt: np.ndarray) -> None:
+def _bars_idx_dir(root: Path, seed: int) -> Path:
+    """300 oriented-bar images as gzipped IDX files, 240 train / 60 test, under ``root``."""
+    X, y = _oriented_bars(300, size=28, seed=seed)
+    img = np.clip((X + 0.5) * 160, 0, 255)
     root.mkdir(parents=True)
-    for name, arr in {"train-images-idx3-ubyte": X, "train-labels-idx1-ubyte": y,
-                      "t10k-images-idx3-ubyte": Xt, "t10k-labels-idx1-ubyte": yt}.items():
+    for name, arr in {"train-images-idx3-ubyte": img[:240], "train-labels-idx1-ubyte": y[:240],
+                      "t10k-images-idx3-ubyte": img[240:], "t10k-labels-idx1-ubyte": y[240:]}.items():
         (root / f"{name}.gz").write_bytes(gzip.compress(to_idx_bytes(arr.astype(np.uint8))))
+    return root
 
 
 def test_classify_cli_writes_metrics_and_confusion_matrix(tmp_path):
-    X, y = _oriented_bars(300, size=28, seed=1)
-    img = np.clip((X + 0.5) * 160, 0, 255)
-    _write_idx(tmp_path / "idx", img[:240], y[:240], img[240:], y[240:])
+    _bars_idx_dir(tmp_path / "idx", seed=1)
     out = tmp_path / "out"
     status = main(["classify", "--dataset", "mnist", "--model", "scattering-linear", "--data-dir",
                    str(tmp_path / "idx"), "--no-cache", "--L", "4", "--out", str(out)])
@@ -170,9 +172,7 @@ def test_classify_cli_writes_metrics_and_confusion_matrix(tmp_path):
 
 
 def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path):
-    X, y = _oriented_bars(300, size=28, seed=2)
-    img = np.clip((X + 0.5) * 160, 0, 255)
-    _write_idx(tmp_path / "idx", img[:240], y[:240], img[240:], y[240:])
+    _bars_idx_dir(tmp_path / "idx", seed=2)
     out = tmp_path / "out"
     # MNIST (Fashion-MNIST files are checked against the official digests): its
     # augmentation rotates and deforms; the mirror images only exercise --test-flip.
