@@ -137,6 +137,11 @@ def test_bad_input(tmp_path):
         extract_features(TorchPairs(), bad, ch, tmp_path / "a.zarr", scheduler="serial")
     with pytest.raises(ValueError, match="chunk_size"):
         extract_features(TorchPairs(), pos, ch, tmp_path / "a.zarr", chunk_size=0, scheduler="serial")
+    with pytest.raises(ValueError, match="device must be a torch device"):
+        extract_features(TorchPairs(), pos, ch, tmp_path / "a.zarr", scheduler="serial", device="gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            extract_features(TorchPairs(), pos, ch, tmp_path / "a.zarr", scheduler="serial", device="cuda")
 
     def nan_tf(p: np.ndarray, c: np.ndarray) -> np.ndarray:
         return np.full((p.shape[0], 2), np.nan)

@@ -75,18 +75,20 @@ def transform_fingerprint(transform: Any) -> str:
     return h.hexdigest()
 
 
-def _apply(transform: Any, positions: np.ndarray, charges: np.ndarray) -> np.ndarray:
-    """Run the transform on one block; modules get tensors, functions get arrays."""
+def _apply(transform: Any, positions: np.ndarray, charges: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """Run the transform on one block; modules get tensors on ``device``, functions get arrays."""
     if isinstance(transform, torch.nn.Module):
-        pos = torch.from_numpy(np.ascontiguousarray(positions))
-        ch = torch.from_numpy(np.ascontiguousarray(charges)).to(pos.dtype)
+        pos = torch.from_numpy(np.ascontiguousarray(positions)).to(device)
+        ch = torch.from_numpy(np.ascontiguousarray(charges)).to(device=device, dtype=pos.dtype)
+        transform.to(device)
         with torch.no_grad():
             return transform(pos, ch).detach().to("cpu").numpy()
     return np.asarray(transform(positions, charges))
 
 
 def _compute_chunk(transform: Any, positions: np.ndarray, charges: np.ndarray, out: str, chunk: int,
-                   start: int, stop: int, threads: int, trim_padding: bool = False) -> tuple[int, float]:
+                   start: int, stop: int, threads: int, trim_padding: bool = False,
+                   device: str = "cpu") -> tuple[int, float]:
     """Worker task: compute rows ``start:stop``, write them, then mark the chunk done."""
     import zarr
 
@@ -98,7 +100,7 @@ def _compute_chunk(transform: Any, positions: np.ndarray, charges: np.ndarray, o
         used = np.flatnonzero((charges != 0).any(axis=0))
         keep = int(used[-1]) + 1 if used.size else 1
         positions, charges = positions[:, :keep], charges[:, :keep]
-    block = _apply(transform, positions, charges)
+    block = _apply(transform, positions, charges, device)
     seconds = time.perf_counter() - t0
     arr = zarr.open_array(out, mode="r+")
     if block.shape != (stop - start, arr.shape[1]):
@@ -193,6 +195,7 @@ def extract_features(
     overwrite: bool = False,
     trim_padding: bool = False,
     progress: bool = True,
+    device: str = "cpu",
 ) -> Path:
     """Compute ``transform(positions, charges)`` chunk by chunk into a zarr array.
 
@@ -231,6 +234,9 @@ def extract_features(
         padding atoms, and it saves their per-atom work.
     progress : bool
         Show a progress bar over chunks.
+    device : str
+        Torch device a module transform runs on (``"cuda"`` for a GPU; with a
+        cluster, every worker uses that device). Plain functions ignore it.
 
     Returns
     -------
@@ -255,6 +261,12 @@ def extract_features(
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     n_workers = check_positive_int(n_workers, "n_workers")
     threads = check_positive_int(threads_per_worker, "threads_per_worker")
+    try:
+        device = str(torch.device(device))
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}.") from err
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} but torch sees no CUDA GPU here; use device='cpu'.")
     n = positions.shape[0]
     if n == 0:
         raise ValueError("positions holds no molecule.")
@@ -265,7 +277,7 @@ def extract_features(
         h.update(np.ascontiguousarray(part).tobytes())
     h.update(transform_fingerprint(transform).encode())
     fingerprint = h.hexdigest()
-    _open_store(out, fingerprint, n, lambda: int(_apply(transform, positions[:1], charges[:1]).shape[-1]),
+    _open_store(out, fingerprint, n, lambda: int(_apply(transform, positions[:1], charges[:1], device).shape[-1]),
                 chunk_size, dtype, overwrite)
     done = chunk_status(out)
     todo = [c for c in _chunks_for_rows(rows, n, chunk_size) if c not in done]
@@ -280,7 +292,8 @@ def extract_features(
         if scheduler == "serial":
             for c in todo:
                 s, e = bounds(c)
-                _compute_chunk(transform, positions[s:e], charges[s:e], str(out), c, s, e, threads, trim_padding)
+                _compute_chunk(transform, positions[s:e], charges[s:e], str(out), c, s, e, threads, trim_padding,
+                               device)
                 bar.update()
             return out
         from distributed import Client, LocalCluster, as_completed
@@ -298,7 +311,7 @@ def extract_features(
             for c in todo:
                 s, e = bounds(c)
                 futures.append(client.submit(_compute_chunk, remote, positions[s:e], charges[s:e], str(out), c,
-                                             s, e, threads, trim_padding,
+                                             s, e, threads, trim_padding, device,
                                              key=f"wavephase-chunk-{fingerprint[:12]}-{c}",
                                              pure=False))
             for fut in as_completed(futures):

@@ -31,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=("fast", "full"), default="fast",
                    help="3D scattering settings: fast (order 1, J=2, L=2, coarse grid) or full (module "
                         "defaults, ~10x slower); default fast")
+    p.add_argument("--device", default="cpu",
+                   help="torch device of the feature transform, e.g. cuda (best with --scheduler serial)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="molecules the transform processes together (default 16; hundreds on a GPU)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(func=_run)
@@ -41,7 +45,8 @@ def _run(args: argparse.Namespace) -> int:
 
     m = run_qm9(args.out, train_size=args.train_size, limit=args.limit, scheduler=args.scheduler,
                 progress=not args.no_progress, preset=args.preset, feature_map=args.feature_map,
-                chunk_size=args.chunk_size, n_workers=args.workers)
+                chunk_size=args.chunk_size, n_workers=args.workers, device=args.device,
+                batch_size=args.batch_size)
     print(f"QM9 train_size={m['train_size']} n_test={m['n_test']}: MAE {m['mae_kcal_mol']:.2f} kcal/mol, "
           f"RMSE {m['rmse_kcal_mol']:.2f} kcal/mol; features {m['feature_seconds_per_molecule'] * 1e3:.1f} "
           f"ms/molecule; results in {args.out}")
