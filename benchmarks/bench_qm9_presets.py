@@ -6,14 +6,16 @@ training, 10,000 validation and 10,831 test molecules, or ``--limit``): features
 of every molecule, ridge regression with the penalty chosen on the validation
 set, test MAE and the learning curve. Then, on the features of the first preset,
 refits on subsets of the columns (by order, channel, exponent ``q``, ``J`` and
-``L``, read from ``meta()``) to show which families carry the accuracy.
+``L``, read from ``meta()``) to show which families carry the accuracy, and with
+other regressions (feature maps, among them the products of
+``feature_map="quadratic"``, and a wider penalty grid).
 
 Meant for a GPU (``--device cuda``): on 2 CPU cores the full presets take hours.
 Results are printed as a table and written to ``--out/results.json`` after each
 preset, so a run cut short keeps what it finished.
 
 Usage: python benchmarks/bench_qm9_presets.py --out DIR [--device cuda] [--batch-size 256]
-           [--presets full,fast,...] [--limit N] [--no-progress]
+           [--presets full,fast,...] [--limit N] [--no-subsets] [--no-feature-maps] [--no-progress]
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from wavephase.data.cache import atomic_write_bytes
 #: Settings compared; ``run_qm9``'s own presets plus cheaper order-2 candidates.
 PRESETS: dict[str, dict[str, Any]] = {
     "full": {},
+    "J4": {"J": 4},
     "fast": {"J": 2, "L": 2, "max_order": 1, "grid_step": 1.0},
     "order2-coarse": {"grid_step": 1.0, "margin": 4.0},
     "J2-L2-order2-coarse": {"J": 2, "L": 2, "grid_step": 1.0, "margin": 4.0},
@@ -50,35 +53,71 @@ SUBSETS: dict[str, Any] = {
 }
 
 
-def subset_scores(metrics: dict[str, Any], meta: dict[str, np.ndarray], feature_map: str) -> list[dict[str, Any]]:
-    """Test MAE of ridge fits on column subsets of a finished run's feature store."""
+#: Regressions compared on the features of the first preset: (feature_map, n_components, alphas).
+FEATURE_MAP_VARIANTS: list[tuple[str, int, Any]] = [
+    ("linear", 0, np.logspace(-8, 2, 11)),
+    ("linear+sqrt", 0, np.logspace(-8, 2, 11)),
+    ("linear+sqrt", 0, np.logspace(-12, 2, 15)),
+    ("quadratic", 32, np.logspace(-12, 2, 15)),
+    ("quadratic", 64, np.logspace(-12, 2, 15)),
+]
+
+
+def _split_features(metrics: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Features and energies of a finished run's train/validation/test rows."""
     from wavephase.data.qm9 import SPLIT_SIZES, load_qm9
     from wavephase.distributed import read_features
-    from wavephase.models.molecules import MoleculeEnergyRegressor
 
     data = load_qm9()
     split = data["split"]
     y_all = data["energy_kcal_mol"]
-    n_train, n_val, n_test = metrics["train_size"], metrics["n_validation"], metrics["n_test"]
-    v0, t0 = SPLIT_SIZES[0], SPLIT_SIZES[0] + SPLIT_SIZES[1]
-    store = metrics["feature_store"]
-    F = {"train": read_features(store, np.arange(n_train)),
-         "validation": read_features(store, np.arange(v0, v0 + n_val)),
-         "test": read_features(store, np.arange(t0, t0 + n_test))}
-    y = {"train": y_all[split["train"][:n_train]], "validation": y_all[split["validation"][:n_val]],
-         "test": y_all[split["test"][:n_test]]}
+    n = {"train": metrics["train_size"], "validation": metrics["n_validation"], "test": metrics["n_test"]}
+    start = {"train": 0, "validation": SPLIT_SIZES[0], "test": SPLIT_SIZES[0] + SPLIT_SIZES[1]}
+    F = {k: read_features(metrics["feature_store"], np.arange(start[k], start[k] + n[k])).astype(np.float64)
+         for k in n}
+    y = {k: y_all[split[k][:n[k]]] for k in n}
+    return F, y
+
+
+def _test_scores(F: dict[str, np.ndarray], y: dict[str, np.ndarray], cols: Any = slice(None),
+                 train_size: int | None = None, **params: Any) -> dict[str, float]:
+    from wavephase.models.molecules import MoleculeEnergyRegressor
+
+    n = train_size or len(y["train"])
+    t0 = time.perf_counter()
+    reg = MoleculeEnergyRegressor(**params)
+    reg.fit(None, None, y["train"][:n], features=F["train"][:n, cols], validation=(None, None, y["validation"]),
+            validation_features=F["validation"][:, cols])
+    err = reg.predict(features=F["test"][:, cols]) - y["test"]
+    return {"train_size": n, "mae_kcal_mol": float(np.abs(err).mean()), "rmse_kcal_mol": float(np.sqrt((err**2).mean())),
+            "alpha": reg.alpha_, "fit_seconds": time.perf_counter() - t0}
+
+
+def subset_scores(F: dict[str, np.ndarray], y: dict[str, np.ndarray], meta: dict[str, np.ndarray],
+                  feature_map: str) -> list[dict[str, Any]]:
+    """Test MAE of ridge fits on column subsets of the features."""
     rows = [dict(zip(meta, values)) for values in zip(*meta.values())]
     out = []
     for name, keep in SUBSETS.items():
         cols = np.array([i for i, r in enumerate(rows) if keep(r)])
-        reg = MoleculeEnergyRegressor(feature_map=feature_map)
-        reg.fit(None, None, y["train"], features=F["train"][:, cols].astype(np.float64),
-                validation=(None, None, y["validation"]), validation_features=F["validation"][:, cols].astype(np.float64))
-        err = reg.predict(features=F["test"][:, cols].astype(np.float64)) - y["test"]
-        out.append({"subset": name, "n_invariants": int(cols.size), "mae_kcal_mol": float(np.abs(err).mean()),
-                    "rmse_kcal_mol": float(np.sqrt((err**2).mean()))})
+        out.append({"subset": name, "n_invariants": int(cols.size),
+                    **_test_scores(F, y, cols, feature_map=feature_map)})
         print(f"  subset {name:>20}: {cols.size:4d} invariants, test MAE {out[-1]['mae_kcal_mol']:.3f} kcal/mol",
               flush=True)
+    return out
+
+
+def feature_map_scores(F: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Test MAE of the regression variants of :data:`FEATURE_MAP_VARIANTS`, at 10k and all training molecules."""
+    out = []
+    for feature_map, k, alphas in FEATURE_MAP_VARIANTS:
+        for size in sorted({min(10_000, len(y["train"])), len(y["train"])}):
+            r = _test_scores(F, y, train_size=size, feature_map=feature_map, n_components=max(k, 1), alphas=alphas)
+            out.append({"feature_map": feature_map, "n_components": k,
+                        "alphas": f"1e{int(np.log10(alphas[0]))}..1e{int(np.log10(alphas[-1]))}", **r})
+            print(f"  map {feature_map:>11} k={k:3d} alphas {out[-1]['alphas']}: train {size:6d}, test MAE "
+                  f"{r['mae_kcal_mol']:.3f}, RMSE {r['rmse_kcal_mol']:.3f} kcal/mol (alpha {r['alpha']:.0e}, "
+                  f"{r['fit_seconds']:.1f} s)", flush=True)
     return out
 
 
@@ -96,6 +135,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--feature-map", default="linear+sqrt")
     ap.add_argument("--no-subsets", action="store_true")
+    ap.add_argument("--no-feature-maps", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args()
     out = Path(args.out)
@@ -122,8 +162,12 @@ def main() -> None:
         cells = [f"{curve.get(s, float('nan')):.3f}" for s in (1000, 10000)]
         print(f"| {name} | {tf.output_size} | {1e3 * row['feature_seconds_per_molecule']:.2f} | {cells[0]} | "
               f"{cells[1]} | {m['mae_kcal_mol']:.3f} | {m['rmse_kcal_mol']:.3f} |", flush=True)
-        if i == 0 and not args.no_subsets:
-            row["subsets"] = subset_scores(m, tf.meta(), args.feature_map)
+        if i == 0 and not (args.no_subsets and args.no_feature_maps):
+            F, y = _split_features(m)
+            if not args.no_feature_maps:
+                row["feature_maps"] = feature_map_scores(F, y)
+            if not args.no_subsets:
+                row["subsets"] = subset_scores(F, y, tf.meta(), args.feature_map)
         results["presets"][name] = row
         atomic_write_bytes(out / "results.json", json.dumps(results, indent=2, default=str).encode())
 

@@ -112,6 +112,39 @@ def test_cross_validation_without_validation_set():
     assert min(reg.scores_.values()) == reg.scores_[reg.alpha_]
 
 
+def test_quadratic_map_fits_products_of_invariants_and_gives_exact_forces():
+    pos, ch = _molecules(400, seed=4)
+    tf = PairInvariants()
+    F = tf(torch.from_numpy(pos), torch.from_numpy(ch)).numpy()
+    S = (F - F.mean(0)) / F.std(0)
+    y = 20.0 * S[:, 2] * S[:, 3] - 5.0 * S[:, 0] ** 2 + S @ np.linspace(1.0, 2.0, F.shape[1])
+    train, val, test = slice(0, 300), slice(300, 350), slice(350, 400)
+
+    def test_mae(feature_map: str) -> tuple[float, MoleculeEnergyRegressor]:
+        reg = MoleculeEnergyRegressor(tf, feature_map=feature_map, n_components=12).fit(
+            None, None, y[train], features=F[train], validation=(None, None, y[val]), validation_features=F[val])
+        return float(np.abs(reg.predict(features=F[test]) - y[test]).mean()), reg
+
+    mae_sqrt, _ = test_mae("linear+sqrt")
+    mae_quad, reg = test_mae("quadratic")
+    assert mae_quad < 0.2 * mae_sqrt
+    # 6 invariants -> 12 with roots -> + 12 * 13 / 2 products.
+    assert reg.model_.weight.shape[0] == 12 + 78
+    p = torch.from_numpy(pos[5:6]).clone()
+    c = torch.from_numpy(ch[5:6])
+    forces = reg.predict_forces(p, c)
+    h = 1e-5
+    for a in range(int((c > 0).sum())):
+        for k in range(3):
+            plus, minus = p.clone(), p.clone()
+            plus[0, a, k] += h
+            minus[0, a, k] -= h
+            fd = -(reg.model_(plus, c) - reg.model_(minus, c)).item() / (2 * h)
+            assert abs(float(forces[0, a, k]) - fd) <= 1e-6 * max(1.0, abs(fd))
+    with pytest.raises(ValueError, match="columns"):
+        reg.predict(features=F[test, :4])
+
+
 def test_forces_match_central_finite_differences(fitted):
     reg, pos, ch = fitted
     p = torch.from_numpy(pos[3:4]).clone()

@@ -36,13 +36,14 @@ __all__ = [
     "FEATURE_MAPS",
     "QM9_PRESETS",
     "expand_features",
+    "QuadraticTerms",
     "MoleculeEnergyModel",
     "MoleculeEnergyRegressor",
     "ridge_path",
     "run_qm9",
 ]
 
-FEATURE_MAPS = ("linear", "linear+sqrt")
+FEATURE_MAPS = ("linear", "linear+sqrt", "quadratic")
 # Offset inside the square root: keeps the derivative finite (1 / (2 sqrt(eps))) for
 # invariants at or near zero, which padding and isolated atoms produce.
 _SQRT_EPS = 1e-6
@@ -57,7 +58,9 @@ def expand_features(features: torch.Tensor, feature_map: str) -> torch.Tensor:
         Shape (..., K) invariants.
     feature_map : str
         ``"linear"`` (identity) or ``"linear+sqrt"`` (append
-        ``sign(x) (sqrt(|x| + eps) - sqrt(eps))``, a smooth square root).
+        ``sign(x) (sqrt(|x| + eps) - sqrt(eps))``, a smooth square root). The
+        ``"quadratic"`` map of the regressor is ``"linear+sqrt"`` followed by a
+        fitted :class:`QuadraticTerms`.
 
     Returns
     -------
@@ -69,7 +72,78 @@ def expand_features(features: torch.Tensor, feature_map: str) -> torch.Tensor:
     if feature_map == "linear+sqrt":
         root = torch.sign(features) * (torch.sqrt(features.abs() + _SQRT_EPS) - math.sqrt(_SQRT_EPS))
         return torch.cat([features, root], dim=-1)
-    raise ValueError(f"feature_map must be one of {FEATURE_MAPS}, got {feature_map!r}.")
+    raise ValueError(f"feature_map must be one of {FEATURE_MAPS[:2]}, got {feature_map!r}.")
+
+
+class QuadraticTerms(nn.Module):
+    """Append the pairwise products of the leading whitened principal components.
+
+    A multilinear regression in the sense of Eickenberg et al. (2018): the model
+    stays linear in its weights, over the invariants and the products
+    ``u_i u_j`` (``i <= j``) of ``u = ((z - center) / spread) @ projection``, the
+    ``k`` leading principal components of the training invariants, whitened.
+
+    Parameters
+    ----------
+    center, spread : torch.Tensor
+        Shape (K,): standardisation of the invariants.
+    projection : torch.Tensor
+        Shape (K, k): whitened principal directions.
+
+    Shapes
+    ------
+    z: (..., K) -> (..., K + k (k + 1) / 2)
+    """
+
+    def __init__(self, center: torch.Tensor, spread: torch.Tensor, projection: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("center", torch.as_tensor(center, dtype=torch.float64).clone())
+        self.register_buffer("spread", torch.as_tensor(spread, dtype=torch.float64).clone())
+        self.register_buffer("projection", torch.as_tensor(projection, dtype=torch.float64).clone())
+        k = self.projection.shape[1]
+        self.register_buffer("pairs", torch.triu_indices(k, k))
+
+    @classmethod
+    def fit(cls, Z: np.ndarray, n_components: int) -> "QuadraticTerms":
+        """Principal directions of training invariants.
+
+        Parameters
+        ----------
+        Z : numpy.ndarray
+            Shape (n, K) training invariants (already expanded).
+        n_components : int
+            Components ``k`` kept (at most ``K``).
+
+        Returns
+        -------
+        QuadraticTerms
+        """
+        k = min(check_positive_int(n_components, "n_components"), Z.shape[1])
+        center = Z.mean(axis=0)
+        spread = Z.std(axis=0)
+        spread = np.where(spread > 1e-12 * max(1.0, float(np.abs(center).max(initial=0.0))), spread, 1.0)
+        S = (Z - center) / spread
+        evals, evecs = np.linalg.eigh(S.T @ S / S.shape[0])
+        top = np.argsort(evals)[::-1][:k]
+        projection = evecs[:, top] / np.sqrt(np.maximum(evals[top], 1e-12 * evals.max()))
+        return cls(torch.from_numpy(center), torch.from_numpy(spread), torch.from_numpy(projection))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Invariants followed by the products of their leading components.
+
+        Parameters
+        ----------
+        z : torch.Tensor
+            Shape (..., K).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (..., K + k (k + 1) / 2), dtype of ``z``.
+        """
+        dt = z.dtype
+        u = ((z - self.center.to(dt)) / self.spread.to(dt)) @ self.projection.to(dt)
+        return torch.cat([z, u[..., self.pairs[0]] * u[..., self.pairs[1]]], dim=-1)
 
 
 # Settings of SolidHarmonicScattering3D for QM9. "fast" (first order, J=2, L=2, coarse grid)
@@ -122,7 +196,8 @@ class MoleculeEnergyModel(nn.Module):
     """Fitted energy predictor as a differentiable torch module.
 
     ``E = w · ((phi(S(positions, charges)) - mean) / scale) + b`` with ``S`` the
-    invariant transform and ``phi`` the fixed expansion (:func:`expand_features`).
+    invariant transform and ``phi`` the expansion (:func:`expand_features`, then
+    ``quadratic`` if given).
 
     Parameters
     ----------
@@ -136,13 +211,19 @@ class MoleculeEnergyModel(nn.Module):
         Intercept (mean training energy).
     feature_map : str
         One of :data:`FEATURE_MAPS`.
+    quadratic : QuadraticTerms, optional
+        Fitted products, required by (and only used with) ``feature_map="quadratic"``.
     """
 
     def __init__(self, transform: Callable[..., torch.Tensor], mean: torch.Tensor, scale: torch.Tensor,
-                 weight: torch.Tensor, bias: float, feature_map: str = "linear") -> None:
+                 weight: torch.Tensor, bias: float, feature_map: str = "linear",
+                 quadratic: QuadraticTerms | None = None) -> None:
         super().__init__()
+        if (feature_map == "quadratic") != (quadratic is not None):
+            raise ValueError("quadratic terms go with feature_map='quadratic' and only with it.")
         self.transform = transform
         self.feature_map = feature_map
+        self.quadratic = quadratic
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64).clone())
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64).clone())
         self.register_buffer("weight", torch.as_tensor(weight, dtype=torch.float64).clone())
@@ -161,10 +242,10 @@ class MoleculeEnergyModel(nn.Module):
         torch.Tensor
             Shape (...,), same dtype as ``features``.
         """
-        z = expand_features(features, self.feature_map)
+        z = _expand(features, self.feature_map, self.quadratic)
         if z.shape[-1] != self.weight.shape[0]:
-            raise ValueError(f"features must have {self.weight.shape[0] // (2 if self.feature_map != 'linear' else 1)}"
-                             f" columns (the fitted transform's output), got {features.shape[-1]}.")
+            raise ValueError(f"features have {features.shape[-1]} columns, which is not the fitted transform's "
+                             f"output size; use features of the transform this model was fitted with.")
         dt = features.dtype
         return ((z - self.mean.to(dt)) / self.scale.to(dt)) @ self.weight.to(dt) + self.bias.to(dt)
 
@@ -187,6 +268,17 @@ class MoleculeEnergyModel(nn.Module):
         lead = pos.shape[:-2]
         feats = self.transform(pos.reshape(-1, *pos.shape[-2:]), ch.reshape(-1, ch.shape[-1]))
         return self.energy_from_features(feats.to(pos.dtype)).reshape(lead)
+
+
+def _expand(features: torch.Tensor, feature_map: str, quadratic: QuadraticTerms | None) -> torch.Tensor:
+    """The regressor's full expansion: :func:`expand_features`, then the fitted products."""
+    if feature_map != "quadratic":
+        return expand_features(features, feature_map)
+    z = expand_features(features, "linear+sqrt")
+    if quadratic is None or z.shape[-1] != quadratic.center.shape[0]:
+        raise ValueError(f"features have {features.shape[-1]} columns, which is not the fitted transform's output "
+                         "size; use features of the transform this model was fitted with.")
+    return quadratic(z)
 
 
 def ridge_path(X: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -232,14 +324,18 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
     alphas : array-like of float
         Ridge penalties tried (per-sample penalty on standardised features).
     feature_map : str
-        ``"linear"`` or ``"linear+sqrt"`` (invariants and their smooth square
-        roots; the model stays linear in that fixed expansion).
+        ``"linear"``, ``"linear+sqrt"`` (invariants and their smooth square
+        roots) or ``"quadratic"`` (``"linear+sqrt"`` plus the pairwise products of
+        its ``n_components`` leading whitened principal components, see
+        :class:`QuadraticTerms`). The model is linear in its weights in every case.
     cv : int
         Folds of the cross-validation used when ``fit`` gets no validation set.
     batch_size : int
         Molecules per transform call.
     progress : bool
         Show a progress bar while computing features.
+    n_components : int
+        Principal components multiplied pairwise by ``feature_map="quadratic"``.
 
     Attributes
     ----------
@@ -252,10 +348,12 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
     """
 
     def __init__(self, transform: nn.Module | None = None, alphas: Sequence[float] = np.logspace(-8, 2, 11),
-                 feature_map: str = "linear", cv: int = 5, batch_size: int = 256, progress: bool = False) -> None:
+                 feature_map: str = "linear", cv: int = 5, batch_size: int = 256, progress: bool = False,
+                 n_components: int = 64) -> None:
         self.transform = transform
         self.alphas = alphas
         self.feature_map = feature_map
+        self.n_components = n_components
         self.cv = cv
         self.batch_size = batch_size
         self.progress = progress
@@ -310,7 +408,7 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
         return F
 
     def _expand(self, F: np.ndarray) -> np.ndarray:
-        return expand_features(torch.from_numpy(F), self.feature_map).numpy()
+        return _expand(torch.from_numpy(F), self.feature_map, getattr(self, "quadratic_", None)).numpy()
 
     # -- fit / predict ----------------------------------------------------------------------------
 
@@ -354,6 +452,10 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
             raise ValueError("energies contain NaN or inf.")
         if F.shape[0] < 2:
             raise ValueError(f"fit needs at least 2 molecules, got {F.shape[0]}.")
+        self.quadratic_ = None
+        if self.feature_map == "quadratic":
+            self.quadratic_ = QuadraticTerms.fit(expand_features(torch.from_numpy(F), "linear+sqrt").numpy(),
+                                                 self.n_components)
         Z = self._expand(F)
         if validation is not None:
             if len(validation) != 3:
@@ -382,7 +484,7 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
         W, mean, scale, y0 = self._solve(Z, y, alphas[best:best + 1])
         self.n_features_in_ = F.shape[1]
         self.model_ = MoleculeEnergyModel(self._transform(), torch.from_numpy(mean), torch.from_numpy(scale),
-                                          torch.from_numpy(W[0]), y0, self.feature_map)
+                                          torch.from_numpy(W[0]), y0, self.feature_map, self.quadratic_)
         return self
 
     @staticmethod
