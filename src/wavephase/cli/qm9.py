@@ -26,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="dask scheduler address tcp://HOST:PORT, or 'serial' (default: a local cluster)")
     p.add_argument("--workers", type=int, default=2, help="local worker processes (default 2)")
     p.add_argument("--chunk-size", type=int, default=50, help="molecules per feature task (default 50)")
-    p.add_argument("--feature-map", choices=("linear", "linear+sqrt"), default="linear+sqrt",
-                   help="invariants with their square roots, or alone (default linear+sqrt)")
+    p.add_argument("--feature-map", choices=("linear", "linear+sqrt", "quadratic"), default="linear+sqrt",
+                   help="invariants with their square roots (default), alone, or with the pairwise products of "
+                        "their 64 leading principal components (quadratic)")
     p.add_argument("--preset", choices=("fast", "full"), default="fast",
                    help="3D scattering settings: fast (order 1, J=2, L=2, coarse grid) or full (module "
                         "defaults, ~10x slower); default fast")

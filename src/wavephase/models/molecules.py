@@ -322,7 +322,9 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
         Maps positions (B, A, 3) Å and charges (B, A) to invariants (B, K);
         default ``SolidHarmonicScattering3D()``.
     alphas : array-like of float
-        Ridge penalties tried (per-sample penalty on standardised features).
+        Ridge penalties tried (per-sample penalty on standardised features). On
+        all of QM9 the validation picks the smallest ones: 1e-12 gave a test MAE
+        of 3.19 kcal/mol where 1e-8 gave 3.54 (full preset, ``"linear+sqrt"``).
     feature_map : str
         ``"linear"``, ``"linear+sqrt"`` (invariants and their smooth square
         roots) or ``"quadratic"`` (``"linear+sqrt"`` plus the pairwise products of
@@ -347,7 +349,7 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
         The fitted predictor as a torch module.
     """
 
-    def __init__(self, transform: nn.Module | None = None, alphas: Sequence[float] = np.logspace(-8, 2, 11),
+    def __init__(self, transform: nn.Module | None = None, alphas: Sequence[float] = np.logspace(-12, 2, 15),
                  feature_map: str = "linear", cv: int = 5, batch_size: int = 256, progress: bool = False,
                  n_components: int = 64) -> None:
         self.transform = transform
@@ -682,9 +684,10 @@ def run_qm9(
     preset : str
         ``"fast"`` or ``"full"``, see :data:`QM9_PRESETS` (ignored with ``transform``).
     feature_map : str
-        ``"linear+sqrt"`` (default: on QM9 with 8,400 training molecules it gave a
-        test MAE of 5.6 against 6.1 kcal/mol for ``"linear"``) or ``"linear"``, see
-        :class:`MoleculeEnergyRegressor`.
+        ``"linear+sqrt"`` (default), ``"linear"`` or ``"quadratic"``, see
+        :class:`MoleculeEnergyRegressor`. On all of QM9 with the ``full`` preset
+        (110,000 training molecules): 3.19, 3.88 (penalties from 1e-8) and 2.19
+        kcal/mol test MAE.
     chunk_size : int
         Molecules per feature task (and zarr chunk).
     n_workers : int
