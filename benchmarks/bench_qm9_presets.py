@@ -29,12 +29,14 @@ from typing import Any
 import numpy as np
 
 from wavephase.data.cache import atomic_write_bytes
+from wavephase.models.molecules import QM9_PRESETS
 
-#: Settings compared; ``run_qm9``'s own presets plus cheaper order-2 candidates.
+#: Settings compared; ``run_qm9``'s own presets plus other candidates.
 PRESETS: dict[str, dict[str, Any]] = {
-    "full": {},
+    "full": QM9_PRESETS["full"],
     "J4": {"J": 4},
-    "fast": {"J": 2, "L": 2, "max_order": 1, "grid_step": 1.0},
+    "fast": QM9_PRESETS["fast"],
+    "cpu": QM9_PRESETS["cpu"],
     "order2-coarse": {"grid_step": 1.0, "margin": 4.0},
     "J2-L2-order2-coarse": {"J": 2, "L": 2, "grid_step": 1.0, "margin": 4.0},
 }
