@@ -15,6 +15,7 @@ Results are printed as a table and written to ``--out/results.json`` after each
 preset, so a run cut short keeps what it finished.
 
 Usage: python benchmarks/bench_qm9_presets.py --out DIR [--device cuda] [--batch-size 256]
+           [--scheduler serial|local|tcp://HOST:PORT] [--workers 2]
            [--presets full,fast,...] [--limit N] [--no-subsets] [--no-feature-maps] [--no-progress]
 """
 
@@ -131,6 +132,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--scheduler", default="serial",
+                    help="'serial' (default, one process: right for a GPU), a tcp:// address, or 'local' for a "
+                         "LocalCluster of --workers processes")
+    ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=16, help="molecules per transform batch")
     ap.add_argument("--chunk-size", type=int, default=2000, help="molecules per stored chunk")
     ap.add_argument("--presets", default=",".join(PRESETS))
@@ -151,7 +156,8 @@ def main() -> None:
     for i, name in enumerate(names):
         tf = SolidHarmonicScattering3D(**PRESETS[name], chunk_size=args.batch_size)
         t0 = time.perf_counter()
-        m = run_qm9(out / name, limit=args.limit, scheduler="serial", progress=not args.no_progress, transform=tf,
+        m = run_qm9(out / name, limit=args.limit, progress=not args.no_progress, transform=tf,
+                    scheduler=None if args.scheduler == "local" else args.scheduler, n_workers=args.workers,
                     feature_map=args.feature_map, chunk_size=args.chunk_size, device=args.device,
                     features_path=out / f"features-{name}.zarr")
         curve = {c["train_size"]: c["mae_kcal_mol"] for c in m["learning_curve"]}
