@@ -70,10 +70,13 @@ electrons, ``core``: ``z`` minus valence) and integral exponent ``q``:
   moments, where it is arbitrary), so forces are the exact gradient of the
   computed, invariant coefficients: they sum to zero and exert no torque.
 * Second layer. ``U_1 * psi_{j2,l}^m = s_2^l R_l^m(-\nabla)(U_1 * g_{s_2})``
-  (Hobson again): ``U_1`` is blurred by one separable Gaussian that also
-  resamples it onto the coarser grid of scale ``j2`` (spacing ``grid_step *
-  s_{j2}``), and the ``2 l + 1`` derivatives are taken with FFTs on that grid, whose
-  margin makes the blurred field vanish at the box edge.
+  (Hobson again), and ``R_l^m(-\nabla) g_{s_2}`` is a sum over the monomials
+  ``x^a y^b z^c`` of ``R_l^m`` of separable products of 1-D derivatives of
+  Gaussians (Hermite functions). So the ``2 l + 1`` fields are three rounds of
+  small 1-D matrix products that also resample ``U_1`` onto the coarser grid of
+  scale ``j2`` (spacing ``grid_step * s_{j2}``, margin ``margin * c_{12}`` with
+  ``c_{12}^2 = c_{j1}^2 + s_{j2}^2``): no FFT, no periodic padding box, no
+  aliasing of spectral derivatives on coarse grids.
 * Modulus. ``|F| = sqrt(E)`` with ``E = sum_m F_m^2`` is replaced by
   ``E / (sqrt(E + eps^2) + eps)`` (``eps = modulus_eps`` times the layer's
   amplitude for a unit charge), smooth with bounded gradient where ``E = 0`` (on
@@ -305,17 +308,30 @@ class _SafeEigenvectors(torch.autograd.Function):
         return (out + out.transpose(-1, -2)) / 2
 
 
-def _smooth_fft_size(n: int) -> int:
-    """Smallest odd ``m >= n`` whose prime factors are at most 13 (fast odd FFT sizes)."""
-    m = n if n % 2 else n + 1
-    while True:
-        k = m
-        for p in (3, 5, 7, 11, 13):
-            while k % p == 0:
-                k //= p
-        if k == 1:
-            return m
-        m += 2
+def _hermite_filters(n1: int, k2: int, h1: float, h2: float, s: float, order: int, dtype: torch.dtype,
+                     device: torch.device) -> torch.Tensor:
+    """1-D derivative-of-Gaussian filters from a fine centred grid to a coarse one.
+
+    Entry ``a`` maps samples at ``t1 = h1 (i - (n1 - 1) / 2)`` to ``t2 = h2 k``,
+    ``|k| <= k2``: ``h1 He_a(x) g_s(t2 - t1)`` with ``x = (t2 - t1) / s``, the 1-D
+    normalised Gaussian ``g_s`` and the Hermite polynomials ``He_0 = 1``, ``He_1 = x``,
+    ``He_{a+1} = x He_a - a He_{a-1}``. Since ``(-s d/dt)^a g_s = He_a(x) g_s``, the
+    tensor product of entries ``a, b, c`` is the Riemann-sum convolution with
+    ``s^{a+b+c} (-d/dx)^a (-d/dy)^b (-d/dz)^c g_s``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(order + 1, 2 k2 + 1, n1)``.
+    """
+    t1 = h1 * (torch.arange(n1, device=device, dtype=dtype) - (n1 - 1) // 2)
+    t2 = h2 * torch.arange(-k2, k2 + 1, device=device, dtype=dtype)
+    x = (t2[:, None] - t1[None, :]) / s
+    g = torch.exp(-0.5 * x * x) * (h1 / (math.sqrt(2 * math.pi) * s))
+    hermite = [torch.ones_like(x), x]
+    for a in range(1, order):
+        hermite.append(x * hermite[a] - a * hermite[a - 1])
+    return torch.stack(hermite[: order + 1]) * g
 
 
 class SolidHarmonicScattering3D(nn.Module):
@@ -348,7 +364,6 @@ class SolidHarmonicScattering3D(nn.Module):
         the module notes for measured accuracy).
     margin : float
         Grid margin beyond the bounding box, in units of the field width.
-        The order-2 FFT box keeps at least 5 widths whatever this value.
     modulus_eps : float
         Relative smoothing of the modulus near zero (see the module notes).
     align : bool
@@ -720,38 +735,29 @@ class SolidHarmonicScattering3D(nn.Module):
         c12 = math.sqrt(c1 * c1 + s2 * s2)
         h2 = self.grid_step * s2
         k_own = torch.ceil((half + self.margin * c12) / h2).long()
-        # The blurred field must vanish at the edge of the periodic FFT box (else the
-        # derivatives wrap around): at least 5 widths there, whatever the integration margin.
-        k_fft = torch.ceil((half + max(self.margin, 5.0) * c12) / h2).long()
-        K = [(_smooth_fft_size(2 * int(k) + 1) - 1) // 2 for k in k_fft.amax(0).tolist()]
-
-        def kernel(n1: int, k2: int) -> torch.Tensor:
-            t1 = h1 * (torch.arange(n1, device=dev, dtype=dt) - (n1 - 1) // 2)
-            t2 = h2 * torch.arange(-k2, k2 + 1, device=dev, dtype=dt)
-            return torch.exp(-0.5 * ((t2[:, None] - t1[None, :]) / s2) ** 2) * (h1 / (math.sqrt(2 * math.pi) * s2))
-
-        # Blur by g_{s2} and resample onto the coarse grid: one separable Gaussian, as three
-        # matrix products on views (no transposes).
-        kx, ky, kz = kernel(n1x, K[0]), kernel(n1y, K[1]), kernel(n1z, K[2])
-        n2x, n2y, n2z = kx.shape[0], ky.shape[0], kz.shape[0]
-        v = kx @ u1.reshape(B * Lp1, n1x, n1y * C * n1z)  # (B L, n2x, n1y C n1z)
-        v = ky @ v.reshape(B * Lp1 * n2x, n1y, C * n1z)  # (B L n2x, n2y, C n1z)
-        v = v.reshape(B, Lp1, n2x, n2y, C, n1z) @ kz.T  # (B, L+1, n2x, n2y, C, n2z)
-        v = v.permute(0, 1, 4, 2, 3, 5)  # (B, L+1, C, n2x, n2y, n2z)
-        shape = (n2x, n2y, n2z)
-        vh = torch.fft.rfftn(v, dim=(-3, -2, -1))
-        freqs = [2 * math.pi * torch.fft.fftfreq(n, d=h2, device=dev, dtype=dt) * s2 for n in shape[:2]]
-        freqs.append(2 * math.pi * torch.fft.rfftfreq(n2z, d=h2, device=dev, dtype=dt) * s2)
-        kgrid = torch.stack(torch.meshgrid(*freqs, indexing="ij"), -1)  # s2 k
-        harm = real_solid_harmonics(kgrid, self.L)  # R(s2 k) = s2^l R(k)
-        mx, my, mz = self._axis_masks(k_own, shape, dt)
-        mask = mx[:, None, :, None, None] * my[:, None, None, :, None] * mz[:, None, None, None, :]
-        res = []
+        kx, ky, kz = (_hermite_filters(n1, k2, h1, h2, s2, Lp1 - 1, dt, dev)
+                      for n1, k2 in zip((n1x, n1y, n1z), k_own.amax(0).tolist()))
+        n2x, n2y, n2z = kx.shape[1], ky.shape[1], kz.shape[1]
+        mx, my, mz = self._axis_masks(k_own, (n2x, n2y, n2z), dt)
+        mask = mx[:, :, None, None, None] * my[:, None, :, None, None] * mz[:, None, None, None, :]
         # Second-layer amplitude: U_1's mass ~ a1 c1^3 spread over a width c12.
         eps = [self.modulus_eps * a * (c1 / c12) ** 3 for a in self._amplitudes(j1)]
+        res = []
         for l in range(Lp1):
-            mult = harm[..., l * l:(l + 1) ** 2].permute(3, 0, 1, 2) * ((-1j) ** l)  # (2l+1, n2x, n2y, n2zh)
-            w2 = torch.fft.irfftn(vh[:, l, :, None] * mult.to(vh.dtype), s=shape, dim=(-3, -2, -1))
-            res.append(self._modulus(w2, 2, eps[l]) * mask)  # (B, C, n2x, n2y, n2z)
-        u2 = torch.stack(res, 1)  # (B, L+1, C, n2x, n2y, n2z)
-        return self._integrals(u2.permute(0, 1, 3, 4, 2, 5), h2**3, eps)
+            mono, coef = real_solid_harmonic_coefficients(l)
+            # x^a y^b z^c terms of s2^l R_l^m(-grad) g_{s2}, one axis at a time: the x
+            # filters of all a <= l at once, then per a the y filters of b <= l - a, then
+            # the single z filter of c = l - a - b for each monomial.
+            vx = kx[: l + 1].reshape((l + 1) * n2x, n1x) @ u1[:, l].reshape(B, n1x, n1y * C * n1z)
+            vx = vx.view(B, l + 1, n2x, n1y, C * n1z)
+            monomials = {}
+            for a in range(l + 1):
+                vy = ky[: l - a + 1].reshape((l - a + 1) * n2y, n1y) @ vx[:, a].reshape(B * n2x, n1y, C * n1z)
+                vy = vy.view(B, n2x, l - a + 1, n2y, C, n1z)
+                for b in range(l - a + 1):
+                    monomials[a, b] = vy[:, :, b] @ kz[l - a - b].T  # (B, n2x, n2y, C, n2z)
+            fields = torch.stack([monomials[a, b] for a, b, _ in mono.tolist()])
+            fields = torch.as_tensor(coef, dtype=dt, device=dev) @ fields.view(len(mono), -1)
+            u2 = self._modulus(fields.view(2 * l + 1, B, n2x, n2y, C, n2z), 0, eps[l])
+            res.append(u2 * mask)
+        return self._integrals(torch.stack(res, 1), h2**3, eps)
