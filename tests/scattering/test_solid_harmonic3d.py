@@ -11,6 +11,7 @@ import torch
 from wavephase import SolidHarmonicScattering3D
 from wavephase.scattering.solid_harmonic3d import (
     real_solid_harmonic_coefficients,
+    _flush_denormals,
     _hermite_filters,
     real_solid_harmonics,
     solid_harmonic_response,
@@ -100,6 +101,22 @@ def test_hermite_filters_are_scaled_gaussian_derivatives() -> None:
         assert torch.allclose(filters[a], f.detach(), rtol=1e-12, atol=1e-14), a
         (grad,) = torch.autograd.grad(f.sum(), t, create_graph=True)
         f = -s * grad
+
+
+@pytest.mark.parametrize("before", [False, True])
+def test_flush_denormals_restores_previous_mode(before: bool) -> None:
+    def flushing() -> bool:
+        return bool(torch.tensor(1e-30, dtype=torch.float32) / 1e10 == 0)
+
+    if not torch.set_flush_denormal(before):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        assert flushing() == before
+        with _flush_denormals(torch.device("cpu")):
+            assert flushing()
+        assert flushing() == before
+    finally:
+        torch.set_flush_denormal(False)
 
 
 # ------------------------------------------------------------ coefficients

@@ -101,9 +101,10 @@ are the ones most sensitive to the margin.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -306,6 +307,28 @@ class _SafeEigenvectors(torch.autograd.Function):
         inner = evecs.transpose(-1, -2) @ grad * inv
         out = evecs @ inner @ evecs.transpose(-1, -2)
         return (out + out.transpose(-1, -2)) / 2
+
+
+@contextlib.contextmanager
+def _flush_denormals(device: torch.device) -> Iterator[None]:
+    """Flush denormal floats to zero on the CPU while active, then restore the previous mode.
+
+    The Gaussian tails of the fields and filters underflow into the denormal range
+    (below ~1e-38 in float32), where CPU arithmetic is tens of times slower; flushing
+    them changes the coefficients by nothing measurable and makes the transform ~3x
+    faster. The mode is per thread (the calling one); other threads are unaffected.
+    """
+    if device.type != "cpu":
+        yield
+        return
+    # There is no getter for the mode: a denormal quotient that comes out as 0 means it is on.
+    was_on = bool(torch.tensor(1e-30, dtype=torch.float32) / 1e10 == 0)
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        if not was_on:
+            torch.set_flush_denormal(False)
 
 
 def _hermite_filters(n1: int, k2: int, h1: float, h2: float, s: float, order: int, dtype: torch.dtype,
@@ -589,10 +612,11 @@ class SolidHarmonicScattering3D(nn.Module):
         # Chunks of similar sizes waste little on padding to the chunk's common grid.
         order = torch.argsort((half + self.widths()[0]).prod(-1))
         outs = []
-        for i in range(0, p.shape[0], self.chunk_size):
-            idx = order[i:i + self.chunk_size]
-            a = int(n_real[idx].max())
-            outs.append(self._scatter_chunk(p[idx, :a], w[idx, :, :a], half[idx]))
+        with _flush_denormals(p.device):
+            for i in range(0, p.shape[0], self.chunk_size):
+                idx = order[i:i + self.chunk_size]
+                a = int(n_real[idx].max())
+                outs.append(self._scatter_chunk(p[idx, :a], w[idx, :, :a], half[idx]))
         higher = torch.cat(outs, 0)[torch.argsort(order)]
         out = torch.cat([order0.reshape(order0.shape[0], len(self.channels), -1), higher], -1)
         return out.reshape(*batch_shape, self.output_size)
@@ -746,16 +770,16 @@ class SolidHarmonicScattering3D(nn.Module):
         for l in range(Lp1):
             mono, coef = real_solid_harmonic_coefficients(l)
             # x^a y^b z^c terms of s2^l R_l^m(-grad) g_{s2}, one axis at a time: the x
-            # filters of all a <= l at once, then per a the y filters of b <= l - a, then
-            # the single z filter of c = l - a - b for each monomial.
+            # filters of all a <= l at once, then the y filter of each b <= l - a, then the
+            # z filter of c = l - a - b as one matrix product over contiguous rows.
             vx = kx[: l + 1].reshape((l + 1) * n2x, n1x) @ u1[:, l].reshape(B, n1x, n1y * C * n1z)
             vx = vx.view(B, l + 1, n2x, n1y, C * n1z)
             monomials = {}
             for a in range(l + 1):
-                vy = ky[: l - a + 1].reshape((l - a + 1) * n2y, n1y) @ vx[:, a].reshape(B * n2x, n1y, C * n1z)
-                vy = vy.view(B, n2x, l - a + 1, n2y, C, n1z)
+                va = vx[:, a].reshape(B * n2x, n1y, C * n1z)
                 for b in range(l - a + 1):
-                    monomials[a, b] = vy[:, :, b] @ kz[l - a - b].T  # (B, n2x, n2y, C, n2z)
+                    vy = (ky[b] @ va).view(-1, n1z)
+                    monomials[a, b] = (vy @ kz[l - a - b].T).view(B, n2x, n2y, C, n2z)
             fields = torch.stack([monomials[a, b] for a, b, _ in mono.tolist()])
             fields = torch.as_tensor(coef, dtype=dt, device=dev) @ fields.view(len(mono), -1)
             u2 = self._modulus(fields.view(2 * l + 1, B, n2x, n2y, C, n2z), 0, eps[l])
