@@ -97,6 +97,27 @@ def test_samples_are_not_copies_of_each_other():
     assert float(overlap.max()) < 0.9
 
 
+def test_samples_are_ordered_round_by_round_across_chains():
+    # A longer run extends a shorter one: its first n_chains samples are every chain's first
+    # sample, so sample i belongs to chain i % n_chains (the grouping the jackknife relies on).
+    short = ising(12, 4, seed=5, n_chains=4, n_equilibrate=6, n_between=3, progress=False)
+    long = ising(12, 12, seed=5, n_chains=4, n_equilibrate=6, n_between=3, progress=False)
+    assert torch.equal(long[:4], short)
+    assert not torch.equal(long[4:8], short)
+
+
+def test_abs_magnetisation_decorrelates_between_samples_of_a_chain_at_tc():
+    # |m| is the slowest observable of Swendsen-Wang at T_c; with the default n_between the
+    # lag-one correlation between a chain's successive samples must be indistinguishable from 0
+    # (126 pairs: standard error ~0.09).
+    chains, per_chain = 14, 10
+    m = magnetisation(ising(32, chains * per_chain, seed=6, n_chains=chains, progress=False)).abs()
+    m = m.reshape(per_chain, chains).double()
+    m = m - m.mean()
+    rho = float((m[1:] * m[:-1]).mean() / (m * m).mean())
+    assert abs(rho) < 0.35
+
+
 @pytest.mark.parametrize(
     "kwargs, err, match",
     [
