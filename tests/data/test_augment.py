@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wavephase.data.augment import augment_images
+from wavephase.data.augment import augment_images, augmented_copies
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +68,12 @@ def test_bad_input_is_refused(images):
         augment_images(images, seed=0, max_shift=1.5)
     with pytest.raises(ValueError, match="elastic"):
         augment_images(images, seed=0, elastic=-1.0)
+
+
+def test_augmented_copies_are_seeded_by_copy_index(images):
+    params = {"max_shift": 2, "max_rotation": 5.0, "elastic": 0.5}
+    copies = list(augmented_copies(images, 3, 7, **params))
+    assert len(copies) == 3 and list(augmented_copies(images, 0, 7, **params)) == []
+    for k, copy in enumerate(copies):
+        np.testing.assert_array_equal(copy, augment_images(images, seed=(7, k), **params))
+    assert not np.allclose(copies[0], copies[1])

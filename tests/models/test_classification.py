@@ -50,6 +50,16 @@ def test_scattering_classifier_learns_orientations(bars, kind):
     np.testing.assert_array_equal(model.classes_[p.argmax(1)], model.predict(Xt))
 
 
+def test_default_regularisation_depends_on_the_classifier(bars):
+    X, y, _, _ = bars
+    F = scattering_features(X, J=2, L=4)
+    assert ScatteringClassifier(precomputed=True).fit(F, y).pipeline_[-1].C == 0.03
+    assert ScatteringClassifier(precomputed=True, classifier="svm").fit(F, y).pipeline_[-1].C == 1.0
+    assert ScatteringClassifier(precomputed=True, C=0.5).fit(F, y).pipeline_[-1].C == 0.5
+    with pytest.raises(ValueError, match="C must be positive"):
+        ScatteringClassifier(precomputed=True, C=0.0).fit(F, y)
+
+
 def test_precomputed_features_give_the_same_predictions(bars):
     X, y, Xt, _ = bars
     F, Ft = (scattering_features(a, J=2, L=4) for a in (X, Xt))
@@ -178,14 +188,18 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     # augmentation rotates and deforms; the mirror images only exercise --test-flip.
     status = main(["classify", "--dataset", "mnist", "--model", "sparse-scattering", "--data-dir",
                    str(tmp_path / "idx"), "--no-cache", "--L", "4", "--epochs", "2", "--augment", "2",
-                   "--test-flip", "--validation-size", "40", "--n-proj", "6", "--n-atoms", "12", "--out", str(out)])
+                   "--test-flip", "--test-augment", "1", "--validation-size", "40", "--n-proj", "6", "--n-atoms", "12", "--out", str(out)])
     assert status == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["evaluated_on"].startswith("validation")
     assert (metrics["train_size"], metrics["test_size"]) == (200, 40)
     assert metrics["augment"] == 2 and metrics["test_flip"] and metrics["augmentation"]["elastic"] > 0
+    assert metrics["test_augment"] == 1
     assert len(metrics["history"]) == 2
     assert (metrics["params"]["n_proj"], metrics["params"]["n_atoms"]) == (6, 12)
     with pytest.raises(ValueError, match="sparse-scattering"):
         clf_mod.run_classification("mnist", "scattering-linear", out, augment=1,
+                                   data_path=tmp_path / "idx", cache_features=False)
+    with pytest.raises(ValueError, match="test_augment must be a non-negative"):
+        clf_mod.run_classification("mnist", "sparse-scattering", out, test_augment=-1,
                                    data_path=tmp_path / "idx", cache_features=False)

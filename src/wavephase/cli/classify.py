@@ -22,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "fashion-mnist; rotations and elastic deformations for mnist)")
     p.add_argument("--test-flip", action="store_true",
                    help="sparse cascade: average the predictions of each test image and its mirror image")
+    p.add_argument("--test-augment", type=int, default=0, metavar="K",
+                   help="sparse cascade: also average the predictions of K augmented copies of each test image")
     p.add_argument("--n-proj", type=int, default=None, help="sparse cascade: projection channels (default 64)")
     p.add_argument("--n-atoms", type=int, default=None, help="sparse cascade: dictionary atoms (default 256)")
     p.add_argument("--validation-size", type=int, default=None, metavar="N",
@@ -41,6 +43,7 @@ def _run(args: argparse.Namespace) -> int:
     m = run_classification(
         args.dataset, args.model, args.out, train_size=args.train_size, test_size=args.test_size,
         validation_size=args.validation_size, augment=args.augment, test_flip=args.test_flip,
+        test_augment=args.test_augment,
         epochs=args.epochs, J=args.J, L=args.L, seed=args.seed, data_path=args.data_dir,
         cache_features=not args.no_cache,
         model_params={k: v for k, v in (("n_proj", args.n_proj), ("n_atoms", args.n_atoms)) if v is not None},

@@ -12,12 +12,13 @@ alone are exact pixel shifts.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["augment_images"]
+__all__ = ["augment_images", "augmented_copies"]
 
 
 def _smooth_noise(rng: np.random.Generator, n: int, M: int, N: int, sigma: float) -> torch.Tensor:
@@ -113,3 +114,31 @@ def augment_images(
                                                   align_corners=False).squeeze(1).numpy()
     return out
 
+
+
+def augmented_copies(X: np.ndarray, n_copies: int, seed: int, **params: Any) -> Iterator[np.ndarray]:
+    """The ``n_copies`` seeded augmented copies of a training set, one at a time.
+
+    Copy ``k`` is ``augment_images(X, seed=(seed, k), **params)``: the one place
+    that fixes this seeding, so the copies a model scatters itself and those
+    whose scattering is cached on disk are the same images.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Images, (n, M, N) floating.
+    n_copies : int
+        Number of copies (0: none).
+    seed : int
+        Base seed; copy ``k`` uses ``(seed, k)``.
+    **params
+        Keyword arguments of :func:`augment_images`.
+
+    Yields
+    ------
+    numpy.ndarray
+        One augmented copy, (n, M, N) float32 (a generator, so only one copy
+        is held in memory at a time).
+    """
+    for k in range(n_copies):
+        yield augment_images(X, seed=(seed, k), **params)
