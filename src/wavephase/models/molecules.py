@@ -147,13 +147,14 @@ class QuadraticTerms(nn.Module):
 
 
 # Settings of SolidHarmonicScattering3D for QM9, with their measured cost (CPU ms per QM9
-# molecule, one thread) and test MAE on all of QM9 (110k training molecules, "linear+sqrt"):
-# "fast" (first order, J=2, L=2, coarse grid) 9 ms, 5.5 kcal/mol; "cpu" (orders 0-2, J=3,
-# L=2, coarse grid) 22 ms, sized so that two worker processes featurise all of QM9 within
-# 45 minutes; "full" (the module's defaults) 175 ms, 3.2 kcal/mol. See BENCHMARKS.md.
+# molecule, one thread, float32) and test MAE on all of QM9 (110k training molecules,
+# "linear+sqrt"): "fast" (first order, J=2, L=2, coarse grid) 3.5 ms, 5.5 kcal/mol; "cpu"
+# (the defaults with grid step 0.8 instead of 0.6 and margin 4) 21 ms, sized so that
+# two worker processes featurise all of QM9 within 45 minutes; "full" (the module's
+# defaults) 74 ms, 3.2 kcal/mol. See BENCHMARKS.md.
 QM9_PRESETS: dict[str, dict[str, Any]] = {
     "fast": {"J": 2, "L": 2, "max_order": 1, "grid_step": 1.0},
-    "cpu": {"J": 3, "L": 2, "grid_step": 1.0, "margin": 4.0},
+    "cpu": {"grid_step": 0.8, "margin": 4.0},
     "full": {},
 }
 
