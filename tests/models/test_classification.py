@@ -188,7 +188,8 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     # augmentation rotates and deforms; the mirror images only exercise --test-flip.
     status = main(["classify", "--dataset", "mnist", "--model", "sparse-scattering", "--data-dir",
                    str(tmp_path / "idx"), "--no-cache", "--L", "4", "--epochs", "2", "--augment", "2",
-                   "--test-flip", "--test-augment", "1", "--validation-size", "40", "--n-proj", "6", "--n-atoms", "12", "--out", str(out)])
+                   "--test-flip", "--test-augment", "1", "--validation-size", "40", "--n-proj", "6",
+                   "--n-atoms", "12", "--out", str(out)])
     assert status == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["evaluated_on"].startswith("validation")

@@ -749,7 +749,8 @@ def run_classification(
             for copy in augmented_copies(eval_images, test_augment, seed, **aug)
         ]
         if test_flip:
-            versions.append(features(np.ascontiguousarray(eval_images[:, :, ::-1]), f"{eval_name}-flip", eval_rows))
+            mirrored = np.ascontiguousarray(eval_images[:, :, ::-1])
+            versions.append(features(mirrored, f"{eval_name}-flip", eval_rows))
         F_test = np.stack(versions)
     feature_seconds = time.perf_counter() - t_feat
     y_fit = y_train[keep]
