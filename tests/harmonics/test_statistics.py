@@ -71,6 +71,24 @@ def test_marginal_family_has_mean_absolute_deviation():
     assert abs(m) > 0.1 and abs(float(st(spins)["marginal"].real[0, 2]) - math.sqrt(1 - m * m)) < 1e-12
 
 
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_shift_autocorrelations_match_their_rolled_definition(dtype, tol):
+    # S11 comes from the periodogram of each subsampled z; it must equal <z(u) conj z(u + tau)>
+    # on that grid, tau = 2^j (a, b) in full-grid pixels, on a non-square grid.
+    x = fields(2, 48).to(dtype)[..., :40]
+    st = PhaseHarmonicStatistics((48, 40), 3, L=4, dtype=dtype)
+    z = st.wavelet_transform(x)
+    ref = []
+    for j in range(st.J):
+        s = st._stride(j)
+        zj, step = z[:, j, :, ::s, ::s], 2**j // s
+        ref.append(torch.stack([(zj * torch.roll(zj, (-a * step, -b * step), (-2, -1)).conj()).mean((-2, -1))
+                                for a, b in st.shifts], -1))
+    ref = torch.stack(ref, 1).reshape(2, -1)
+    got = st.raw_moments(x)[0]["S11"]
+    assert float((got - ref).abs().max()) <= tol * float(ref.abs().max())
+
+
 def test_gradient_of_the_loss_matches_finite_differences():
     st = PhaseHarmonicStatistics((16, 16), 2, L=2, rings_per_octave=1, dtype=torch.float64)
     st.set_reference(fields(1, 16))
