@@ -97,10 +97,10 @@ def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.
     return _PeriodizedProduct.apply(x_hat, vals, blocks, row_dim)
 
 
-def _block(x: torch.Tensor, a: int, c: int, k: int, row_dim: int) -> torch.Tensor:
-    """Block ``(a, c)`` of a ``k x k`` partition of the axes ``(row_dim, -1)``."""
-    m, n = x.shape[row_dim] // k, x.shape[-1] // k
-    return x.narrow(row_dim, a * m, m).narrow(-1, c * n, n)
+def _block(x: torch.Tensor, a: int, c: int, k: int, row_dim: int, col_dim: int = -1) -> torch.Tensor:
+    """Block ``(a, c)`` of a ``k x k`` partition of the axes ``(row_dim, col_dim)``."""
+    m, n = x.shape[row_dim] // k, x.shape[col_dim] // k
+    return x.narrow(row_dim, a * m, m).narrow(col_dim, c * n, n)
 
 
 class _PeriodizedProduct(torch.autograd.Function):
@@ -113,11 +113,19 @@ class _PeriodizedProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_hat: torch.Tensor, vals: torch.Tensor, blocks: FilterBlocks,  # type: ignore[override]
                 row_dim: int) -> torch.Tensor:
+        x, v, rows, cols = x_hat, vals, row_dim, -1
+        if x_hat.is_complex() and not vals.is_complex():
+            # Real products on (re, im) pairs against the filters stored twice,
+            # (..., n, 2), run about twice as fast as torch's complex-by-real kernel.
+            x, rows, cols = torch.view_as_real(x_hat), row_dim - 1 if row_dim < 0 else row_dim, -2
+            v = vals.to(x.dtype).unsqueeze(-1).expand(*vals.shape, 2).contiguous()
         (a, c), rest = blocks.index[0], blocks.index[1:]
-        out = _block(x_hat, a, c, blocks.k, row_dim) * vals[0]
+        out = _block(x, a, c, blocks.k, rows, cols) * v[0]
         # In-place accumulation: one pass over the output per block, no temporaries.
         for b, (a, c) in enumerate(rest, start=1):
-            out.addcmul_(_block(x_hat, a, c, blocks.k, row_dim), vals[b])
+            out.addcmul_(_block(x, a, c, blocks.k, rows, cols), v[b])
+        if x is not x_hat:
+            out = torch.view_as_complex(out)
         ctx.save_for_backward(vals)
         ctx.blocks, ctx.row_dim, ctx.x_shape = blocks, row_dim, x_hat.shape
         return out
