@@ -5,7 +5,7 @@ import torch
 
 from wavephase import Scattering2D
 from wavephase.filters import morlet_bank
-from wavephase.scattering.fourier import kymatio_level
+from wavephase.scattering.fourier import FilterBlocks, kymatio_level, paired, periodized_product
 from wavephase.testing import assert_covariant, assert_invariant, check_operator, relative_error
 
 
@@ -219,3 +219,21 @@ def test_mismatched_device_is_reported():
     x = torch.zeros(16, 16, device="meta")
     with pytest.raises(ValueError, match="device"):
         S(x)
+
+
+@pytest.mark.parametrize("is_paired", [False, True])
+def test_periodized_product_real_filters_match_complex_filters(is_paired):
+    # Real filters take the (re, im)-pair path; complex filters the plain complex product.
+    g = torch.Generator().manual_seed(3)
+    filters = torch.rand(3, 16, 12, generator=g, dtype=torch.float64)
+    blocks = FilterBlocks(filters, 4)
+    x_hat = torch.randn(2, 1, 16, 12, generator=g, dtype=torch.complex128, requires_grad=True)
+    values = paired(blocks.values) if is_paired else blocks.values
+    y = periodized_product(x_hat, blocks, values, is_paired=is_paired)
+    ref = periodized_product(x_hat, blocks, blocks.values.to(torch.complex128))
+    assert y.shape == ref.shape == (2, 3, 4, 3)
+    torch.testing.assert_close(y, ref, rtol=1e-12, atol=1e-12)
+    w = torch.randn(y.shape, generator=g, dtype=torch.complex128)
+    (grad,) = torch.autograd.grad((y * w.conj()).real.sum(), x_hat)
+    (grad_ref,) = torch.autograd.grad((ref * w.conj()).real.sum(), x_hat)
+    torch.testing.assert_close(grad, grad_ref, rtol=1e-12, atol=1e-12)

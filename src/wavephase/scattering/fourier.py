@@ -19,6 +19,7 @@ __all__ = [
     "kymatio_level",
     "lowpass_matrices",
     "modulus",
+    "paired",
     "periodized_product",
     "reflect_indices",
 ]
@@ -65,8 +66,32 @@ class FilterBlocks:
         self.values = (blocks[keep] / (k * k)).contiguous()
 
 
+def paired(values: torch.Tensor) -> torch.Tensor:
+    """Real filter values stored twice on a new last axis, for :func:`periodized_product`.
+
+    Complex spectra times real filters run fastest as real products on the
+    spectra's ``(re, im)`` pairs; storing the filters in that layout once saves a
+    copy per call.
+
+    Parameters
+    ----------
+    values : torch.Tensor
+        Real filter values.
+
+    Returns
+    -------
+    torch.Tensor
+        ``values`` repeated on a new last axis of size 2, contiguous.
+
+    Shapes
+    ------
+    values: (...) -> (..., 2)
+    """
+    return values.unsqueeze(-1).expand(*values.shape, 2).contiguous()
+
+
 def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.Tensor | None = None,
-                       row_dim: int = -2) -> torch.Tensor:
+                       row_dim: int = -2, is_paired: bool = False) -> torch.Tensor:
     """Spectrum of ``(x * f)`` subsampled by ``k``: block average of ``x_hat f_hat``.
 
     Parameters
@@ -82,6 +107,8 @@ def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.
     row_dim : int
         Axis of ``x_hat`` holding the first frequency (the second is the last
         axis); ``values[b]`` must broadcast against ``x_hat``'s blocks.
+    is_paired : bool
+        ``values`` are real and laid out by :func:`paired` (complex ``x_hat`` only).
 
     Returns
     -------
@@ -94,7 +121,7 @@ def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.
     x_hat: (..., M, N), filters (F..., M, N) -> (broadcast(..., F...), M/k, N/k)
     """
     vals = blocks.values if values is None else values
-    return _PeriodizedProduct.apply(x_hat, vals, blocks, row_dim)
+    return _PeriodizedProduct.apply(x_hat, vals, blocks, row_dim, is_paired)
 
 
 def _block(x: torch.Tensor, a: int, c: int, k: int, row_dim: int, col_dim: int = -1) -> torch.Tensor:
@@ -112,13 +139,15 @@ class _PeriodizedProduct(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_hat: torch.Tensor, vals: torch.Tensor, blocks: FilterBlocks,  # type: ignore[override]
-                row_dim: int) -> torch.Tensor:
+                row_dim: int, is_paired: bool) -> torch.Tensor:
         x, v, rows, cols = x_hat, vals, row_dim, -1
+        if is_paired:
+            vals = vals[..., 0]
         if x_hat.is_complex() and not vals.is_complex():
             # Real products on (re, im) pairs against the filters stored twice,
             # (..., n, 2), run about twice as fast as torch's complex-by-real kernel.
             x, rows, cols = torch.view_as_real(x_hat), row_dim - 1 if row_dim < 0 else row_dim, -2
-            v = vals.to(x.dtype).unsqueeze(-1).expand(*vals.shape, 2).contiguous()
+            v = v.to(x.dtype) if is_paired else paired(vals.to(x.dtype))
         (a, c), rest = blocks.index[0], blocks.index[1:]
         out = _block(x, a, c, blocks.k, rows, cols) * v[0]
         # In-place accumulation: one pass over the output per block, no temporaries.
@@ -146,7 +175,7 @@ class _PeriodizedProduct(torch.autograd.Function):
         for b, (a, c) in enumerate(blocks.index):
             target = _block(grad_x, a, c, blocks.k, row_dim)
             target.copy_(per_block[b].reshape(target.shape))
-        return grad_x, None, None, None
+        return grad_x, None, None, None, None
 
 
 def lowpass_matrices(phi_hat: torch.Tensor, k: int, crop: int = 1, tol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:

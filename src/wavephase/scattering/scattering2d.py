@@ -24,6 +24,7 @@ from wavephase.scattering.fourier import (
     kymatio_level,
     lowpass_matrices,
     modulus,
+    paired,
     periodized_product,
     reflect_indices,
 )
@@ -160,7 +161,7 @@ class Scattering2D(nn.Module):
     def _add_blocks(self, name: str, filters: torch.Tensor, k: int, dtype: torch.dtype) -> None:
         blocks = FilterBlocks(filters, k)
         self._blocks[name] = blocks
-        self.register_buffer(name, blocks.values.to(dtype), persistent=False)
+        self.register_buffer(name, paired(blocks.values.to(dtype)), persistent=False)
 
     def _build_filter_blocks(self, psi: torch.Tensor, phi: torch.Tensor, dtype: torch.dtype) -> None:
         J = self.J
@@ -265,7 +266,7 @@ class Scattering2D(nn.Module):
 
     def _wavelet_modulus(self, u_hat: torch.Tensor, name: str) -> torch.Tensor:
         """|u * psi| for all filters of one group, subsampled, in space."""
-        y = periodized_product(u_hat, self._blocks[name], self._filters(name, u_hat.real))
+        y = periodized_product(u_hat, self._blocks[name], self._filters(name, u_hat.real), is_paired=True)
         return modulus(torch.fft.ifft2(y))
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
