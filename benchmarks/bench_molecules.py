@@ -19,7 +19,7 @@ number of threads, so that peak memory (max RSS) is its own. Kymatio needs SciPy
 ``.venv-kymatio``).
 
 Usage: python benchmarks/bench_molecules.py [--n 200] [--n-kymatio 2] [--threads 2]
-           [--source auto|qm9|synthetic] [--config '{"grid_step": 0.7}'] [--grad]
+           [--source auto|qm9|synthetic] [--preset fast|cpu|full] [--config '{"grid_step": 0.7}'] [--grad]
            [--kymatio-python PATH] [--json out.json] [--no-progress]
 """
 
@@ -191,6 +191,7 @@ def main() -> None:
     parser.add_argument("--n-kymatio", type=int, default=2, help="molecules for Kymatio (0 to skip)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--source", choices=("auto", "qm9", "synthetic"), default="auto")
+    parser.add_argument("--preset", help="start from wavephase.models.molecules.QM9_PRESETS[PRESET] (then --config)")
     parser.add_argument("--config", default="{}", help="JSON keyword arguments for SolidHarmonicScattering3D")
     parser.add_argument("--grad", action="store_true", help="also backpropagate (forces)")
     default_kymatio = ROOT / ".venv-kymatio" / "bin" / "python"
@@ -199,6 +200,12 @@ def main() -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--worker", nargs=2, metavar=("IMPL", "NPZ"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.preset:
+        from wavephase.models.molecules import QM9_PRESETS
+
+        if args.preset not in QM9_PRESETS:
+            parser.error(f"--preset must be one of {sorted(QM9_PRESETS)}, got {args.preset!r}")
+        args.config = json.dumps({**QM9_PRESETS[args.preset], **json.loads(args.config)})
     if args.worker:
         impl, path = args.worker
         if impl == "wavephase":
