@@ -14,7 +14,6 @@ import torch
 
 __all__ = [
     "FilterBlocks",
-    "hermitian_spectrum",
     "grad_over_modulus",
     "kymatio_level",
     "lowpass_matrices",
@@ -223,34 +222,6 @@ def lowpass_matrices(phi_hat: torch.Tensor, k: int, crop: int = 1, tol: float = 
         return vectors.T[:, idx]
 
     return circulant(a, M), circulant(b, N)
-
-
-def hermitian_spectrum(x: torch.Tensor) -> torch.Tensor:
-    """Full 2D spectrum of a real signal, via the (faster) real FFT.
-
-    Parameters
-    ----------
-    x : torch.Tensor
-        Real signal ``(..., M, N)``.
-
-    Returns
-    -------
-    torch.Tensor
-        ``torch.fft.fft2(x)``, complex ``(..., M, N)``.
-
-    Shapes
-    ------
-    x: (..., M, N) real -> (..., M, N) complex
-    """
-    M, N = x.shape[-2:]
-    half = torch.fft.rfft2(x)
-    n_missing = N - half.shape[-1]
-    if n_missing == 0:
-        return half
-    # X[k1, k2] = conj(X[-k1, -k2]) for the columns rfft2 omits.
-    mirrored = half[..., 1:n_missing + 1].flip(-1).conj()
-    mirrored = torch.roll(mirrored.flip(-2), shifts=1, dims=-2)
-    return torch.cat((half, mirrored), dim=-1)
 
 
 def kymatio_level(filters: torch.Tensor, r: int) -> torch.Tensor:

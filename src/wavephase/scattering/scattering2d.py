@@ -20,7 +20,6 @@ from wavephase.filters.bank import FilterBank, morlet_bank
 from wavephase.scattering.dense import DenseScattering
 from wavephase.scattering.fourier import (
     FilterBlocks,
-    hermitian_spectrum,
     kymatio_level,
     lowpass_matrices,
     modulus,
@@ -318,14 +317,16 @@ class Scattering2D(nn.Module):
         """Scattering of a batch ``(B, M, N)`` -> ``(B, C, m, n)`` (no rotation pooling)."""
         J = self.J
         x = self._pad(x[:, None])
-        x_hat = hermitian_spectrum(x)  # (B, 1, Mp, Np)
+        # fft2 of a real tensor is torch's real-to-complex FFT with the full output: 2-3x faster
+        # (forward and backward) than rfft2 followed by Hermitian mirroring.
+        x_hat = torch.fft.fft2(x)  # (B, 1, Mp, Np)
         order0 = self._lowpass(x, 0)  # (B, 1, m, n)
         order1, order2 = [], []
         for j1 in range(J):
             u1 = self._wavelet_modulus(x_hat, f"_psi{j1}")  # (B, L, Mp/2^j1, Np/2^j1)
             order1.append(self._lowpass(u1, j1))
             if self.max_order == 2 and j1 < J - 1:
-                u1_hat = hermitian_spectrum(u1)[:, :, None]
+                u1_hat = torch.fft.fft2(u1)[:, :, None]
                 paths = []
                 for j2 in range(j1 + 1, J):
                     u2 = self._wavelet_modulus(u1_hat, f"_psi{j2}_at{j1}")  # (B, L, L, ...)
