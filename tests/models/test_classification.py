@@ -189,7 +189,7 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     status = main(["classify", "--dataset", "mnist", "--model", "sparse-scattering", "--data-dir",
                    str(tmp_path / "idx"), "--no-cache", "--L", "4", "--epochs", "2", "--augment", "2",
                    "--test-flip", "--test-augment", "1", "--validation-size", "40", "--n-proj", "6",
-                   "--n-atoms", "12", "--out", str(out)])
+                   "--n-atoms", "12", "--label-smoothing", "0.1", "--out", str(out)])
     assert status == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["evaluated_on"].startswith("validation")
@@ -198,6 +198,7 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     assert metrics["test_augment"] == 1
     assert len(metrics["history"]) == 2
     assert (metrics["params"]["n_proj"], metrics["params"]["n_atoms"]) == (6, 12)
+    assert metrics["params"]["label_smoothing"] == 0.1
     with pytest.raises(ValueError, match="sparse-scattering"):
         clf_mod.run_classification("mnist", "scattering-linear", out, augment=1,
                                    data_path=tmp_path / "idx", cache_features=False)
