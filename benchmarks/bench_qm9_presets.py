@@ -68,17 +68,15 @@ FEATURE_MAP_VARIANTS: list[tuple[str, int, Any]] = [
 
 def _split_features(metrics: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Features and energies of a finished run's train/validation/test rows."""
-    from wavephase.data.qm9 import SPLIT_SIZES, load_qm9
+    from wavephase.data.qm9 import load_qm9
     from wavephase.distributed import read_features
+    from wavephase.models.molecules import _split_rows
 
     data = load_qm9()
     split = data["split"]
-    y_all = data["energy_kcal_mol"]
-    n = {"train": metrics["train_size"], "validation": metrics["n_validation"], "test": metrics["n_test"]}
-    start = {"train": 0, "validation": SPLIT_SIZES[0], "test": SPLIT_SIZES[0] + SPLIT_SIZES[1]}
-    F = {k: read_features(metrics["feature_store"], np.arange(start[k], start[k] + n[k])).astype(np.float64)
-         for k in n}
-    y = {k: y_all[split[k][:n[k]]] for k in n}
+    rows = _split_rows(metrics["train_size"], metrics["n_validation"], metrics["n_test"])
+    F = {k: read_features(metrics["feature_store"], r).astype(np.float64) for k, r in rows.items()}
+    y = {k: data["energy_kcal_mol"][split[k][:len(r)]] for k, r in rows.items()}
     return F, y
 
 

@@ -75,6 +75,15 @@ def expand_features(features: torch.Tensor, feature_map: str) -> torch.Tensor:
     raise ValueError(f"feature_map must be one of {FEATURE_MAPS[:2]}, got {feature_map!r}.")
 
 
+def _standardisation(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and spreads of ``(n, K)`` features; constant columns get a unit spread."""
+    mean = Z.mean(axis=0)
+    scale = Z.std(axis=0)
+    # Constant invariants carry no information; a unit scale keeps them at exactly zero.
+    scale = np.where(scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), scale, 1.0)
+    return mean, scale
+
+
 class QuadraticTerms(nn.Module):
     """Append the pairwise products of the leading whitened principal components.
 
@@ -119,9 +128,7 @@ class QuadraticTerms(nn.Module):
         QuadraticTerms
         """
         k = min(check_positive_int(n_components, "n_components"), Z.shape[1])
-        center = Z.mean(axis=0)
-        spread = Z.std(axis=0)
-        spread = np.where(spread > 1e-12 * max(1.0, float(np.abs(center).max(initial=0.0))), spread, 1.0)
+        center, spread = _standardisation(Z)
         S = (Z - center) / spread
         evals, evecs = np.linalg.eigh(S.T @ S / S.shape[0])
         top = np.argsort(evals)[::-1][:k]
@@ -458,11 +465,10 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
             raise ValueError("energies contain NaN or inf.")
         if F.shape[0] < 2:
             raise ValueError(f"fit needs at least 2 molecules, got {F.shape[0]}.")
-        self.quadratic_ = None
-        if self.feature_map == "quadratic":
-            self.quadratic_ = QuadraticTerms.fit(expand_features(torch.from_numpy(F), "linear+sqrt").numpy(),
-                                                 self.n_components)
-        Z = self._expand(F)
+        quadratic = self.feature_map == "quadratic"
+        base = expand_features(torch.from_numpy(F), "linear+sqrt" if quadratic else self.feature_map)
+        self.quadratic_ = QuadraticTerms.fit(base.numpy(), self.n_components) if quadratic else None
+        Z = (self.quadratic_(base) if quadratic else base).numpy()
         if validation is not None:
             if len(validation) != 3:
                 raise ValueError("validation must be a tuple (positions, charges, energies).")
@@ -495,10 +501,7 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
 
     @staticmethod
     def _solve(Z: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-        mean = Z.mean(axis=0)
-        scale = Z.std(axis=0)
-        # Constant invariants carry no information; a unit scale keeps them at exactly zero.
-        scale = np.where(scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), scale, 1.0)
+        mean, scale = _standardisation(Z)
         y0 = float(y.mean())
         W, _ = ridge_path((Z - mean) / scale, y - y0, alphas)
         return W, mean, scale, y0
@@ -579,6 +582,14 @@ def _qm9_sizes(limit: int | None, train_size: int | None) -> tuple[int, int, int
         raise ValueError(f"train_size={train_size} exceeds the {n_train_max} training molecules available"
                          f"{'' if limit is None else f' with limit={limit}'}; lower it or raise --limit.")
     return train_size, n_val, n_test
+
+
+def _split_rows(n_train: int, n_val: int, n_test: int) -> dict[str, np.ndarray]:
+    """Rows of a QM9 feature store (molecules in train, validation, test order) used by a run."""
+    from wavephase.data.qm9 import SPLIT_SIZES
+
+    v0, t0 = SPLIT_SIZES[0], SPLIT_SIZES[0] + SPLIT_SIZES[1]
+    return {"train": np.arange(n_train), "validation": np.arange(v0, v0 + n_val), "test": np.arange(t0, t0 + n_test)}
 
 
 def _force_check(model: MoleculeEnergyModel, positions: np.ndarray, charges: np.ndarray,
@@ -730,8 +741,8 @@ def run_qm9(
     positions = np.ascontiguousarray(data["positions"][order])
     charges = np.ascontiguousarray(data["charges"][order])
     energies = data["energy_kcal_mol"][order]
-    v0, t0 = SPLIT_SIZES[0], SPLIT_SIZES[0] + SPLIT_SIZES[1]
-    rows = {"train": np.arange(n_train), "validation": np.arange(v0, v0 + n_val), "test": np.arange(t0, t0 + n_test)}
+    rows = _split_rows(n_train, n_val, n_test)
+    t0 = SPLIT_SIZES[0] + SPLIT_SIZES[1]  # first test molecule: the one whose forces are checked
 
     if transform is None and preset not in QM9_PRESETS:
         raise ValueError(f"preset must be one of {tuple(QM9_PRESETS)}, got {preset!r}.")
