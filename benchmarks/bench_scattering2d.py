@@ -11,7 +11,7 @@ figure (with 2 threads it also counts OpenMP spin-waiting). Kymatio needs SciPy 
 runs from its own interpreter (``make kymatio-venv`` creates ``.venv-kymatio``).
 
 Usage: python benchmarks/bench_scattering2d.py [--threads 2] [--repeats 5] [--backend auto]
-                                               [--kymatio-python PATH] [--json out.json]
+                                               [--kymatio-python PATH] [--json out.json] [--cases abc]
 ``--backend`` picks wavephase's DFT path (``auto``: matrix products for (a) and (b), FFTs for (c)).
 """
 
@@ -112,6 +112,7 @@ def main() -> None:
     default_kymatio = Path(__file__).resolve().parents[1] / ".venv-kymatio" / "bin" / "python"
     parser.add_argument("--kymatio-python", default=str(default_kymatio) if default_kymatio.exists() else None)
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--cases", default="".join(CASES), help="which cases to run, e.g. 'ac' (default: all)")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "CASE", "MEASURE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -120,6 +121,8 @@ def main() -> None:
 
     rows = []
     for case, measure in PLAN:
+        if case not in args.cases:
+            continue
         ours = run_worker(sys.executable, "wavephase", case, measure, args.threads, args.repeats, args.backend)
         theirs = (run_worker(args.kymatio_python, "kymatio", case, measure, args.threads, args.repeats)
                   if args.kymatio_python else None)

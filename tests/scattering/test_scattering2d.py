@@ -237,3 +237,46 @@ def test_periodized_product_real_filters_match_complex_filters(is_paired):
     (grad,) = torch.autograd.grad((y * w.conj()).real.sum(), x_hat)
     (grad_ref,) = torch.autograd.grad((ref * w.conj()).real.sum(), x_hat)
     torch.testing.assert_close(grad, grad_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_filter_blocks_drop_negligible_values_and_crop_to_their_support():
+    bank = morlet_bank((64, 64), 3, 4, dtype=torch.float64)
+    blocks = FilterBlocks(bank.psi[2], 4)
+    values = blocks.values
+    peak = values.abs().amax()
+    nonzero = values[values != 0].abs()
+    # Tails below the tolerance are exact zeros (no float32 denormals left to slow products).
+    assert (nonzero > 1e-9 * peak).all() and (values.float()[values != 0].abs() > torch.finfo(torch.float32).tiny).all()
+    assert len(blocks.crops) == len(blocks.index) and blocks.k == 4
+    for b, (r0, r1, c0, c1) in enumerate(blocks.crops):
+        inside = torch.zeros_like(values[b], dtype=torch.bool)
+        inside[..., r0:r1, c0:c1] = True
+        assert (values[b][~inside] == 0).all() and (values[b][inside] != 0).any()
+    areas = [(r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in blocks.crops]
+    assert areas == sorted(areas, reverse=True) and areas[-1] < areas[0]
+
+
+def test_reused_buffers_across_chunks_give_the_same_coefficients():
+    # Without autograd the FFT path reuses its buffers from chunk to chunk.
+    x = torch.randn(5, 40, 40, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    one_chunk = Scattering2D(2, (40, 40), L=4, dtype=torch.float64, backend="fft")
+    chunked = Scattering2D(2, (40, 40), L=4, dtype=torch.float64, backend="fft", chunk_bytes=1)
+    with torch.no_grad():
+        expected = one_chunk(x)
+        got = chunked(x)
+    assert torch.equal(got, expected)
+    xg = x.clone().requires_grad_(True)
+    with_graph = chunked(xg)
+    torch.testing.assert_close(with_graph.detach(), expected, rtol=0, atol=0)
+    (grad,) = torch.autograd.grad(with_graph.sum(), xg)
+    (grad_one,) = torch.autograd.grad(one_chunk(xg).sum(), xg)
+    torch.testing.assert_close(grad, grad_one, rtol=1e-12, atol=1e-14)
+
+
+def test_modulus_is_exact_for_huge_and_tiny_values():
+    from wavephase.scattering.fourier import modulus
+
+    z = torch.tensor([3e20 + 4e20j, 3e-20 + 4e-20j, 0j, 3 + 4j], dtype=torch.complex64)
+    out = modulus(z)
+    expected = torch.tensor([5e20, 5e-20, 0.0, 5.0])
+    torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-25)

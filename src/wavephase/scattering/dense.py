@@ -25,6 +25,7 @@ from wavephase.scattering.fourier import (
     grad_over_modulus,
     kymatio_level,
     lowpass_matrices,
+    modulus_of_parts,
     periodized_product,
     reflect_indices,
 )
@@ -107,7 +108,7 @@ class _SplitModulus(torch.autograd.Function):
     @staticmethod
     def forward(ctx, parts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         a, b = parts.chunk(2, dim=-1)
-        out = torch.addcmul(a * a, b, b).sqrt_()
+        out = modulus_of_parts(a, b)
         ctx.save_for_backward(parts, out)
         return out
 

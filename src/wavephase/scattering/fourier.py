@@ -14,10 +14,12 @@ import torch
 
 __all__ = [
     "FilterBlocks",
+    "Workspace",
     "grad_over_modulus",
     "kymatio_level",
     "lowpass_matrices",
     "modulus",
+    "modulus_of_parts",
     "paired",
     "periodized_product",
     "reflect_indices",
@@ -31,6 +33,12 @@ BLOCK_TOLERANCE = 1e-9
 class FilterBlocks:
     """The non-negligible ``k x k`` frequency blocks of a stack of filters.
 
+    Filter values below ``BLOCK_TOLERANCE`` times the peak are set to zero (this
+    also removes float32 denormals from the Gaussian tails, whose arithmetic is
+    tens of times slower), blocks left all zero are dropped, and each kept block
+    records the rectangle that holds its non-zero values, the only part of the
+    block that products need to touch.
+
     Parameters
     ----------
     filters : torch.Tensor
@@ -41,7 +49,10 @@ class FilterBlocks:
     Attributes
     ----------
     index : list of (int, int)
-        Block coordinates ``(a, c)`` kept.
+        Block coordinates ``(a, c)`` kept, largest support first.
+    crops : list of (int, int, int, int)
+        Per kept block, rows ``[r0, r1)`` and columns ``[c0, c1)`` of the
+        rectangle outside which all its filters are zero.
     values : torch.Tensor
         Kept blocks divided by ``k**2``, shape ``(n_blocks, F..., M/k, N/k)``.
 
@@ -57,12 +68,95 @@ class FilterBlocks:
         m, n = M // k, N // k
         lead = filters.shape[:-2]
         blocks = filters.reshape(*lead, k, m, k, n).movedim((-4, -2), (0, 1)).reshape(k * k, *lead, m, n)
-        peak = blocks.abs().amax()
-        energy = blocks.abs().reshape(k * k, -1).amax(dim=1)
-        keep = torch.nonzero(energy > BLOCK_TOLERANCE * peak).flatten().tolist()
+        blocks = blocks.masked_fill(blocks.abs() <= BLOCK_TOLERANCE * blocks.abs().amax(), 0)
+        support = (blocks != 0).reshape(k * k, -1, m, n).any(dim=1)  # (k*k, m, n)
+        crops = {}
+        for b in torch.nonzero(support.flatten(1).any(dim=1)).flatten().tolist():
+            rows = torch.nonzero(support[b].any(dim=1)).flatten()
+            cols = torch.nonzero(support[b].any(dim=0)).flatten()
+            crops[b] = (int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1)
+        # Largest rectangle first: when it covers the whole block, the product starts
+        # by writing it instead of zero-filling the output.
+        keep = sorted(crops, key=lambda b: -(crops[b][1] - crops[b][0]) * (crops[b][3] - crops[b][2]))
         self.k = k
         self.index = [(b // k, b % k) for b in keep]
+        self.crops = [crops[b] for b in keep]
         self.values = (blocks[keep] / (k * k)).contiguous()
+
+
+class Workspace:
+    """Output buffers reused by the chunks of one forward pass.
+
+    Without autograd, every chunk of images has intermediates of the same
+    shapes. Handing out the same memory each time avoids the page faults of
+    fresh allocations: glibc gives freed multi-megabyte blocks back to the
+    system between chunks, and faulting them in again cost about 20 % of the
+    CPU time of a 256 x 256 transform. With autograd the buffers would be
+    overwritten while still saved for the backward pass, so a disabled
+    workspace allocates afresh on every request.
+
+    Parameters
+    ----------
+    enabled : bool
+        Reuse buffers (only when no autograd graph is recorded).
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._buffers: dict[tuple, torch.Tensor] = {}
+
+    def empty(self, key: str, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype,
+              device: torch.device) -> torch.Tensor:
+        """An uninitialised tensor, the same one for every request with equal arguments when enabled.
+
+        Parameters
+        ----------
+        key : str
+            Role of the buffer; tensors alive at the same time need different keys
+            (or shapes).
+        shape : tuple of int
+            Shape of the buffer.
+        dtype : torch.dtype
+            Its dtype.
+        device : torch.device
+            Its device.
+
+        Returns
+        -------
+        torch.Tensor
+            Contiguous tensor of the requested shape.
+
+        Shapes
+        ------
+        -> shape
+        """
+        if not self.enabled:
+            return torch.empty(shape, dtype=dtype, device=device)
+        name = (key, tuple(shape), dtype, device)
+        buf = self._buffers.get(name)
+        if buf is None:
+            buf = self._buffers[name] = torch.empty(shape, dtype=dtype, device=device)
+        return buf
+
+    def out(self, key: str, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype,
+            device: torch.device) -> torch.Tensor | None:
+        """:meth:`empty` when enabled, else None: the ``out=`` argument of a torch function.
+
+        Parameters
+        ----------
+        key, shape, dtype, device
+            As for :meth:`empty`.
+
+        Returns
+        -------
+        torch.Tensor or None
+            A reused buffer, or None (let the function allocate and record its graph).
+
+        Shapes
+        ------
+        -> shape
+        """
+        return self.empty(key, shape, dtype, device) if self.enabled else None
 
 
 def paired(values: torch.Tensor) -> torch.Tensor:
@@ -90,7 +184,7 @@ def paired(values: torch.Tensor) -> torch.Tensor:
 
 
 def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.Tensor | None = None,
-                       row_dim: int = -2, is_paired: bool = False) -> torch.Tensor:
+                       row_dim: int = -2, is_paired: bool = False, workspace: Workspace | None = None) -> torch.Tensor:
     """Spectrum of ``(x * f)`` subsampled by ``k``: block average of ``x_hat f_hat``.
 
     Parameters
@@ -108,6 +202,8 @@ def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.
         axis); ``values[b]`` must broadcast against ``x_hat``'s blocks.
     is_paired : bool
         ``values`` are real and laid out by :func:`paired` (complex ``x_hat`` only).
+    workspace : Workspace, optional
+        Where the result is written (the buffer ``"product"``).
 
     Returns
     -------
@@ -120,13 +216,19 @@ def periodized_product(x_hat: torch.Tensor, blocks: FilterBlocks, values: torch.
     x_hat: (..., M, N), filters (F..., M, N) -> (broadcast(..., F...), M/k, N/k)
     """
     vals = blocks.values if values is None else values
-    return _PeriodizedProduct.apply(x_hat, vals, blocks, row_dim, is_paired)
+    return _PeriodizedProduct.apply(x_hat, vals, blocks, row_dim, is_paired, workspace or Workspace(False))
 
 
 def _block(x: torch.Tensor, a: int, c: int, k: int, row_dim: int, col_dim: int = -1) -> torch.Tensor:
     """Block ``(a, c)`` of a ``k x k`` partition of the axes ``(row_dim, col_dim)``."""
     m, n = x.shape[row_dim] // k, x.shape[col_dim] // k
     return x.narrow(row_dim, a * m, m).narrow(col_dim, c * n, n)
+
+
+def _crop(x: torch.Tensor, crop: tuple[int, int, int, int], row_dim: int, col_dim: int) -> torch.Tensor:
+    """Rows ``[r0, r1)`` and columns ``[c0, c1)`` of the axes ``(row_dim, col_dim)``."""
+    r0, r1, c0, c1 = crop
+    return x.narrow(row_dim, r0, r1 - r0).narrow(col_dim, c0, c1 - c0)
 
 
 class _PeriodizedProduct(torch.autograd.Function):
@@ -138,7 +240,7 @@ class _PeriodizedProduct(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_hat: torch.Tensor, vals: torch.Tensor, blocks: FilterBlocks,  # type: ignore[override]
-                row_dim: int, is_paired: bool) -> torch.Tensor:
+                row_dim: int, is_paired: bool, workspace: Workspace) -> torch.Tensor:
         x, v, rows, cols = x_hat, vals, row_dim, -1
         if is_paired:
             vals = vals[..., 0]
@@ -147,11 +249,23 @@ class _PeriodizedProduct(torch.autograd.Function):
             # (..., n, 2), run about twice as fast as torch's complex-by-real kernel.
             x, rows, cols = torch.view_as_real(x_hat), row_dim - 1 if row_dim < 0 else row_dim, -2
             v = v.to(x.dtype) if is_paired else paired(vals.to(x.dtype))
-        (a, c), rest = blocks.index[0], blocks.index[1:]
-        out = _block(x, a, c, blocks.k, rows, cols) * v[0]
-        # In-place accumulation: one pass over the output per block, no temporaries.
-        for b, (a, c) in enumerate(rest, start=1):
-            out.addcmul_(_block(x, a, c, blocks.k, rows, cols), v[b])
+        # Axes counted from the end, where x's blocks and the filters align.
+        rows = rows - x.dim() if rows >= 0 else rows
+        k = blocks.k
+        first = _block(x, *blocks.index[0], k, rows, cols)
+        out = workspace.empty("product", torch.broadcast_shapes(first.shape, v[0].shape), x.dtype, x.device)
+        if blocks.crops[0] == (0, first.shape[rows], 0, first.shape[cols]):
+            torch.mul(first, v[0], out=out)
+            start = 1
+        else:
+            out.zero_()
+            start = 0
+        # In-place accumulation on each block's support: one pass over that part of
+        # the output per block, no temporaries.
+        for b in range(start, len(blocks.index)):
+            crop = blocks.crops[b]
+            _crop(out, crop, rows, cols).addcmul_(_crop(_block(x, *blocks.index[b], k, rows, cols), crop, rows, cols),
+                                                  _crop(v[b], crop, rows, cols))
         if x is not x_hat:
             out = torch.view_as_complex(out)
         ctx.save_for_backward(vals)
@@ -174,7 +288,7 @@ class _PeriodizedProduct(torch.autograd.Function):
         for b, (a, c) in enumerate(blocks.index):
             target = _block(grad_x, a, c, blocks.k, row_dim)
             target.copy_(per_block[b].reshape(target.shape))
-        return grad_x, None, None, None, None
+        return grad_x, None, None, None, None, None
 
 
 def lowpass_matrices(phi_hat: torch.Tensor, k: int, crop: int = 1, tol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
@@ -312,30 +426,60 @@ def grad_over_modulus(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     return grad / out.clamp_min(torch.finfo(out.dtype).tiny ** 0.5)
 
 
+def modulus_of_parts(re: torch.Tensor, im: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``sqrt(re^2 + im^2)``, the forward pass of the modulus functions.
+
+    Three vectorised passes, about 2.5x faster than ``torch.hypot`` on CPU. Where
+    a square overflows (``|z|`` above ~1e19 in float32) the result is recomputed
+    with ``hypot``, which does not; squares that underflow only lose accuracy
+    below ~1e-19, far under any coefficient's rounding error.
+
+    Parameters
+    ----------
+    re, im : torch.Tensor
+        Real and imaginary parts, same shape and real dtype (any strides).
+    out : torch.Tensor, optional
+        Contiguous tensor of the same shape to write the result to.
+
+    Returns
+    -------
+    torch.Tensor
+        The modulus, contiguous (``out`` when given).
+
+    Shapes
+    ------
+    re, im: (...) -> (...)
+    """
+    out = torch.mul(re, re, out=out).addcmul_(im, im).sqrt_()
+    if out.numel() and not torch.isfinite(out.amax()):
+        torch.hypot(re, im, out=out)
+    return out
+
+
 class _Modulus(torch.autograd.Function):
     """|z| with gradient z/|z| (0 at z = 0, a valid subgradient); see :func:`grad_over_modulus`."""
 
     @staticmethod
-    def forward(ctx, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        parts = torch.view_as_real(z)
-        # hypot is exact and about 1.6x faster than complex abs on CPU.
-        out = torch.hypot(parts[..., 0], parts[..., 1])
+    def forward(ctx, z: torch.Tensor, workspace: Workspace) -> torch.Tensor:  # type: ignore[override]
+        out = modulus_of_parts(z.real, z.imag, workspace.out("modulus", z.shape, z.real.dtype, z.device))
         ctx.save_for_backward(z, out)
         return out
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
         z, out = ctx.saved_tensors
-        return z * grad_over_modulus(grad, out)
+        return z * grad_over_modulus(grad, out), None
 
 
-def modulus(z: torch.Tensor) -> torch.Tensor:
+def modulus(z: torch.Tensor, workspace: Workspace | None = None) -> torch.Tensor:
     """Complex modulus with a finite, well-defined gradient everywhere.
 
     Parameters
     ----------
     z : torch.Tensor
         Complex tensor.
+    workspace : Workspace, optional
+        Where the result is written (the buffer ``"modulus"``).
 
     Returns
     -------
@@ -346,4 +490,4 @@ def modulus(z: torch.Tensor) -> torch.Tensor:
     ------
     z: (...) complex -> (...) real
     """
-    return _Modulus.apply(z)
+    return _Modulus.apply(z, workspace or Workspace(False))

@@ -11,6 +11,7 @@ computes the same coefficients faster on grids of a few dozen pixels.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import torch
@@ -20,6 +21,7 @@ from wavephase.filters.bank import FilterBank, morlet_bank
 from wavephase.scattering.dense import DenseScattering
 from wavephase.scattering.fourier import (
     FilterBlocks,
+    Workspace,
     kymatio_level,
     lowpass_matrices,
     modulus,
@@ -171,7 +173,8 @@ class Scattering2D(nn.Module):
             self.register_buffer(f"_phi_cols{r}", cols.to(dtype), persistent=False)
             self._add_blocks(f"_psi{r}", psi[r], 2**r, dtype)
         if self.max_order == 2:
-            for j1 in range(J):
+            # Level 0 keeps the full band: there the order-1 blocks serve order 2 as well.
+            for j1 in range(1, J):
                 for j2 in range(j1 + 1, J):
                     self._add_blocks(f"_psi{j2}_at{j1}", kymatio_level(psi[j2], j1), 2 ** (j2 - j1), dtype)
 
@@ -263,10 +266,12 @@ class Scattering2D(nn.Module):
             out = term if out is None else out + term
         return out
 
-    def _wavelet_modulus(self, u_hat: torch.Tensor, name: str) -> torch.Tensor:
+    def _wavelet_modulus(self, u_hat: torch.Tensor, name: str, work: Workspace) -> torch.Tensor:
         """|u * psi| for all filters of one group, subsampled, in space."""
-        y = periodized_product(u_hat, self._blocks[name], self._filters(name, u_hat.real), is_paired=True)
-        return modulus(torch.fft.ifft2(y))
+        y = periodized_product(u_hat, self._blocks[name], self._filters(name, u_hat.real), is_paired=True,
+                               workspace=work)
+        # ifft2 with out= runs several times slower than into a fresh tensor.
+        return modulus(torch.fft.ifft2(y), work)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad_mode == "reflect":
@@ -300,7 +305,13 @@ class Scattering2D(nn.Module):
             )
         batch_shape = x.shape[:-2]
         x = x.reshape(-1, *self.shape)
-        scatter = self._scatter if self.backend == "fft" else self._dense
+        if self.backend == "fft":
+            # Measured: reused buffers save ~10 % on 256 x 256 images, but add page faults
+            # on the matrix path, whose chunks are small.
+            work = Workspace(not (torch.is_grad_enabled() and x.requires_grad))
+            scatter = functools.partial(self._scatter, work=work)
+        else:
+            scatter = self._dense
         chunk = max(1, self.chunk_bytes // self._bytes_per_image(x.dtype))
         out = torch.cat([scatter(part) for part in x.split(chunk)]) if len(x) > chunk else scatter(x)
         out = self._pool_rotations(out)
@@ -313,7 +324,7 @@ class Scattering2D(nn.Module):
         order2 = self.L * self.L * (Mp // 2) * (Np // 2) if self.max_order == 2 and self.J > 1 else 0
         return complex_bytes * max(self.L * Mp * Np, order2)
 
-    def _scatter(self, x: torch.Tensor) -> torch.Tensor:
+    def _scatter(self, x: torch.Tensor, work: Workspace) -> torch.Tensor:
         """Scattering of a batch ``(B, M, N)`` -> ``(B, C, m, n)`` (no rotation pooling)."""
         J = self.J
         x = self._pad(x[:, None])
@@ -323,13 +334,14 @@ class Scattering2D(nn.Module):
         order0 = self._lowpass(x, 0)  # (B, 1, m, n)
         order1, order2 = [], []
         for j1 in range(J):
-            u1 = self._wavelet_modulus(x_hat, f"_psi{j1}")  # (B, L, Mp/2^j1, Np/2^j1)
+            u1 = self._wavelet_modulus(x_hat, f"_psi{j1}", work)  # (B, L, Mp/2^j1, Np/2^j1)
             order1.append(self._lowpass(u1, j1))
             if self.max_order == 2 and j1 < J - 1:
-                u1_hat = torch.fft.fft2(u1)[:, :, None]
+                u1_hat = torch.fft.fft2(u1, out=work.out("spectrum", u1.shape, x_hat.dtype, u1.device))[:, :, None]
                 paths = []
                 for j2 in range(j1 + 1, J):
-                    u2 = self._wavelet_modulus(u1_hat, f"_psi{j2}_at{j1}")  # (B, L, L, ...)
+                    name = f"_psi{j2}_at{j1}" if j1 else f"_psi{j2}"
+                    u2 = self._wavelet_modulus(u1_hat, name, work)  # (B, L, L, ...)
                     paths.append(self._lowpass(u2, j2))
                 order2.append(torch.cat(paths, dim=2).flatten(1, 2))  # (B, L * (J-1-j1) * L, m, n)
         return torch.cat([order0, *order1, *order2], dim=1)
