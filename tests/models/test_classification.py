@@ -153,6 +153,52 @@ def test_sparse_cascade_resumes_after_interruption_identically(bars, tmp_path, m
         _sparse(tmp_path / "killed").fit(np.stack([F] * 3) if versions == 1 else F[0], y)
 
 
+def test_ensemble_averages_members_that_are_the_single_models_of_their_seeds(bars, tmp_path):
+    X, y, Xt, _ = bars
+    F, Ft = (scattering_features(a, J=2, L=4) for a in (X, Xt))
+    ens = _sparse(tmp_path / "ens").set_params(ensemble=3).fit(F, y)
+    members = ens.member_proba(Ft)
+    assert members.shape == (3, len(Ft), 3) and len(ens.histories_) == 3
+    for m in (0, 2):
+        single = _sparse(None).set_params(random_state=m).fit(F, y).predict_proba(Ft)
+        np.testing.assert_allclose(members[m], single, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(members[0], members[1], atol=1e-3)  # other seeds, other models
+    np.testing.assert_allclose(ens.predict_proba(Ft), members.mean(0), rtol=1e-6)
+    np.testing.assert_array_equal(ens.predict(Ft), ens.classes_[members.mean(0).argmax(1)])
+    # Member 0 is the single model: its checkpoint serves a later ensemble=1 run as is.
+    assert sorted(p.name for p in (tmp_path / "ens").iterdir()) == [
+        "checkpoint-member1.pt", "checkpoint-member2.pt", "checkpoint.pt"]
+    np.testing.assert_allclose(_sparse(tmp_path / "ens").fit(F, y).predict_proba(Ft), members[0], rtol=1e-6)
+    with pytest.raises(ValueError, match="ensemble must be a positive integer"):
+        _sparse(None).set_params(ensemble=0).fit(F, y)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_ensemble_resumes_after_a_member_is_killed(bars, tmp_path, monkeypatch, n_jobs):
+    import os
+    import signal
+
+    X, y, Xt, _ = bars
+    F, Ft = (scattering_features(a, J=2, L=4) for a in (X, Xt))
+    reference = _sparse(None).set_params(ensemble=2).fit(F, y).predict_proba(Ft)
+    real_save = clf_mod.save_checkpoint
+
+    def save_then_die(state, path):
+        real_save(state, path)
+        if n_jobs > 1:  # the member's own process, killed for real
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(clf_mod, "save_checkpoint", save_then_die)
+    killed = _sparse(tmp_path).set_params(ensemble=2, n_jobs=n_jobs)
+    with pytest.raises(RuntimeError if n_jobs > 1 else KeyboardInterrupt):
+        killed.fit(F, y)
+    monkeypatch.setattr(clf_mod, "save_checkpoint", real_save)
+    resumed = killed.fit(F, y)
+    assert [[h["epoch"] for h in hist] for hist in resumed.histories_] == [[1, 2, 3]] * 2
+    np.testing.assert_allclose(resumed.predict_proba(Ft), reference, rtol=1e-5, atol=1e-6)
+
+
 def _bars_idx_dir(root: Path, seed: int) -> Path:
     """300 oriented-bar images as gzipped IDX files, 240 train / 60 test, under ``root``."""
     X, y = _oriented_bars(300, size=28, seed=seed)
@@ -189,7 +235,8 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     status = main(["classify", "--dataset", "mnist", "--model", "sparse-scattering", "--data-dir",
                    str(tmp_path / "idx"), "--no-cache", "--L", "4", "--epochs", "2", "--augment", "2",
                    "--test-flip", "--test-augment", "1", "--validation-size", "40", "--n-proj", "6",
-                   "--n-atoms", "12", "--label-smoothing", "0.1", "--out", str(out)])
+                   "--n-atoms", "12", "--label-smoothing", "0.1", "--ensemble", "2", "--jobs", "2",
+                   "--out", str(out)])
     assert status == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["evaluated_on"].startswith("validation")
@@ -199,6 +246,7 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     assert len(metrics["history"]) == 2
     assert (metrics["params"]["n_proj"], metrics["params"]["n_atoms"]) == (6, 12)
     assert metrics["params"]["label_smoothing"] == 0.1
+    assert metrics["params"]["ensemble"] == 2 and len(metrics["member_test_errors"]) == 2
     with pytest.raises(ValueError, match="sparse-scattering"):
         clf_mod.run_classification("mnist", "scattering-linear", out, augment=1,
                                    data_path=tmp_path / "idx", cache_features=False)

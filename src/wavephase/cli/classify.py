@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--n-atoms", type=int, default=None, help="sparse cascade: dictionary atoms (default 256)")
     p.add_argument("--label-smoothing", type=float, default=None,
                    help="sparse cascade: label smoothing of the cross-entropy (default 0)")
+    p.add_argument("--ensemble", type=int, default=None, metavar="K",
+                   help="sparse cascade: average the probabilities of K cascades of seeds seed..seed+K-1 "
+                        "(default 1); metrics.json also gives each member's error")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="sparse cascade: train N ensemble members at once, one process and thread each")
     p.add_argument("--validation-size", type=int, default=None, metavar="N",
                    help="model selection: evaluate on N held-out training images instead of the test set")
     p.add_argument("--J", type=int, default=3, help="scattering scales (default 3)")
@@ -49,7 +54,8 @@ def _run(args: argparse.Namespace) -> int:
         epochs=args.epochs, J=args.J, L=args.L, seed=args.seed, data_path=args.data_dir,
         cache_features=not args.no_cache,
         model_params={k: v for k, v in (("n_proj", args.n_proj), ("n_atoms", args.n_atoms),
-                                        ("label_smoothing", args.label_smoothing)) if v is not None},
+                                        ("label_smoothing", args.label_smoothing), ("ensemble", args.ensemble),
+                                        ("n_jobs", args.jobs)) if v is not None},
     )
     print(f"{m['dataset']} {m['model']} train_size={m['train_size']}: {m['evaluated_on']} accuracy "
           f"{100 * m['test_accuracy']:.2f}% (error {100 * m['test_error']:.2f}%), {m['seconds']:.1f} s; "

@@ -6,6 +6,8 @@
   → unrolled ISTC sparse code in a learned dictionary → linear classifier,
   trained end to end with Adam; one atomic checkpoint per epoch, and a run
   restarted after being killed resumes bit-identically (per-epoch seeding).
+  ``ensemble=K`` averages the probabilities of K cascades of consecutive seeds,
+  trained one after the other or in ``n_jobs`` forked processes.
 * :func:`run_classification` — one experiment end to end: data, cached
   scattering features, fit, test accuracy, confusion matrix (JSON + PNG).
 
@@ -390,10 +392,19 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         random. With ``precomputed`` features pass the versions directly instead.
     n_copies : int
         Augmented copies of the training set (with ``augment``).
+    ensemble : int
+        Members of an ensemble of cascades whose class probabilities are averaged.
+        Member m is the single cascade of seed ``random_state + m`` (its own
+        initialisation, data order, versions drawn and dropout; the same
+        augmented copies), so member 0 is the model trained with ``ensemble=1``.
+    n_jobs : int
+        Members trained at once, each in a forked process with one thread (Linux;
+        the features are shared copy-on-write). Results do not depend on it.
     random_state : int
         Seed of initialisation, data order, dropout and augmentation.
     checkpoint_dir : path-like, optional
-        Directory of the per-epoch checkpoint; fit resumes from it when present.
+        Directory of the per-epoch checkpoints (``checkpoint.pt`` for member 0,
+        ``checkpoint-member{m}.pt`` for the others); fit resumes from them.
     precomputed : bool
         ``X`` is already scattering features: (n, C, h, w), or (V, n, C, h, w)
         holding V versions of each sample (e.g. originals and augmented copies).
@@ -424,6 +435,8 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         label_smoothing: float = 0.0,
         augment: dict[str, Any] | None = None,
         n_copies: int = 4,
+        ensemble: int = 1,
+        n_jobs: int = 1,
         random_state: int = 0,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         precomputed: bool = False,
@@ -444,6 +457,8 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         self.label_smoothing = label_smoothing
         self.augment = augment
         self.n_copies = n_copies
+        self.ensemble = ensemble
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.precomputed = precomputed
@@ -468,7 +483,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         return feats if feats.ndim == 5 else feats.unsqueeze(0)
 
     def _validate(self) -> None:
-        for name in ("n_proj", "n_atoms", "n_steps", "epochs", "batch_size", "n_copies"):
+        for name in ("n_proj", "n_atoms", "n_steps", "epochs", "batch_size", "n_copies", "ensemble", "n_jobs"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
@@ -482,25 +497,29 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
             raise TypeError(f"augment must be None or a dict of augment_images keyword arguments, "
                             f"got {self.augment!r}.")
 
-    def _config(self) -> dict[str, Any]:
-        return {k: (str(v) if k == "checkpoint_dir" else v) for k, v in self.get_params().items() if k not in ("progress", "checkpoint_dir")}
+    def _config(self, seed: int) -> str:
+        # What determines one member's training, not how many members there are nor
+        # where or how fast they train: member 0 of an ensemble resumes (or reuses)
+        # the checkpoint of the single model with the same seed.
+        skip = ("progress", "checkpoint_dir", "ensemble", "n_jobs")
+        params = {k: v for k, v in self.get_params().items() if k not in skip}
+        return json.dumps({**params, "random_state": seed}, sort_keys=True)
 
-    def fit(self, X: Any, y: Any) -> SparseScatteringClassifier:
-        """Train; resumes from ``checkpoint_dir`` if a checkpoint of the same configuration exists."""
+    def _fit_member(
+        self, feats: torch.Tensor, targets: torch.Tensor, n_classes: int, seed: int, ckpt_path: Path | None,
+        position: int = 0,
+    ) -> tuple[SparseScatteringNet, list[dict[str, float]]]:
+        # One cascade trained with `seed`, resumed from / checkpointed to `ckpt_path`
+        # each epoch; a finished checkpoint is loaded without training.
         from tqdm.auto import tqdm
 
-        self._validate()
-        feats = self._features(X, augment=True)
         n_versions, n = feats.shape[:2]
-        y = _check_labels(y, n)
-        self.classes_, y_idx = np.unique(y, return_inverse=True)
-        targets = torch.from_numpy(y_idx.astype(np.int64))
         with torch.random.fork_rng(devices=[]):
             # fork_rng keeps the caller's global RNG untouched; every random draw
-            # below derives from random_state, so runs are reproducible.
-            torch.manual_seed(self.random_state)
+            # below derives from the seed, so runs are reproducible.
+            torch.manual_seed(seed)
             net = SparseScatteringNet(
-                feats.shape[2], tuple(feats.shape[3:]), len(self.classes_), self.n_proj, self.n_atoms,
+                feats.shape[2], tuple(feats.shape[3:]), n_classes, self.n_proj, self.n_atoms,
                 self.n_steps, self.lam, self.dropout, self.log_eps,
             )
             optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
@@ -509,11 +528,11 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
                 optimizer, max_lr=self.lr, total_steps=self.epochs * steps_per_epoch, pct_start=0.15
             )
             start_epoch, history = 0, []
-            ckpt_path = Path(self.checkpoint_dir) / "checkpoint.pt" if self.checkpoint_dir is not None else None
+            config = self._config(seed)
             if ckpt_path is not None:
                 state = load_checkpoint(ckpt_path)
                 if state is not None:
-                    if (state["config"] != json.dumps(self._config(), sort_keys=True) or state["n_samples"] != n
+                    if (state["config"] != config or state["n_samples"] != n
                             or state.get("n_versions", 1) != n_versions):
                         raise ValueError(
                             f"checkpoint {ckpt_path} was written by a different configuration or data set; "
@@ -526,14 +545,15 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
             for epoch in range(start_epoch, self.epochs):
                 net.train()
                 # Seeding per epoch makes the data order and dropout masks a function
-                # of (random_state, epoch) only, so a resumed run replays them exactly.
-                torch.manual_seed(self.random_state * 1_000_003 + epoch + 1)
+                # of (seed, epoch) only, so a resumed run replays them exactly.
+                torch.manual_seed(seed * 1_000_003 + epoch + 1)
                 order = torch.randperm(n)
                 # One version (original or augmented copy) per sample and epoch.
                 version = torch.randint(n_versions, (n,)) if n_versions > 1 else torch.zeros(n, dtype=torch.long)
                 total, correct, loss_sum = 0, 0, 0.0
-                bar = tqdm(range(0, n, self.batch_size), desc=f"epoch {epoch + 1}/{self.epochs}",
-                           disable=not self.progress, leave=False)
+                desc = f"epoch {epoch + 1}/{self.epochs}" + (f" member {position}" if self.ensemble > 1 else "")
+                bar = tqdm(range(0, n, self.batch_size), desc=desc, disable=not self.progress, leave=False,
+                           position=position)
                 for start in bar:
                     idx = order[start : start + self.batch_size]
                     if len(idx) < 2:  # batch norm needs two samples
@@ -554,42 +574,129 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
                         {
                             "model": net.state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "epoch": epoch + 1, "history": history,
-                            "rng": torch.get_rng_state(), "config": json.dumps(self._config(), sort_keys=True),
+                            "rng": torch.get_rng_state(), "config": config,
                             "n_samples": n, "n_versions": n_versions,
                         },
                         ckpt_path,
                     )
-        self.net_ = net.eval()
-        self.history_ = history
+        return net.eval(), history
+
+    def fit(self, X: Any, y: Any) -> SparseScatteringClassifier:
+        """Train every member; resumes from the checkpoints of the same configuration in ``checkpoint_dir``."""
+        import tempfile
+
+        self._validate()
+        feats = self._features(X, augment=True)
+        y = _check_labels(y, feats.shape[1])
+        self.classes_, y_idx = np.unique(y, return_inverse=True)
+        targets = torch.from_numpy(y_idx.astype(np.int64))
+        seeds = [self.random_state + m for m in range(self.ensemble)]
+        parallel = self.n_jobs > 1 and self.ensemble > 1
+        with tempfile.TemporaryDirectory(prefix="wavephase-ensemble-") as tmp:
+            # Parallel members hand their result back through their final checkpoint.
+            root = Path(self.checkpoint_dir) if self.checkpoint_dir is not None else Path(tmp) if parallel else None
+            paths = [None if root is None else root / ("checkpoint.pt" if m == 0 else f"checkpoint-member{m}.pt")
+                     for m in range(self.ensemble)]
+            if parallel:
+                _train_in_processes(self, feats, targets, seeds, paths)
+            members = [self._fit_member(feats, targets, len(self.classes_), seed, path, m)
+                       for m, (seed, path) in enumerate(zip(seeds, paths))]
+        self.members_ = [net for net, _ in members]
+        self.histories_ = [history for _, history in members]
+        self.history_ = self.histories_[0]
         return self
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "net_"):
+        if not hasattr(self, "members_"):
             raise RuntimeError("this SparseScatteringClassifier is not fitted yet: call fit(X, y) first.")
 
-    def _logits(self, X: Any, batch_size: int = 1000) -> torch.Tensor:
+    def member_proba(self, X: Any, batch_size: int = 1000) -> np.ndarray:
+        """Class probabilities of each member, its logits averaged over the versions of ``X``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (ensemble, n, n_classes).
+        """
         self._check_fitted()
         feats = self._features(X)
         with torch.no_grad():
-            return torch.stack([
-                torch.cat([self.net_(v[i : i + batch_size]) for i in range(0, v.shape[0], batch_size)]) for v in feats
-            ]).mean(0)
+            return np.stack([
+                torch.softmax(torch.stack([
+                    torch.cat([net(v[i : i + batch_size]) for i in range(0, v.shape[0], batch_size)]) for v in feats
+                ]).mean(0), dim=1).numpy()
+                for net in self.members_
+            ])
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, (n, n_classes)."""
-        return torch.softmax(self._logits(X), dim=1).numpy()
+        """Class probabilities averaged over the members, (n, n_classes)."""
+        return self.member_proba(X).mean(0)
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted labels, (n,)."""
-        return self.classes_[self._logits(X).argmax(1).numpy()]
+        return self.classes_[self.predict_proba(X).argmax(1)]
 
     def sparse_code_report(self, X: Any, max_samples: int = 1000) -> dict[str, float]:
-        """Sparsity and relative reconstruction error of the ISTC codes of ``X``."""
+        """Sparsity and relative reconstruction error of the ISTC codes of ``X`` (member 0)."""
         self._check_fitted()
         feats = self._features(X)[0, :max_samples]
         with torch.no_grad():
-            x, _ = self.net_.code(feats)
-            return self.net_.istc.report(x)
+            x, _ = self.members_[0].code(feats)
+            return self.members_[0].istc.report(x)
+
+
+def _train_member_process(
+    est: SparseScatteringClassifier, feats: torch.Tensor, targets: torch.Tensor, seed: int, path: Path,
+    position: int, parent: int,
+) -> None:
+    # Runs in a forked child: one thread, since the members share the cores, and
+    # death with the parent (Linux prctl PR_SET_PDEATHSIG), so that a killed run
+    # leaves no orphan writing the checkpoints that its restart resumes.
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+    torch.set_num_threads(1)
+    est._fit_member(feats, targets, len(est.classes_), seed, path, position)
+
+
+def _train_in_processes(
+    est: SparseScatteringClassifier, feats: torch.Tensor, targets: torch.Tensor, seeds: list[int], paths: list[Path],
+) -> None:
+    # At most est.n_jobs members at once, each in a forked process that inherits the
+    # features without copying them and leaves its final checkpoint at its path.
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    ctx = multiprocessing.get_context("fork")
+    pending, running, failed = list(enumerate(zip(seeds, paths))), {}, []
+    try:
+        while pending or running:
+            while pending and len(running) < est.n_jobs:
+                m, (seed, path) = pending.pop(0)
+                running[m] = ctx.Process(target=_train_member_process, daemon=True,
+                                         args=(est, feats, targets, seed, path, m, os.getpid()))
+                running[m].start()
+            wait([p.sentinel for p in running.values()])
+            for m, proc in list(running.items()):
+                if proc.exitcode is not None:
+                    del running[m]
+                    if proc.exitcode != 0:
+                        failed.append(f"member {m} (exit code {proc.exitcode})")
+            if failed:
+                break  # the others are killed below: their checkpoints let a rerun resume them
+    finally:
+        for proc in running.values():
+            proc.kill()
+            proc.join()
+    if failed:
+        raise RuntimeError(f"training of ensemble {', '.join(failed)} failed (see its error above); "
+                           f"run fit again to resume from the checkpoints.")
 
 
 def _plot_confusion(cm: np.ndarray, title: str, path: Path) -> None:
@@ -764,7 +871,11 @@ def run_classification(
     t_fit = time.perf_counter()
     est.fit(F_train, y_fit)
     fit_seconds = time.perf_counter() - t_fit
-    pred = est.predict(F_test)
+    if model == "sparse-scattering":
+        member_proba = est.member_proba(F_test)
+        pred = est.classes_[member_proba.mean(0).argmax(1)]
+    else:
+        pred = est.predict(F_test)
     from sklearn.metrics import confusion_matrix
 
     cm = confusion_matrix(y_test, pred, labels=np.arange(10))
@@ -782,6 +893,8 @@ def run_classification(
         metrics["epochs"] = epochs
         metrics["history"] = est.history_
         metrics["sparse_code"] = est.sparse_code_report(F_test)
+        # Each member alone (member 0 is the single model of this seed), next to the ensemble.
+        metrics["member_test_errors"] = [float((est.classes_[p.argmax(1)] != y_test).mean()) for p in member_proba]
         if augment or test_augment:
             metrics["augmentation"] = aug
     if model == "scattering-svm":
