@@ -22,6 +22,7 @@ from torch import nn
 
 from wavephase.scattering.fourier import (
     FilterBlocks,
+    Workspace,
     grad_over_modulus,
     kymatio_level,
     lowpass_matrices,
@@ -106,26 +107,28 @@ class _SplitModulus(torch.autograd.Function):
     """``sqrt(a^2 + b^2)`` of the two halves of the last axis; gradient 0 where it is 0."""
 
     @staticmethod
-    def forward(ctx, parts: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, parts: torch.Tensor, workspace: Workspace) -> torch.Tensor:  # type: ignore[override]
         a, b = parts.chunk(2, dim=-1)
-        out = modulus_of_parts(a, b)
+        out = modulus_of_parts(a, b, workspace.out("modulus", a.shape, a.dtype, a.device))
         ctx.save_for_backward(parts, out)
         return out
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
         parts, out = ctx.saved_tensors
         scale = grad_over_modulus(grad, out)
-        return (parts.unflatten(-1, (2, -1)) * scale.unsqueeze(-2)).flatten(-2)
+        return (parts.unflatten(-1, (2, -1)) * scale.unsqueeze(-2)).flatten(-2), None
 
 
-def split_modulus(parts: torch.Tensor) -> torch.Tensor:
+def split_modulus(parts: torch.Tensor, workspace: Workspace | None = None) -> torch.Tensor:
     """Modulus of a complex map stored as ``[real part, imaginary part]`` on the last axis.
 
     Parameters
     ----------
     parts : torch.Tensor
         Real tensor whose last axis holds the real then the imaginary parts.
+    workspace : Workspace, optional
+        Where the result is written (the buffer ``"modulus"``).
 
     Returns
     -------
@@ -136,17 +139,21 @@ def split_modulus(parts: torch.Tensor) -> torch.Tensor:
     ------
     parts: (..., 2 n) -> (..., n)
     """
-    return _SplitModulus.apply(parts)
+    return _SplitModulus.apply(parts, workspace or Workspace(False))
 
 
-def _cols(u: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-    """``u @ a`` on the last axis, as one GEMM over all other axes."""
-    return u @ a
+def _cols(u: torch.Tensor, a: torch.Tensor, work: Workspace | None = None, key: str = "") -> torch.Tensor:
+    """``u @ a`` on the last axis of a real ``u``, as one GEMM over all other axes (into ``work[key]``)."""
+    out = work.out(key, (*u.shape[:-1], a.shape[-1]), u.dtype, u.device) if work else None
+    return torch.matmul(u, a, out=out)
 
 
-def _rows(a: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """``a`` applied to the first axis of ``u``, as one GEMM."""
-    return (a @ u.reshape(u.shape[0], -1)).reshape(a.shape[0], *u.shape[1:])
+def _rows(a: torch.Tensor, u: torch.Tensor, work: Workspace | None = None, key: str = "") -> torch.Tensor:
+    """``a`` applied to the first axis of ``u``, as one GEMM (into ``work[key]``)."""
+    shape = (a.shape[0], *u.shape[1:])
+    out = work.out(key, shape, torch.promote_types(a.dtype, u.dtype), u.device) if work else None
+    flat = torch.mm(a, u.reshape(u.shape[0], -1), out=None if out is None else out.view(a.shape[0], -1))
+    return flat.view(shape)
 
 
 class DenseScattering(nn.Module):
@@ -228,33 +235,36 @@ class DenseScattering(nn.Module):
             target = real
         return buf if buf.dtype == target else buf.to(target)
 
-    def _lowpass(self, u: torch.Tensor, r: int | str) -> torch.Tensor:
+    def _lowpass(self, u: torch.Tensor, r: int | str, work: Workspace) -> torch.Tensor:
         """Low-pass, subsample and crop real maps ``(m, ..., n)`` at level ``r`` (``"_x"``: the input)."""
         rows, cols = self._get(f"_phi_rows{r}", u), self._get(f"_phi_cols{r}", u)
         out = None
         for a, b in zip(rows, cols):
-            term = _rows(a, _cols(u, b))
+            term = _rows(a, _cols(u, b, work, "lowpass"))  # a result: never a reused buffer
             out = term if out is None else out + term
         return out
 
-    def _spectrum(self, u: torch.Tensor, r: int) -> torch.Tensor:
+    def _spectrum(self, u: torch.Tensor, r: int, work: Workspace) -> torch.Tensor:
         """2D DFT of real maps ``(m, ..., n)`` at level ``r``."""
-        half = torch.view_as_complex(_cols(u, self._get(f"_fwd_cols{r}", u)).unflatten(-1, (-1, 2)))
-        return _rows(self._get(f"_fwd_rows{r}", half), half)
+        half = torch.view_as_complex(_cols(u, self._get(f"_fwd_cols{r}", u), work, "spectrum_cols").unflatten(-1, (-1, 2)))
+        return _rows(self._get(f"_fwd_rows{r}", half), half, work, "spectrum")
 
-    def _wavelet_modulus(self, u_hat: torch.Tensor, name: str, r: int) -> torch.Tensor:
+    def _wavelet_modulus(self, u_hat: torch.Tensor, name: str, r: int, work: Workspace) -> torch.Tensor:
         """``|u * psi|`` for a group of filters, subsampled to level ``r``, as real maps."""
-        y = periodized_product(u_hat, self._blocks[name], self._get(name, u_hat.real), row_dim=0)
-        y = _rows(self._get(f"_inv_rows{r}", y), y)
-        return split_modulus(_cols(torch.view_as_real(y).flatten(-2), self._get(f"_inv_cols{r}", u_hat.real)))
+        y = periodized_product(u_hat, self._blocks[name], self._get(name, u_hat.real), row_dim=0, workspace=work)
+        y = _rows(self._get(f"_inv_rows{r}", y), y, work, "inverse_rows")
+        parts = _cols(torch.view_as_real(y).flatten(-2), self._get(f"_inv_cols{r}", u_hat.real), work, "inverse_cols")
+        return split_modulus(parts, work)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, work: Workspace | None = None) -> torch.Tensor:
         """Scattering coefficients of a batch of images.
 
         Parameters
         ----------
         x : torch.Tensor
             Real images, float32 or float64 (checked by the caller).
+        work : Workspace, optional
+            Buffers for the intermediates, reused from call to call when enabled.
 
         Returns
         -------
@@ -265,18 +275,18 @@ class DenseScattering(nn.Module):
         ------
         x: (B, M, N) -> (B, C, M // 2**J, N // 2**J)
         """
-        J = self.J
+        J, work = self.J, work or Workspace(False)
         x = x.transpose(0, 1).contiguous()  # (M, B, N)
-        x_hat = torch.view_as_complex(_cols(x, self._get("_x_cols", x)).unflatten(-1, (-1, 2)))
-        x_hat = _rows(self._get("_x_rows", x_hat), x_hat)[:, :, None]  # (Mp, B, 1, Np)
-        out = [self._lowpass(x[:, :, None], "_x")]
+        x_hat = torch.view_as_complex(_cols(x, self._get("_x_cols", x), work, "x_cols").unflatten(-1, (-1, 2)))
+        x_hat = _rows(self._get("_x_rows", x_hat), x_hat, work, "x_hat")[:, :, None]  # (Mp, B, 1, Np)
+        out = [self._lowpass(x[:, :, None], "_x", work)]
         order2 = []
         for j1 in range(J):
-            u1 = self._wavelet_modulus(x_hat, f"_psi{j1}", j1)  # (m1, B, L, n1)
-            out.append(self._lowpass(u1, j1))
+            u1 = self._wavelet_modulus(x_hat, f"_psi{j1}", j1, work)  # (m1, B, L, n1)
+            out.append(self._lowpass(u1, j1, work))
             if self.max_order == 2 and j1 < J - 1:
-                u1_hat = self._spectrum(u1, j1)[:, :, :, None]  # (m1, B, L, 1, n1)
-                paths = [self._lowpass(self._wavelet_modulus(u1_hat, f"_psi{j2}_at{j1}", j2), j2)
+                u1_hat = self._spectrum(u1, j1, work)[:, :, :, None]  # (m1, B, L, 1, n1)
+                paths = [self._lowpass(self._wavelet_modulus(u1_hat, f"_psi{j2}_at{j1}", j2, work), j2, work)
                          for j2 in range(j1 + 1, J)]  # (m, B, L, L, n) each
                 order2.append(torch.cat(paths, dim=3).flatten(2, 3))
         return torch.cat(out + order2, dim=2).permute(1, 2, 0, 3)
