@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from wavephase.filters.bank import FilterBank, morlet_bank
+from wavephase.filters.morlet import gaussian_fourier
 from wavephase.scattering.dense import DenseScattering
 from wavephase.scattering.fourier import (
     FilterBlocks,
@@ -133,10 +134,14 @@ class Scattering2D(nn.Module):
         M, N = self.shape
         self.padded_shape = (padded_size(M, J), padded_size(N, J))
         if filters is None:
-            # Computed in float64 and cached in the module's precision: the blocks built from it
-            # in float64 round to the same float32 values.
+            # Cached in the module's precision (the float32 blocks built from it are the same);
+            # the low-pass is recomputed in float64, where it is separable to round-off:
+            # rounded to float32 its low-pass matrices would need rank 6-10 instead of 1.
             filters = morlet_bank(self.padded_shape, J, L, sigma0=sigma0, xi0=xi0, slant=slant, dtype=dtype)
-        elif tuple(filters.psi.shape[:2]) != (J, L) or filters.shape != self.padded_shape:
+            phi = gaussian_fourier(self.padded_shape, filters.sigma_phi, device=filters.phi.device)
+        else:
+            phi = filters.phi
+        if tuple(filters.psi.shape[:2]) != (J, L) or filters.shape != self.padded_shape:
             raise ValueError(
                 f"filters must be a bank of {J} scales x {L} angles on the padded grid {self.padded_shape}, "
                 f"got psi of shape {tuple(filters.psi.shape)}."
@@ -147,10 +152,10 @@ class Scattering2D(nn.Module):
         self.backend = backend
         self._build_padding()
         if backend == "matmul":
-            self._dense = DenseScattering(filters.psi, filters.phi, self.shape, pad_mode, max_order, dtype)
+            self._dense = DenseScattering(filters.psi, phi, self.shape, pad_mode, max_order, dtype)
             self.chunk_bytes = min(self.chunk_bytes, MATMUL_CHUNK_BYTES)
         else:
-            self._build_filter_blocks(filters.psi.double(), filters.phi.double(), dtype)
+            self._build_filter_blocks(filters.psi.double(), phi.double(), dtype)
         self._build_rotation_index()
 
     # ------------------------------------------------------------------ set-up
