@@ -282,3 +282,14 @@ def test_modulus_is_exact_for_huge_and_tiny_values():
     out = modulus(z)
     expected = torch.tensor([5e20, 5e-20, 0.0, 5.0])
     torch.testing.assert_close(out, expected, rtol=1e-6, atol=1e-25)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("backend", ["fft", "matmul"])
+def test_default_lowpass_is_applied_as_one_separable_term(dtype, backend):
+    # The Gaussian low-pass is separable; built from float32-rounded values it would
+    # not be, and every low-pass would cost 6-10 matrix-product pairs instead of one.
+    S = Scattering2D(2, (28, 28), L=4, dtype=dtype, backend=backend)
+    owner = S._dense if backend == "matmul" else S
+    ranks = {name: buf.shape[0] for name, buf in owner.named_buffers() if "_phi_rows" in name}
+    assert ranks and set(ranks.values()) == {1}, ranks
