@@ -130,13 +130,16 @@ def _cached_bank(shape: tuple[int, int], J: int, L: int, sigma0: float, xi0: flo
     sigma = sigma0 * 2.0 ** torch.arange(J, dtype=torch.float64)
     xi = xi0 * 2.0 ** -torch.arange(J, dtype=torch.float64)
     theta = kymatio_angles(L)
-    # One call per scale: each scale prunes the 2*pi aliases it does not reach.
-    psi = torch.stack([morlet_fourier(shape, sigma[j], theta, xi[j], slant, device=device) for j in range(J)])
+    # One call per scale: each scale prunes the 2*pi aliases it does not reach. Each is
+    # cast into the result at once, so that only one scale is held in float64.
+    psi = torch.empty(J, L, *shape, dtype=dtype, device=device)
+    for j in range(J):
+        psi[j] = morlet_fourier(shape, sigma[j], theta, xi[j], slant, device=device)
     # ScatNet/Kymatio use sigma0 * 2**(J-1) for the low-pass so that phi covers
     # the band left uncovered by the coarsest wavelet.
     sigma_phi = sigma0 * 2.0 ** (J - 1)
     phi = gaussian_fourier(shape, sigma_phi, device=device)
-    return FilterBank(psi=psi.to(dtype), phi=phi.to(dtype), sigma=sigma, xi=xi, theta=theta,
+    return FilterBank(psi=psi, phi=phi.to(dtype), sigma=sigma, xi=xi, theta=theta,
                       slant=slant, sigma_phi=sigma_phi,
                       meta={"sigma0": sigma0, "xi0": xi0, "kind": "morlet"})
 

@@ -93,9 +93,11 @@ class Workspace:
     shapes. Handing out the same memory each time avoids the page faults of
     fresh allocations: glibc gives freed multi-megabyte blocks back to the
     system between chunks, and faulting them in again cost about 20 % of the
-    CPU time of a 256 x 256 transform. With autograd the buffers would be
-    overwritten while still saved for the backward pass, so a disabled
-    workspace allocates afresh on every request.
+    CPU time of a 256 x 256 transform. Each role (key) owns one block of
+    memory, sized for its largest request, so the intermediates of all scales
+    share it. With autograd the buffers would be overwritten while still saved
+    for the backward pass, so a disabled workspace allocates afresh on every
+    request.
 
     Parameters
     ----------
@@ -105,17 +107,18 @@ class Workspace:
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
-        self._buffers: dict[tuple, torch.Tensor] = {}
+        self._buffers: dict[tuple[str, torch.device], torch.Tensor] = {}
 
     def empty(self, key: str, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype,
               device: torch.device) -> torch.Tensor:
-        """An uninitialised tensor, the same one for every request with equal arguments when enabled.
+        """An uninitialised tensor in the memory of ``key`` when enabled (a new one otherwise).
 
         Parameters
         ----------
         key : str
-            Role of the buffer; tensors alive at the same time need different keys
-            (or shapes).
+            Role of the buffer: a request overwrites what the previous request
+            with the same key returned, so tensors alive at the same time need
+            different keys.
         shape : tuple of int
             Shape of the buffer.
         dtype : torch.dtype
@@ -134,11 +137,11 @@ class Workspace:
         """
         if not self.enabled:
             return torch.empty(shape, dtype=dtype, device=device)
-        name = (key, tuple(shape), dtype, device)
-        buf = self._buffers.get(name)
-        if buf is None:
-            buf = self._buffers[name] = torch.empty(shape, dtype=dtype, device=device)
-        return buf
+        nbytes = math.prod(shape) * dtype.itemsize
+        memory = self._buffers.get((key, device))
+        if memory is None or memory.numel() < nbytes:
+            memory = self._buffers[(key, device)] = torch.empty(nbytes, dtype=torch.uint8, device=device)
+        return memory[:nbytes].view(dtype).view(shape)
 
     def out(self, key: str, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype,
             device: torch.device) -> torch.Tensor | None:
@@ -466,18 +469,18 @@ class _Modulus(torch.autograd.Function):
     """|z| with gradient z/|z| (0 at z = 0, a valid subgradient); see :func:`grad_over_modulus`."""
 
     @staticmethod
-    def forward(ctx, z: torch.Tensor, workspace: Workspace) -> torch.Tensor:  # type: ignore[override]
-        out = modulus_of_parts(z.real, z.imag, workspace.out("modulus", z.shape, z.real.dtype, z.device))
+    def forward(ctx, z: torch.Tensor, workspace: Workspace, key: str) -> torch.Tensor:  # type: ignore[override]
+        out = modulus_of_parts(z.real, z.imag, workspace.out(key, z.shape, z.real.dtype, z.device))
         ctx.save_for_backward(z, out)
         return out
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
         z, out = ctx.saved_tensors
-        return z * grad_over_modulus(grad, out), None
+        return z * grad_over_modulus(grad, out), None, None
 
 
-def modulus(z: torch.Tensor, workspace: Workspace | None = None) -> torch.Tensor:
+def modulus(z: torch.Tensor, workspace: Workspace | None = None, key: str = "modulus") -> torch.Tensor:
     """Complex modulus with a finite, well-defined gradient everywhere.
 
     Parameters
@@ -485,7 +488,9 @@ def modulus(z: torch.Tensor, workspace: Workspace | None = None) -> torch.Tensor
     z : torch.Tensor
         Complex tensor.
     workspace : Workspace, optional
-        Where the result is written (the buffer ``"modulus"``).
+        Where the result is written, as the buffer ``key``.
+    key : str
+        Workspace key of the result.
 
     Returns
     -------
@@ -496,4 +501,4 @@ def modulus(z: torch.Tensor, workspace: Workspace | None = None) -> torch.Tensor
     ------
     z: (...) complex -> (...) real
     """
-    return _Modulus.apply(z, workspace or Workspace(False))
+    return _Modulus.apply(z, workspace or Workspace(False), key)

@@ -155,7 +155,7 @@ class Scattering2D(nn.Module):
             self._dense = DenseScattering(filters.psi, phi, self.shape, pad_mode, max_order, dtype)
             self.chunk_bytes = min(self.chunk_bytes, MATMUL_CHUNK_BYTES)
         else:
-            self._build_filter_blocks(filters.psi.double(), phi.double(), dtype)
+            self._build_filter_blocks(filters.psi, phi.double(), dtype)
         self._build_rotation_index()
 
     # ------------------------------------------------------------------ set-up
@@ -167,7 +167,7 @@ class Scattering2D(nn.Module):
         self.register_buffer("_cols", reflect_indices(N, left, Np - N - left), persistent=False)
 
     def _add_blocks(self, name: str, filters: torch.Tensor, k: int, dtype: torch.dtype) -> None:
-        blocks = FilterBlocks(filters, k)
+        blocks = FilterBlocks(filters.double(), k)  # one group at a time in float64: a low build peak
         self._blocks[name] = blocks
         self.register_buffer(name, paired(blocks.values.to(dtype)), persistent=False)
 
@@ -273,12 +273,12 @@ class Scattering2D(nn.Module):
             out = term if out is None else out + term
         return out
 
-    def _wavelet_modulus(self, u_hat: torch.Tensor, name: str, work: Workspace) -> torch.Tensor:
-        """|u * psi| for all filters of one group, subsampled, in space."""
+    def _wavelet_modulus(self, u_hat: torch.Tensor, name: str, work: Workspace, key: str) -> torch.Tensor:
+        """|u * psi| for all filters of one group, subsampled, in space (buffer ``key``)."""
         y = periodized_product(u_hat, self._blocks[name], self._filters(name, u_hat.real), is_paired=True,
                                workspace=work)
         # ifft2 with out= runs several times slower than into a fresh tensor.
-        return modulus(torch.fft.ifft2(y), work)
+        return modulus(torch.fft.ifft2(y), work, key)
 
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
         if self.pad_mode == "reflect":
@@ -336,14 +336,14 @@ class Scattering2D(nn.Module):
         order0 = self._lowpass(x, 0)  # (B, 1, m, n)
         order1, order2 = [], []
         for j1 in range(J):
-            u1 = self._wavelet_modulus(x_hat, f"_psi{j1}", work)  # (B, L, Mp/2^j1, Np/2^j1)
+            u1 = self._wavelet_modulus(x_hat, f"_psi{j1}", work, "u1")  # (B, L, Mp/2^j1, Np/2^j1)
             order1.append(self._lowpass(u1, j1))
             if self.max_order == 2 and j1 < J - 1:
                 u1_hat = torch.fft.fft2(u1, out=work.out("spectrum", u1.shape, x_hat.dtype, u1.device))[:, :, None]
                 paths = []
                 for j2 in range(j1 + 1, J):
                     name = f"_psi{j2}_at{j1}" if j1 else f"_psi{j2}"
-                    u2 = self._wavelet_modulus(u1_hat, name, work)  # (B, L, L, ...)
+                    u2 = self._wavelet_modulus(u1_hat, name, work, "u2")  # (B, L, L, ...)
                     paths.append(self._lowpass(u2, j2))
                 order2.append(torch.cat(paths, dim=2).flatten(1, 2))  # (B, L * (J-1-j1) * L, m, n)
         return torch.cat([order0, *order1, *order2], dim=1)
