@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from wavephase.scattering.dense import dft_matrix, padding_matrix, split_modulus
+from wavephase.scattering.dense import dft_matrix, padding_matrix
 from wavephase.scattering.fourier import reflect_indices
 
 
@@ -23,11 +23,12 @@ def test_padding_matrix_matches_index_padding(size, before, after):
     assert torch.equal(zeros, torch.nn.functional.pad(x.T, (before, after)).T)
 
 
-def test_split_modulus_value_and_gradients():
-    z = torch.randn(4, 3, 6, dtype=torch.complex128, generator=torch.Generator().manual_seed(0))
-    parts = torch.cat((z.real, z.imag), dim=-1).requires_grad_(True)
-    assert torch.allclose(split_modulus(parts), z.abs())
-    assert torch.autograd.gradcheck(split_modulus, (parts,))
-    zero = torch.zeros(2, 4, dtype=torch.float64, requires_grad=True)
-    split_modulus(zero).sum().backward()
+def test_fused_wavelet_modulus_gradient_is_zero_at_zero_and_exact_elsewhere():
+    from wavephase import Scattering2D
+
+    S = Scattering2D(2, (8, 8), L=2, dtype=torch.float64, backend="matmul")
+    zero = torch.zeros(2, 8, 8, dtype=torch.float64, requires_grad=True)
+    S(zero)[:, 1:].sum().backward()  # orders 1 and 2: through the modulus
     assert torch.equal(zero.grad, torch.zeros_like(zero))
+    x = torch.randn(2, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4), requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: S(t)[:, 1:], (x,))

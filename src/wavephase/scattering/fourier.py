@@ -236,6 +236,57 @@ def _crop(x: torch.Tensor, crop: tuple[int, int, int, int], row_dim: int, col_di
     return x.narrow(row_dim, r0, r1 - r0).narrow(col_dim, c0, c1 - c0)
 
 
+def _periodized_sum(x_hat: torch.Tensor, vals: torch.Tensor, blocks: FilterBlocks, row_dim: int, is_paired: bool,
+                    workspace: Workspace) -> torch.Tensor:
+    """Forward pass of :func:`periodized_product` (no autograd); the result is the buffer ``"product"``."""
+    x, v, rows, cols = x_hat, vals, row_dim, -1
+    if x_hat.is_complex() and not (vals[..., 0] if is_paired else vals).is_complex():
+        # Real products on (re, im) pairs against the filters stored twice,
+        # (..., n, 2), run about twice as fast as torch's complex-by-real kernel.
+        x, rows, cols = torch.view_as_real(x_hat), row_dim - 1 if row_dim < 0 else row_dim, -2
+        v = v.to(x.dtype) if is_paired else paired(vals.to(x.dtype))
+    # Axes counted from the end, where x's blocks and the filters align.
+    rows = rows - x.dim() if rows >= 0 else rows
+    k = blocks.k
+    first = _block(x, *blocks.index[0], k, rows, cols)
+    # Sizes of broadcast-compatible shapes, aligned on the right (torch.broadcast_shapes
+    # costs ~0.1 ms a call, as much as a small product).
+    lead = (1,) * (v.dim() - 1 - first.dim())
+    shape = [max(p, q) for p, q in zip(lead + first.shape, (1,) * (first.dim() - v.dim() + 1) + v.shape[1:])]
+    out = workspace.empty("product", shape, x.dtype, x.device)
+    if blocks.crops[0] == (0, first.shape[rows], 0, first.shape[cols]):
+        torch.mul(first, v[0], out=out)
+        start = 1
+    else:
+        out.zero_()
+        start = 0
+    # In-place accumulation on each block's support: one pass over that part of
+    # the output per block, no temporaries.
+    for b in range(start, len(blocks.index)):
+        crop = blocks.crops[b]
+        _crop(out, crop, rows, cols).addcmul_(_crop(_block(x, *blocks.index[b], k, rows, cols), crop, rows, cols),
+                                              _crop(v[b], crop, rows, cols))
+    return torch.view_as_complex(out) if x is not x_hat else out
+
+
+def _periodized_sum_adjoint(grad: torch.Tensor, vals: torch.Tensor, blocks: FilterBlocks, row_dim: int,
+                            x_shape: torch.Size) -> torch.Tensor:
+    """Gradient of :func:`_periodized_sum` with respect to ``x_hat`` (``vals`` not paired)."""
+    lead = grad.dim() - len(x_shape)
+    # Axes along which x_hat was broadcast are summed; with all blocks at once
+    # this is one batched matrix product (about twice as fast as per-block sums).
+    kept = [d for d in range(grad.dim()) if d >= lead and not (x_shape[d - lead] == 1 and grad.shape[d] > 1)]
+    v_axes = list(range(grad.dim() - vals.dim() + 1, grad.dim()))
+    v = vals.conj() if vals.is_complex() else vals.to(grad.dtype)
+    per_block = torch.einsum(grad, list(range(grad.dim())), v, [grad.dim()] + v_axes, [grad.dim()] + kept)
+    covered = len(blocks.index) == blocks.k**2
+    grad_x = grad.new_empty(x_shape) if covered else grad.new_zeros(x_shape)
+    for b, (a, c) in enumerate(blocks.index):
+        target = _block(grad_x, a, c, blocks.k, row_dim)
+        target.copy_(per_block[b].reshape(target.shape))
+    return grad_x
+
+
 class _PeriodizedProduct(torch.autograd.Function):
     """Block-summed product; the backward writes each block's gradient in place.
 
@@ -246,58 +297,15 @@ class _PeriodizedProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_hat: torch.Tensor, vals: torch.Tensor, blocks: FilterBlocks,  # type: ignore[override]
                 row_dim: int, is_paired: bool, workspace: Workspace) -> torch.Tensor:
-        x, v, rows, cols = x_hat, vals, row_dim, -1
-        if is_paired:
-            vals = vals[..., 0]
-        if x_hat.is_complex() and not vals.is_complex():
-            # Real products on (re, im) pairs against the filters stored twice,
-            # (..., n, 2), run about twice as fast as torch's complex-by-real kernel.
-            x, rows, cols = torch.view_as_real(x_hat), row_dim - 1 if row_dim < 0 else row_dim, -2
-            v = v.to(x.dtype) if is_paired else paired(vals.to(x.dtype))
-        # Axes counted from the end, where x's blocks and the filters align.
-        rows = rows - x.dim() if rows >= 0 else rows
-        k = blocks.k
-        first = _block(x, *blocks.index[0], k, rows, cols)
-        # Sizes of broadcast-compatible shapes, aligned on the right (torch.broadcast_shapes
-        # costs ~0.1 ms a call, as much as a small product).
-        lead = (1,) * (v.dim() - 1 - first.dim())
-        shape = [max(p, q) for p, q in zip(lead + first.shape, (1,) * (first.dim() - v.dim() + 1) + v.shape[1:])]
-        out = workspace.empty("product", shape, x.dtype, x.device)
-        if blocks.crops[0] == (0, first.shape[rows], 0, first.shape[cols]):
-            torch.mul(first, v[0], out=out)
-            start = 1
-        else:
-            out.zero_()
-            start = 0
-        # In-place accumulation on each block's support: one pass over that part of
-        # the output per block, no temporaries.
-        for b in range(start, len(blocks.index)):
-            crop = blocks.crops[b]
-            _crop(out, crop, rows, cols).addcmul_(_crop(_block(x, *blocks.index[b], k, rows, cols), crop, rows, cols),
-                                                  _crop(v[b], crop, rows, cols))
-        if x is not x_hat:
-            out = torch.view_as_complex(out)
-        ctx.save_for_backward(vals)
+        out = _periodized_sum(x_hat, vals, blocks, row_dim, is_paired, workspace)
+        ctx.save_for_backward(vals[..., 0] if is_paired else vals)
         ctx.blocks, ctx.row_dim, ctx.x_shape = blocks, row_dim, x_hat.shape
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         (vals,) = ctx.saved_tensors
-        blocks, row_dim, x_shape = ctx.blocks, ctx.row_dim, ctx.x_shape
-        lead = grad.dim() - len(x_shape)
-        # Axes along which x_hat was broadcast are summed; with all blocks at once
-        # this is one batched matrix product (about twice as fast as per-block sums).
-        kept = [d for d in range(grad.dim()) if d >= lead and not (x_shape[d - lead] == 1 and grad.shape[d] > 1)]
-        v_axes = list(range(grad.dim() - vals.dim() + 1, grad.dim()))
-        v = vals.conj() if vals.is_complex() else vals.to(grad.dtype)
-        per_block = torch.einsum(grad, list(range(grad.dim())), v, [grad.dim()] + v_axes, [grad.dim()] + kept)
-        covered = len(blocks.index) == blocks.k**2
-        grad_x = grad.new_empty(x_shape) if covered else grad.new_zeros(x_shape)
-        for b, (a, c) in enumerate(blocks.index):
-            target = _block(grad_x, a, c, blocks.k, row_dim)
-            target.copy_(per_block[b].reshape(target.shape))
-        return grad_x, None, None, None, None, None
+        return _periodized_sum_adjoint(grad, vals, ctx.blocks, ctx.row_dim, ctx.x_shape), None, None, None, None, None
 
 
 def lowpass_matrices(phi_hat: torch.Tensor, k: int, crop: int = 1, tol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
