@@ -115,7 +115,6 @@ def augment_images(
     return out
 
 
-
 def augmented_copies(X: np.ndarray, n_copies: int, seed: int, **params: Any) -> Iterator[np.ndarray]:
     """The ``n_copies`` seeded augmented copies of a training set, one at a time.
 

@@ -613,6 +613,13 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
     def member_proba(self, X: Any, batch_size: int = 1000) -> np.ndarray:
         """Class probabilities of each member, its logits averaged over the versions of ``X``.
 
+        Parameters
+        ----------
+        X : array-like
+            Images (n, M, N), or features (n, C, h, w) / (V, n, C, h, w) when ``precomputed``.
+        batch_size : int
+            Samples per forward pass.
+
         Returns
         -------
         numpy.ndarray
