@@ -191,7 +191,7 @@ def main() -> None:
     parser.add_argument("--n-kymatio", type=int, default=2, help="molecules for Kymatio (0 to skip)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--source", choices=("auto", "qm9", "synthetic"), default="auto")
-    parser.add_argument("--preset", help="start from wavephase.models.molecules.QM9_PRESETS[PRESET] (then --config)")
+    parser.add_argument("--preset", help="start from the scattering settings of wavephase.models.molecules.QM9_PRESETS[PRESET] (then --config)")
     parser.add_argument("--config", default="{}", help="JSON keyword arguments for SolidHarmonicScattering3D")
     parser.add_argument("--grad", action="store_true", help="also backpropagate (forces)")
     default_kymatio = ROOT / ".venv-kymatio" / "bin" / "python"
@@ -205,7 +205,9 @@ def main() -> None:
 
         if args.preset not in QM9_PRESETS:
             parser.error(f"--preset must be one of {sorted(QM9_PRESETS)}, got {args.preset!r}")
-        args.config = json.dumps({**QM9_PRESETS[args.preset], **json.loads(args.config)})
+        if QM9_PRESETS[args.preset]["scattering"] is None:
+            parser.error(f"--preset {args.preset} has no scattering part to time")
+        args.config = json.dumps({**QM9_PRESETS[args.preset]["scattering"], **json.loads(args.config)})
     if args.worker:
         impl, path = args.worker
         if impl == "wavephase":

@@ -5,8 +5,8 @@ For each settings preset of :class:`wavephase.SolidHarmonicScattering3D`, runs
 training, 10,000 validation and 10,831 test molecules, or ``--limit``): features
 of every molecule, ridge regression with the penalty chosen on the validation
 set, test MAE and the learning curve. Then, on the features of the first preset,
-refits on subsets of the columns (by order, channel, exponent ``q``, ``J`` and
-``L``, read from ``meta()``) to show which families carry the accuracy, and with
+refits on subsets of the columns (scattering or spectrum, order, channel,
+scales and degrees, read from ``meta()``) to show which families carry the accuracy, and with
 other regressions (feature maps, among them the products of
 ``feature_map="quadratic"``, and a wider penalty grid).
 
@@ -16,7 +16,8 @@ preset, so a run cut short keeps what it finished.
 
 Usage: python benchmarks/bench_qm9_presets.py --out DIR [--device cuda] [--batch-size 256]
            [--scheduler serial|local|tcp://HOST:PORT] [--workers 2]
-           [--presets full,fast,...] [--limit N] [--no-subsets] [--no-feature-maps] [--no-progress]
+           [--presets full,fast,...] [--limit N] [--no-subsets] [--subsets NAME,...] [--no-feature-maps]
+           [--feature-map linear] [--no-progress]
 """
 
 from __future__ import annotations
@@ -25,34 +26,31 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from wavephase.data.cache import atomic_write_bytes
 from wavephase.models.molecules import QM9_PRESETS
 
-#: Settings compared; ``run_qm9``'s own presets plus other candidates.
+#: Settings compared (the format of ``QM9_PRESETS``); ``run_qm9``'s own presets plus other candidates.
 PRESETS: dict[str, dict[str, Any]] = {
-    "full": QM9_PRESETS["full"],
-    "J4": {"J": 4},
-    "fast": QM9_PRESETS["fast"],
-    "cpu": QM9_PRESETS["cpu"],
-    "order2-coarse": {"grid_step": 1.0, "margin": 4.0},
-    "J2-L2-order2-coarse": {"J": 2, "L": 2, "grid_step": 1.0, "margin": 4.0},
+    **QM9_PRESETS,
+    "J4": {"scattering": {"J": 4}, "spectrum": None},
+    "order2-coarse": {"scattering": {"grid_step": 1.0, "margin": 4.0}, "spectrum": None},
+    "spectrum-L3-same-scale": {"scattering": None, "spectrum": {"L": 3, "scale_offsets": 0}},
 }
 
-#: Column subsets of the first preset: name -> predicate on one meta row.
+#: Column subsets of the first preset: name -> predicate on one meta row (see ``ConcatInvariants.meta``).
 SUBSETS: dict[str, Any] = {
     "all": lambda r: True,
-    "orders 0-1": lambda r: r["order"] <= 1,
-    "order 0": lambda r: r["order"] == 0,
-    "no core channel": lambda r: r["channel"] != "core",
-    "full channel only": lambda r: r["channel"] == "full",
-    "q in {1, 2}": lambda r: r["q"] in (1.0, 2.0),
-    "no q=0.5": lambda r: r["q"] != 0.5,
-    "j <= 2": lambda r: max(r["j1"], r["j2"]) <= 2,
-    "l <= 2": lambda r: max(r["l1"], r["l2"]) <= 2,
+    "scattering only": lambda r: r["part"] == "scattering",
+    "scattering orders 0-1": lambda r: r["part"] == "scattering" and r["order"] <= 1,
+    "scattering, full channel only": lambda r: r["part"] == "scattering" and r["channel"] == "full",
+    "spectrum only": lambda r: r["part"] == "spectrum",
+    "spectrum, same scales": lambda r: r["part"] == "spectrum" and r["j1"] == r["j2"],
+    "spectrum, l <= 3": lambda r: r["part"] == "spectrum" and r["l"] <= 3,
+    "spectrum + scattering orders 0-1": lambda r: r["part"] == "spectrum" or r["order"] <= 1,
 }
 
 
@@ -95,11 +93,12 @@ def _test_scores(F: dict[str, np.ndarray], y: dict[str, np.ndarray], cols: Any =
 
 
 def subset_scores(F: dict[str, np.ndarray], y: dict[str, np.ndarray], meta: dict[str, np.ndarray],
-                  feature_map: str) -> list[dict[str, Any]]:
-    """Test MAE of ridge fits on column subsets of the features."""
+                  feature_map: str, names: Sequence[str] = tuple(SUBSETS)) -> list[dict[str, Any]]:
+    """Test MAE of ridge fits on the column subsets ``names`` of :data:`SUBSETS`."""
     rows = [dict(zip(meta, values)) for values in zip(*meta.values())]
     out = []
-    for name, keep in SUBSETS.items():
+    for name in names:
+        keep = SUBSETS[name]
         cols = np.array([i for i, r in enumerate(rows) if keep(r)])
         out.append({"subset": name, "n_invariants": int(cols.size),
                     **_test_scores(F, y, cols, feature_map=feature_map)})
@@ -124,8 +123,7 @@ def feature_map_scores(F: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> li
 
 def main() -> None:
     """Run the presets given on the command line and print/write their scores."""
-    from wavephase.models.molecules import run_qm9
-    from wavephase.scattering.solid_harmonic3d import SolidHarmonicScattering3D
+    from wavephase.models.molecules import qm9_invariants, run_qm9
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
@@ -138,8 +136,9 @@ def main() -> None:
     ap.add_argument("--chunk-size", type=int, default=2000, help="molecules per stored chunk")
     ap.add_argument("--presets", default=",".join(PRESETS))
     ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--feature-map", default="linear+sqrt")
+    ap.add_argument("--feature-map", default="linear")
     ap.add_argument("--no-subsets", action="store_true")
+    ap.add_argument("--subsets", default=",".join(SUBSETS), help="comma-separated names of SUBSETS to refit")
     ap.add_argument("--no-feature-maps", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args()
@@ -152,7 +151,7 @@ def main() -> None:
         raise SystemExit(f"unknown preset(s) {unknown}; choose among {list(PRESETS)}")
     print("| preset | invariants | ms / molecule | MAE 1k | MAE 10k | MAE full | RMSE full |", flush=True)
     for i, name in enumerate(names):
-        tf = SolidHarmonicScattering3D(**PRESETS[name], chunk_size=args.batch_size)
+        tf = qm9_invariants(PRESETS[name], chunk_size=args.batch_size)
         t0 = time.perf_counter()
         m = run_qm9(out / name, limit=args.limit, progress=not args.no_progress, transform=tf,
                     scheduler=None if args.scheduler == "local" else args.scheduler, n_workers=args.workers,
@@ -173,7 +172,7 @@ def main() -> None:
             if not args.no_feature_maps:
                 row["feature_maps"] = feature_map_scores(F, y)
             if not args.no_subsets:
-                row["subsets"] = subset_scores(F, y, tf.meta(), args.feature_map)
+                row["subsets"] = subset_scores(F, y, tf.meta(), args.feature_map, args.subsets.split(","))
         results["presets"][name] = row
         atomic_write_bytes(out / "results.json", json.dumps(results, indent=2, default=str).encode())
 

@@ -92,6 +92,25 @@ def test_solid_harmonic_scattering_and_forces_match_cpu():
     assert _rel(gg, gc) < 1e-7
 
 
+def test_qm9_invariants_and_forces_match_cpu():
+    from wavephase.models.molecules import qm9_invariants
+    from wavephase.testing import random_molecule
+
+    mols = [random_molecule(n, seed=n) for n in (5, 9)]
+    pos = torch.zeros(2, 9, 3, dtype=torch.float64)
+    z = torch.zeros(2, 9, dtype=torch.float64)
+    for i, (p, c) in enumerate(mols):
+        pos[i, :len(c)], z[i, :len(c)] = p, c
+    T = qm9_invariants("fast", dtype=torch.float64)
+    pc, pg = pos.clone().requires_grad_(), pos.clone().to(CUDA).requires_grad_()
+    yc, yg = T(pc, z), T.to(CUDA)(pg, z.to(CUDA))
+    assert yg.device.type == "cuda" and _rel(yg, yc) < 1e-9
+    w = torch.randn(yc.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    (gc,) = torch.autograd.grad((yc * w).sum(), pc)
+    (gg,) = torch.autograd.grad((yg * w.to(CUDA)).sum(), pg)
+    assert _rel(gg, gc) < 1e-7
+
+
 def test_istc_matches_cpu():
     layer = ISTC(16, 32, n_steps=4, lam=0.1, generator=torch.Generator().manual_seed(4)).double()
     x = torch.randn(5, 16, generator=torch.Generator().manual_seed(5), dtype=torch.float64)

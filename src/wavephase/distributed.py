@@ -50,8 +50,9 @@ def transform_fingerprint(transform: Any) -> str:
     ----------
     transform : nn.Module or callable
         For a module: its class, ``repr`` and the SHA-256 of its parameters and
-        buffers; for a function: its module and qualified name. The source file
-        defining it is hashed too, so editing the code changes the fingerprint.
+        buffers; for a function: its module and qualified name. The source files
+        defining it (and, for a module, its submodules) are hashed too, so editing
+        the code changes the fingerprint.
 
     Returns
     -------
@@ -61,13 +62,22 @@ def transform_fingerprint(transform: Any) -> str:
     import inspect
 
     h = hashlib.sha256()
-    try:
-        # The source of the transform's class/function: a code change invalidates cached features.
-        source = inspect.getsourcefile(transform if inspect.isfunction(transform) else type(transform))
+    # The sources of the transform's class (and of every submodule's class) or function: a
+    # code change invalidates cached features.
+    if isinstance(transform, torch.nn.Module):
+        defining = [type(m) for m in transform.modules()]
+    else:
+        defining = [transform if inspect.isfunction(transform) else type(transform)]
+    sources = set()
+    for obj in defining:
+        try:
+            source = inspect.getsourcefile(obj)
+        except TypeError:  # built-ins have no source file
+            continue
         if source is not None and os.path.isfile(source):
-            h.update(Path(source).read_bytes())
-    except TypeError:  # built-ins have no source file
-        pass
+            sources.add(source)
+    for source in sorted(sources):
+        h.update(Path(source).read_bytes())
     if isinstance(transform, torch.nn.Module):
         h.update(f"{type(transform).__module__}.{type(transform).__qualname__}\n{transform!r}".encode())
         for name, t in sorted(transform.state_dict().items()):

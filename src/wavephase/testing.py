@@ -12,7 +12,8 @@ from typing import Callable
 
 import torch
 
-__all__ = ["relative_error", "assert_invariant", "assert_covariant", "check_operator"]
+__all__ = ["relative_error", "assert_invariant", "assert_covariant", "check_operator", "random_molecule",
+           "random_rotation"]
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -132,3 +133,55 @@ def check_operator(make_op: Callable[[torch.dtype], torch.nn.Module], input_shap
             assert str(err), "error without a message"
         else:
             raise AssertionError(f"{error.__name__} not raised for input {bad.dtype} {tuple(bad.shape)}")
+
+
+def random_molecule(n_atoms: int, seed: int, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """QM9-like random molecule: a random tree of bonds 1.0-1.5 angstrom, H/C/N/O.
+
+    Parameters
+    ----------
+    n_atoms : int
+        Number of atoms (the first half heavy atoms, the rest hydrogens).
+    seed : int
+        Seed of the generator.
+    dtype : torch.dtype
+        Output dtype.
+
+    Returns
+    -------
+    positions : torch.Tensor
+        ``(n_atoms, 3)`` angstrom.
+    charges : torch.Tensor
+        ``(n_atoms,)`` atomic numbers.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    pos = [torch.zeros(3, dtype=torch.float64)]
+    while len(pos) < n_atoms:
+        base = pos[int(torch.randint(len(pos), (1,), generator=gen))]
+        step = torch.randn(3, generator=gen, dtype=torch.float64)
+        cand = base + step / step.norm() * (1.0 + 0.5 * torch.rand(1, generator=gen, dtype=torch.float64))
+        if min(float((cand - p).norm()) for p in pos) > 0.95:
+            pos.append(cand)
+    heavy = torch.tensor([6, 7, 8], dtype=torch.float64)[torch.randint(3, (n_atoms,), generator=gen)]
+    z = torch.where(torch.arange(n_atoms) < max(1, n_atoms // 2), heavy, torch.ones(n_atoms, dtype=torch.float64))
+    return torch.stack(pos).to(dtype), z
+
+
+def random_rotation(seed: int) -> torch.Tensor:
+    """Uniformly random proper rotation.
+
+    Parameters
+    ----------
+    seed : int
+        Seed of the generator.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(3, 3)`` float64 orthogonal matrix with determinant 1.
+    """
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r))
+    if torch.det(q) < 0:
+        q[:, 0] = -q[:, 0]
+    return q

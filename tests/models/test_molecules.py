@@ -14,6 +14,7 @@ from wavephase.models.molecules import (
     MoleculeEnergyModel,
     MoleculeEnergyRegressor,
     expand_features,
+    qm9_invariants,
     ridge_path,
 )
 
@@ -84,6 +85,35 @@ def test_ridge_path_matches_normal_equations():
         np.testing.assert_allclose(w, expected, rtol=1e-10, atol=1e-12)
     # A larger penalty shrinks the solution.
     assert np.linalg.norm(W[2]) < np.linalg.norm(W[1]) < np.linalg.norm(W[0]) + 1e-12
+
+
+def test_ridge_path_with_fewer_samples_than_features():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20, 50))
+    X -= X.mean(0)
+    y = rng.normal(size=20)
+    y -= y.mean()
+    W, evals = ridge_path(X, y, [0.0, 0.1])
+    expected = np.linalg.solve(X.T @ X / 20 + 0.1 * np.eye(50), X.T @ y / 20)
+    np.testing.assert_allclose(W[1], expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(W[0], np.linalg.pinv(X) @ y, rtol=1e-8, atol=1e-10)  # minimum-norm fit
+    assert evals.shape == (50,)
+
+
+def test_ridge_path_standardises_block_by_block(monkeypatch):
+    from wavephase.models import molecules
+
+    monkeypatch.setattr(molecules, "_ROWS", 7)  # many blocks, the last one partial
+    rng = np.random.default_rng(1)
+    X = rng.normal(loc=[5.0, -3.0, 0.0], scale=[2.0, 0.1, 10.0], size=(40, 3))
+    y = X @ np.array([1.0, 4.0, -0.2]) + rng.normal(scale=0.05, size=40)
+    mean, scale = molecules._standardisation(X)
+    np.testing.assert_allclose(mean, X.mean(0), rtol=1e-12)
+    np.testing.assert_allclose(scale, X.std(0), rtol=1e-12)
+    W, _ = ridge_path(X, y - y.mean(), [1e-3], center=mean, scale=scale)
+    Z = (X - mean) / scale
+    expected = np.linalg.solve(Z.T @ Z / 40 + 1e-3 * np.eye(3), Z.T @ (y - y.mean()) / 40)
+    np.testing.assert_allclose(W[0], expected, rtol=1e-10)
 
 
 def test_recovers_linear_target_and_prefers_small_penalty(fitted):
@@ -280,11 +310,18 @@ def test_run_qm9_writes_metrics_and_reuses_features(fake_qm9, tmp_path):
         run_qm9(tmp_path / "o3", limit=400, train_size=300, scheduler="serial", transform=PairInvariants())
 
 
+def test_cli_presets_are_the_model_presets():
+    from wavephase.cli.qm9 import PRESETS
+    from wavephase.models.molecules import QM9_PRESETS
+
+    assert set(PRESETS) == set(QM9_PRESETS)
+
+
 def test_qm9_cli(fake_qm9, tmp_path, monkeypatch, capsys):
     from wavephase.cli.main import main
     from wavephase.models import molecules
 
-    monkeypatch.setattr(molecules, "_default_transform", lambda **kw: PairInvariants())
+    monkeypatch.setattr(molecules, "qm9_invariants", lambda *args, **kw: PairInvariants())
     assert main(["qm9", "--limit", "300", "--scheduler", "serial", "--chunk-size", "100", "--no-progress",
                  "--out", str(tmp_path / "cli")]) == 0
     assert "MAE" in capsys.readouterr().out
@@ -294,9 +331,9 @@ def test_qm9_cli(fake_qm9, tmp_path, monkeypatch, capsys):
 
 
 def test_forces_through_solid_harmonic_scattering():
-    from wavephase.models.molecules import QM9_PRESETS, _default_transform
+    from wavephase.models.molecules import qm9_invariants
 
-    tf = _default_transform(**{**QM9_PRESETS["fast"], "dtype": torch.float64})
+    tf = qm9_invariants("fast", dtype=torch.float64)
     pos, ch = _molecules(24, atoms=4, seed=5)
     ch[ch == 0] = 1  # no padding: every molecule has 4 atoms
     pos = pos + np.random.default_rng(6).normal(scale=0.3, size=pos.shape)
@@ -319,10 +356,26 @@ def test_forces_through_solid_harmonic_scattering():
     assert float(forces.sum(1).norm()) < 1e-8 * float(forces.abs().max())
 
 
-def test_default_transform_is_built_without_touching_params():
-    from wavephase.scattering.solid_harmonic3d import SolidHarmonicScattering3D
+def test_force_check_runs_every_part_of_a_float32_transform_in_float64():
+    from wavephase.models.molecules import _force_check
+    from wavephase.testing import random_molecule
+
+    mols = [random_molecule(n, seed=n) for n in range(3, 15)]
+    pos = np.zeros((len(mols), 14, 3))
+    ch = np.zeros((len(mols), 14))
+    for i, (p, c) in enumerate(mols):
+        pos[i, :len(c)], ch[i, :len(c)] = p.numpy(), c.numpy()
+    reg = MoleculeEnergyRegressor(qm9_invariants("fast"), alphas=[1e-3], cv=2)
+    reg.fit(pos, ch, -50.0 * (ch > 0).sum(1) + np.arange(len(mols)))
+    check = _force_check(reg.model_, pos[-1], ch[-1])
+    assert check["relative_error_vs_finite_difference"] < 1e-5
+
+
+def test_default_invariants_are_built_without_touching_params():
+    from wavephase.scattering.concat import ConcatInvariants
 
     F = np.random.default_rng(0).normal(size=(20, 3))
     reg = MoleculeEnergyRegressor(cv=2).fit(None, None, F @ [1.0, 2.0, 3.0], features=F)
     assert reg.get_params()["transform"] is None
-    assert isinstance(reg.model_.transform, SolidHarmonicScattering3D)
+    assert isinstance(reg.model_.transform, ConcatInvariants)
+    assert set(reg.model_.transform.parts) == {"scattering", "spectrum"}

@@ -16,32 +16,9 @@ from wavephase.scattering.solid_harmonic3d import (
     real_solid_harmonics,
     solid_harmonic_response,
 )
-from wavephase.testing import assert_invariant, relative_error
+from wavephase.testing import assert_invariant, random_molecule, random_rotation, relative_error
 
 F64 = torch.float64
-
-
-def random_molecule(n_atoms: int, seed: int, dtype: torch.dtype = F64) -> tuple[torch.Tensor, torch.Tensor]:
-    """QM9-like random molecule: a random tree of bonds 1.0-1.5 angstrom, H/C/N/O."""
-    gen = torch.Generator().manual_seed(seed)
-    pos = [torch.zeros(3, dtype=F64)]
-    while len(pos) < n_atoms:
-        base = pos[int(torch.randint(len(pos), (1,), generator=gen))]
-        step = torch.randn(3, generator=gen, dtype=F64)
-        cand = base + step / step.norm() * (1.0 + 0.5 * torch.rand(1, generator=gen, dtype=F64))
-        if min(float((cand - p).norm()) for p in pos) > 0.95:
-            pos.append(cand)
-    heavy = torch.tensor([6, 7, 8], dtype=F64)[torch.randint(3, (n_atoms,), generator=gen)]
-    z = torch.where(torch.arange(n_atoms) < max(1, n_atoms // 2), heavy, torch.ones(n_atoms, dtype=F64))
-    return torch.stack(pos).to(dtype), z
-
-
-def random_rotation(seed: int) -> torch.Tensor:
-    q, r = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed), dtype=F64))
-    q = q * torch.sign(torch.diagonal(r))
-    if torch.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q
 
 
 SMALL = dict(J=1, L=2, qs=(0.5, 1.0, 2.0, 3.0), grid_step=0.7, margin=4.0)
@@ -341,3 +318,20 @@ def test_defaults_work_on_qm9_sized_molecule() -> None:
     out = S(pos[None], z[None])
     assert out.shape == (1, S.output_size) and torch.isfinite(out).all()
     assert np.isfinite(S.meta()["q"]).all()
+
+
+def test_element_channels_count_atoms_and_add_up_to_the_full_density() -> None:
+    pos, z = random_molecule(8, seed=4)
+    S = SolidHarmonicScattering3D(J=1, L=1, qs=(1.0, 2.0), max_order=1, channels=("full", "H", "C", "N", "O"),
+                                  grid_step=0.7, margin=4.0, modulus_eps=0.0, dtype=F64)
+    out, meta = S(pos, z), S.meta()
+    for sym, number in (("H", 1), ("C", 6), ("N", 7), ("O", 8)):
+        col = (meta["channel"] == sym) & (meta["order"] == 0) & (meta["q"] == 1.0)
+        assert float(out[torch.from_numpy(col)]) == float((z == number).sum())
+    # A molecule of carbons only: the carbon density is the full density over 6, and the
+    # modulus is homogeneous, so the order-1 q = 1 invariants scale by 6.
+    carbon = torch.full_like(z, 6.0)
+    out = S(pos, carbon)
+    one = torch.from_numpy((meta["order"] == 1) & (meta["q"] == 1.0))
+    full, c = out[one & torch.from_numpy(meta["channel"] == "full")], out[one & torch.from_numpy(meta["channel"] == "C")]
+    torch.testing.assert_close(full, 6 * c, rtol=1e-10, atol=0)

@@ -40,6 +40,7 @@ __all__ = [
     "MoleculeEnergyModel",
     "MoleculeEnergyRegressor",
     "ridge_path",
+    "qm9_invariants",
     "run_qm9",
 ]
 
@@ -75,10 +76,16 @@ def expand_features(features: torch.Tensor, feature_map: str) -> torch.Tensor:
     raise ValueError(f"feature_map must be one of {FEATURE_MAPS[:2]}, got {feature_map!r}.")
 
 
+# Rows per block in the ridge's passes over the features: bounds the temporaries to
+# ``_ROWS * K`` floats whatever the training set size.
+_ROWS = 8192
+
+
 def _standardisation(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means and spreads of ``(n, K)`` features; constant columns get a unit spread."""
-    mean = Z.mean(axis=0)
-    scale = Z.std(axis=0)
+    mean = Z.mean(axis=0, dtype=np.float64)
+    var = sum(((Z[s:s + _ROWS] - mean) ** 2).sum(axis=0) for s in range(0, Z.shape[0], _ROWS)) / Z.shape[0]
+    scale = np.sqrt(var)
     # Constant invariants carry no information; a unit scale keeps them at exactly zero.
     scale = np.where(scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), scale, 1.0)
     return mean, scale
@@ -153,28 +160,62 @@ class QuadraticTerms(nn.Module):
         return torch.cat([z, u[..., self.pairs[0]] * u[..., self.pairs[1]]], dim=-1)
 
 
-# Settings of SolidHarmonicScattering3D for QM9, with their measured cost (CPU ms per QM9
-# molecule, one thread, float32) and test MAE on all of QM9 (110k training molecules,
-# "linear+sqrt"): "fast" (first order, J=2, L=2, coarse grid) 3.5 ms, 5.5 kcal/mol; "cpu"
-# (the defaults with grid step 0.8 instead of 0.6 and margin 4) 21 ms, sized so that
-# two worker processes featurise all of QM9 within 45 minutes; "full" (the module's
-# defaults) 74 ms, 3.2 kcal/mol. See BENCHMARKS.md.
-QM9_PRESETS: dict[str, dict[str, Any]] = {
-    "fast": {"J": 2, "L": 2, "max_order": 1, "grid_step": 1.0},
-    "cpu": {"grid_step": 0.8, "margin": 4.0},
-    "full": {},
+# Invariants for QM9: keyword arguments of SolidHarmonicScattering3D ("scattering") and
+# of SolidHarmonicAtomSpectrum ("spectrum"), None to leave one out. Measured cost and test
+# MAE on all of QM9 are in BENCHMARKS.md. The scattering settings: "fast" (first order,
+# J=2, L=2, coarse grid) 3.5 ms per molecule on one core; "cpu" (the defaults with grid
+# step 0.8 instead of 0.6 and margin 4) 21 ms; "full" (the module's defaults) 74 ms. The
+# spectrum (exact, no grid) adds about 4 ms.
+QM9_PRESETS: dict[str, dict[str, dict[str, Any] | None]] = {
+    "fast": {"scattering": {"J": 2, "L": 2, "max_order": 1, "grid_step": 1.0}, "spectrum": {}},
+    "cpu": {"scattering": {"grid_step": 0.8, "margin": 4.0}, "spectrum": {}},
+    "full": {"scattering": {}, "spectrum": {}},
+    "spectrum": {"scattering": None, "spectrum": {}},
+    "scattering": {"scattering": {"grid_step": 0.8, "margin": 4.0}, "spectrum": None},
 }
 
 
-def _default_transform(**kwargs: Any) -> nn.Module:
-    try:
-        from wavephase.scattering.solid_harmonic3d import SolidHarmonicScattering3D
-    except ImportError as err:  # pragma: no cover - depends on the checkout
-        raise ImportError(
-            "the default transform wavephase.scattering.solid_harmonic3d.SolidHarmonicScattering3D is not "
-            "available; pass transform=<nn.Module mapping (positions, charges) to (B, K)>."
-        ) from err
-    return SolidHarmonicScattering3D(**kwargs)
+def qm9_invariants(preset: str | dict[str, dict[str, Any] | None] = "cpu", *, chunk_size: int | None = None,
+                   dtype: torch.dtype | None = None) -> nn.Module:
+    """The invariant transform of a QM9 preset.
+
+    Parameters
+    ----------
+    preset : str or dict
+        A name of :data:`QM9_PRESETS`, or settings in its format:
+        ``{"scattering": kwargs or None, "spectrum": kwargs or None}``.
+    chunk_size : int, optional
+        Molecules each part processes together.
+    dtype : torch.dtype, optional
+        Precision of every part (default: theirs, float32).
+
+    Returns
+    -------
+    wavephase.scattering.concat.ConcatInvariants
+        Parts ``"scattering"`` (:class:`~wavephase.scattering.solid_harmonic3d.SolidHarmonicScattering3D`)
+        and/or ``"spectrum"`` (:class:`~wavephase.scattering.atom_spectrum.SolidHarmonicAtomSpectrum`);
+        ``(positions (..., A, 3), charges (..., A)) -> (..., K)``.
+    """
+    from wavephase.scattering.atom_spectrum import SolidHarmonicAtomSpectrum
+    from wavephase.scattering.concat import ConcatInvariants
+    from wavephase.scattering.solid_harmonic3d import SolidHarmonicScattering3D
+
+    if isinstance(preset, str):
+        if preset not in QM9_PRESETS:
+            raise ValueError(f"preset must be one of {tuple(QM9_PRESETS)}, got {preset!r}.")
+        settings = QM9_PRESETS[preset]
+    else:
+        settings = preset
+    parts_known = ("scattering", "spectrum")
+    if not isinstance(settings, dict) or set(settings) - set(parts_known) or all(
+            settings.get(k) is None for k in parts_known):
+        raise ValueError(f"preset settings must be {{'scattering': kwargs or None, 'spectrum': kwargs or None}} with "
+                         f"at least one part, got {preset!r}.")
+    common = {k: v for k, v in (("chunk_size", chunk_size), ("dtype", dtype)) if v is not None}
+    parts = {name: cls(**kwargs, **common) for name, cls in (("scattering", SolidHarmonicScattering3D),
+                                                            ("spectrum", SolidHarmonicAtomSpectrum))
+             if (kwargs := settings.get(name)) is not None}
+    return ConcatInvariants(**parts)
 
 
 def _check_molecules(positions: Any, charges: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,20 +333,26 @@ def _expand(features: torch.Tensor, feature_map: str, quadratic: QuadraticTerms 
     return quadratic(z)
 
 
-def ridge_path(X: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def ridge_path(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, center: np.ndarray | None = None,
+               scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Ridge solutions for several penalties from one eigendecomposition.
 
-    Minimises ``mean((y - X w)**2) + alpha ||w||**2`` for centred ``X``, ``y``; the
-    penalty is per sample, so ``alpha`` does not depend on the number of samples.
+    Minimises ``mean((y - Z w)**2) + alpha ||w||**2`` with ``Z = (X - center) / scale``
+    (``Z = X`` by default) for centred ``Z``, ``y``; the penalty is per sample, so
+    ``alpha`` does not depend on the number of samples. ``Z`` is formed block by
+    block, never whole.
 
     Parameters
     ----------
     X : numpy.ndarray
-        Shape (n, K), centred (and usually standardised) features.
+        Shape (n, K) features (centred and usually standardised unless ``center``
+        and ``scale`` are given).
     y : numpy.ndarray
         Shape (n,), centred targets.
     alphas : sequence of float
         Penalties (>= 0).
+    center, scale : numpy.ndarray, optional
+        Shape (K,): standardisation applied to ``X``.
 
     Returns
     -------
@@ -314,13 +361,38 @@ def ridge_path(X: np.ndarray, y: np.ndarray, alphas: Sequence[float]) -> tuple[n
     eigenvalues : numpy.ndarray
         Shape (K,): spectrum of ``X.T X / n`` (for diagnostics).
     """
-    n = X.shape[0]
-    gram = X.T @ X / n
-    evals, evecs = np.linalg.eigh(gram)
+    n, K = X.shape
+
+    def standardised(rows: slice) -> np.ndarray:
+        Z = np.asarray(X[rows], dtype=np.float64)
+        if center is not None or scale is not None:
+            Z = (Z - (0.0 if center is None else center)) / (1.0 if scale is None else scale)
+        return Z
+
+    def inverse(evals: np.ndarray, proj: np.ndarray, a: float) -> np.ndarray:
+        if a > 0:
+            return proj / (evals + a)
+        return np.where(evals > 1e-12 * evals.max(), proj / np.maximum(evals, 1e-300), 0.0)
+
+    if n < K:
+        # Fewer samples than features: the same solutions from the n x n Gram matrix,
+        # w = Z^T (Z Z^T / n + alpha)^-1 y / n, much cheaper than a K x K eigenproblem.
+        Z = standardised(slice(None))
+        evals, U = np.linalg.eigh(Z @ Z.T / n)
+        evals = np.clip(evals, 0.0, None)
+        proj = U.T @ y / n
+        W = np.stack([Z.T @ (U @ inverse(evals, proj, a)) for a in alphas])
+        spectrum = np.concatenate([np.zeros(K - n), evals])
+        return W, spectrum
+    gram, xty = np.zeros((K, K)), np.zeros(K)
+    for s in range(0, n, _ROWS):
+        Z = standardised(slice(s, s + _ROWS))
+        gram += Z.T @ Z
+        xty += Z.T @ y[s:s + _ROWS]
+    evals, evecs = np.linalg.eigh(gram / n)
     evals = np.clip(evals, 0.0, None)  # round-off can make a null direction slightly negative
-    proj = evecs.T @ (X.T @ y / n)
-    W = np.stack([evecs @ (proj / (evals + a)) if a > 0 else evecs @ np.where(evals > 1e-12 * evals.max(),
-                  proj / np.maximum(evals, 1e-300), 0.0) for a in alphas])
+    proj = evecs.T @ (xty / n)
+    W = np.stack([evecs @ inverse(evals, proj, a) for a in alphas])
     return W, evals
 
 
@@ -379,7 +451,7 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
         if self.transform is not None:
             return self.transform
         if getattr(self, "transform_", None) is None:
-            self.transform_ = _default_transform()
+            self.transform_ = qm9_invariants()
         return self.transform_
 
     def compute_features(self, positions: Any, charges: Any) -> np.ndarray:
@@ -503,7 +575,7 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
     def _solve(Z: np.ndarray, y: np.ndarray, alphas: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
         mean, scale = _standardisation(Z)
         y0 = float(y.mean())
-        W, _ = ridge_path((Z - mean) / scale, y - y0, alphas)
+        W, _ = ridge_path(Z, y - y0, alphas, center=mean, scale=scale)
         return W, mean, scale, y0
 
     def _check_fitted(self) -> MoleculeEnergyModel:
@@ -603,8 +675,10 @@ def _force_check(model: MoleculeEnergyModel, positions: np.ndarray, charges: np.
     import copy
 
     m64 = copy.deepcopy(model).double()
-    if isinstance(getattr(m64.transform, "dtype", None), torch.dtype):
-        m64.transform.dtype = torch.float64  # transforms that cast inputs to a working dtype
+    if isinstance(m64.transform, nn.Module):
+        for part in m64.transform.modules():
+            if isinstance(getattr(part, "dtype", None), torch.dtype):
+                part.dtype = torch.float64  # transforms (and their parts) that cast inputs to a working dtype
     n_atoms = int((charges > 0).sum())
     pos = torch.from_numpy(positions[:n_atoms].astype(np.float64))[None]
     ch = torch.from_numpy(charges[:n_atoms].astype(np.float64))[None]
@@ -663,8 +737,8 @@ def run_qm9(
     scheduler: str | None = None,
     progress: bool = True,
     transform: nn.Module | None = None,
-    preset: str = "fast",
-    feature_map: str = "linear+sqrt",
+    preset: str = "cpu",
+    feature_map: str = "linear",
     chunk_size: int = 50,
     n_workers: int = 2,
     features_path: str | os.PathLike[str] | None = None,
@@ -695,14 +769,15 @@ def run_qm9(
     progress : bool
         Progress bars.
     transform : nn.Module, optional
-        Invariant transform; default ``SolidHarmonicScattering3D(**QM9_PRESETS[preset])``.
+        Invariant transform; default ``qm9_invariants(preset)``.
     preset : str
-        ``"fast"``, ``"cpu"`` or ``"full"``, see :data:`QM9_PRESETS` (ignored with ``transform``).
+        A name of :data:`QM9_PRESETS` (default ``"cpu"``; ignored with ``transform``).
     feature_map : str
-        ``"linear+sqrt"`` (default), ``"linear"`` or ``"quadratic"``, see
-        :class:`MoleculeEnergyRegressor`. On all of QM9 with the ``full`` preset
-        (110,000 training molecules): 3.19, 3.88 (penalties from 1e-8) and 2.19
-        kcal/mol test MAE.
+        ``"linear"`` (default), ``"linear+sqrt"`` or ``"quadratic"``, see
+        :class:`MoleculeEnergyRegressor`. With the scattering alone (the former
+        ``full`` preset, 110,000 training molecules) these gave 3.88 (penalties from
+        1e-8), 3.19 and 2.19 kcal/mol test MAE; the spectra need no expansion (see
+        BENCHMARKS.md).
     chunk_size : int
         Molecules per feature task (and zarr chunk).
     n_workers : int
@@ -744,10 +819,8 @@ def run_qm9(
     rows = _split_rows(n_train, n_val, n_test)
     t0 = SPLIT_SIZES[0] + SPLIT_SIZES[1]  # first test molecule: the one whose forces are checked
 
-    if transform is None and preset not in QM9_PRESETS:
-        raise ValueError(f"preset must be one of {tuple(QM9_PRESETS)}, got {preset!r}.")
     if transform is None:
-        tf = _default_transform(**QM9_PRESETS[preset], **({} if batch_size is None else {"chunk_size": batch_size}))
+        tf = qm9_invariants(preset, chunk_size=batch_size)
     elif batch_size is not None:
         raise ValueError("batch_size applies to the default transform only; set your transform's own batch size.")
     else:

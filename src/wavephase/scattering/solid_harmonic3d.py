@@ -104,7 +104,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import Iterator, Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -118,11 +118,16 @@ __all__ = [
     "real_solid_harmonics",
     "solid_harmonic_response",
     "DEFAULT_VALENCE",
+    "ELEMENT_SYMBOLS",
+    "check_molecule_inputs",
 ]
 
 #: Valence electrons of the QM9 elements H, C, N, O, F.
 DEFAULT_VALENCE: dict[int, int] = {1: 1, 6: 4, 7: 5, 8: 6, 9: 7}
 _CHANNELS = ("full", "valence", "core")
+#: Element symbols usable as channel names: the density of that element's atoms alone.
+ELEMENT_SYMBOLS: dict[str, int] = {
+    sym: z for z, sym in enumerate("H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar".split(), start=1)}
 
 
 # ---------------------------------------------------------------------------
@@ -250,9 +255,79 @@ def solid_harmonic_response(positions: torch.Tensor, weights: torch.Tensor, poin
     diff = points[..., :, None, :] - positions[..., None, :, :]  # (..., P, A, 3)
     gauss = torch.exp(-(diff**2).sum(-1) / (2 * c**2)) * weights[..., None, :]
     harm = real_solid_harmonics(diff, L)  # (..., P, A, (L+1)^2)
-    amp = torch.cat([torch.full((2 * l + 1,), (2 * math.pi) ** -1.5 * scale**l * c ** (-2 * l - 3))
-                     for l in range(L + 1)]).to(points)
+    amp = torch.cat([torch.full((2 * l + 1,), (2 * math.pi) ** -1.5 * scale**l * c ** (-2 * l - 3),
+                                dtype=torch.float64) for l in range(L + 1)]).to(points)
     return (harm * gauss[..., None]).sum(-2) * amp
+
+
+def check_molecule_inputs(positions: object, charges: object, elements: Iterable[int],
+                          fix: str = "pass the missing elements to the constructor",
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check a batch of molecules for the point-set transforms.
+
+    Parameters
+    ----------
+    positions : torch.Tensor
+        ``(..., A, 3)`` real atom positions.
+    charges : torch.Tensor
+        ``(..., A)`` integer-valued atomic numbers, 0 for padding.
+    elements : iterable of int
+        Atomic numbers the transform knows.
+    fix : str
+        What the user should do about an unknown element (ends the error message).
+
+    Returns
+    -------
+    positions : torch.Tensor
+        The input, unchanged.
+    z : torch.Tensor
+        ``(..., A)`` float64 copy of the charges, detached.
+    """
+    known_elements = {int(e) for e in elements}
+    check_real_tensor(positions, "positions", min_ndim=2, finite=False)
+    assert isinstance(positions, torch.Tensor)
+    if not isinstance(charges, torch.Tensor):
+        raise TypeError(f"charges must be a torch.Tensor, got {type(charges).__name__}; "
+                        "convert it with torch.as_tensor(charges).")
+    if charges.is_complex() or charges.dtype == torch.bool:
+        raise TypeError(f"charges must hold real atomic numbers, got dtype {charges.dtype}.")
+    if positions.shape[-1] != 3:
+        raise ValueError(f"positions must have shape (..., A, 3), got {tuple(positions.shape)}.")
+    if tuple(charges.shape) != tuple(positions.shape[:-1]):
+        raise ValueError(f"charges must have shape positions.shape[:-1] = {tuple(positions.shape[:-1])} "
+                         f"(one atomic number per atom, 0 for padding), got {tuple(charges.shape)}.")
+    if positions.shape[-2] == 0:
+        raise ValueError("positions has no atoms (A = 0); pass at least one atom per molecule.")
+    if charges.device != positions.device:
+        raise ValueError(f"charges is on {charges.device} but positions is on {positions.device}; "
+                         "move both to the same device.")
+    if not bool(torch.isfinite(positions.detach()).all()):
+        raise ValueError("positions contains NaN or infinite coordinates; remove or fix those atoms "
+                         "(padding atoms need finite coordinates too, e.g. 0, with charge 0).")
+    z = charges.detach().to(torch.float64)
+    if not bool(torch.isfinite(z).all()) or bool((z != torch.round(z)).any()):
+        raise ValueError("charges must be integer atomic numbers (0 for padding), got non-integer values.")
+    known = torch.tensor([0] + sorted(known_elements), dtype=torch.float64, device=z.device)
+    unknown = ~torch.isin(z, known)
+    if bool(unknown.any()):
+        bad = sorted({int(v) for v in z[unknown].unique().tolist()})
+        raise ValueError(f"charges contains element(s) {bad} unknown to this transform (known: "
+                         f"{sorted(known_elements)}); {fix}.")
+    present = z > 0
+    empty = ~present.any(-1)
+    if bool(empty.any()):
+        raise ValueError(f"charges has {int(empty.sum())} empty molecule(s) (all charges 0); drop them "
+                         "before the transform.")
+    # Coincident atoms make the density degenerate (and are never physical).
+    pos = positions.detach().to(torch.float64).reshape(-1, positions.shape[-2], 3)
+    pres = present.reshape(-1, positions.shape[-2])
+    dist = torch.cdist(pos, pos)
+    both = pres[:, :, None] & pres[:, None, :]
+    both &= ~torch.eye(pos.shape[1], dtype=torch.bool, device=pos.device)
+    if bool((both & (dist < 1e-6)).any()):
+        raise ValueError("positions has two atoms at distance 0 (< 1e-6 angstrom) in the same molecule; "
+                         "remove duplicated atoms.")
+    return positions, z
 
 
 # ---------------------------------------------------------------------------
@@ -376,7 +451,9 @@ class SolidHarmonicScattering3D(nn.Module):
         0, 1 or 2.
     channels : sequence of str
         Densities among ``"full"`` (nuclear charge), ``"valence"`` (valence
-        electrons) and ``"core"`` (``full - valence``).
+        electrons), ``"core"`` (``full - valence``) and element symbols such as
+        ``"C"`` (unit weight on that element's atoms only, which lets a linear
+        model tell, say, C-H from N-H pairs).
     valence : mapping int -> int, optional
         Valence electrons per element; default :data:`DEFAULT_VALENCE` (H, C, N,
         O, F). Charges outside its keys are rejected.
@@ -455,8 +532,10 @@ class SolidHarmonicScattering3D(nn.Module):
         self.sigma, self.scale0 = float(sigma), float(scale0)
         self.grid_step, self.margin, self.modulus_eps = float(grid_step), float(margin), float(modulus_eps)
         channels = tuple(channels)
-        if not channels or any(c not in _CHANNELS for c in channels) or len(set(channels)) != len(channels):
-            raise ValueError(f"channels must be distinct names among {_CHANNELS}, got {channels!r}.")
+        known_channels = _CHANNELS + tuple(ELEMENT_SYMBOLS)
+        if not channels or any(c not in known_channels for c in channels) or len(set(channels)) != len(channels):
+            raise ValueError(f"channels must be distinct names among {_CHANNELS} or element symbols "
+                             f"({', '.join(ELEMENT_SYMBOLS)}), got {channels!r}.")
         self.channels = channels
         val = dict(DEFAULT_VALENCE if valence is None else valence)
         for z, v in val.items():
@@ -531,50 +610,8 @@ class SolidHarmonicScattering3D(nn.Module):
 
     # ------------------------------------------------------------ validation
     def _check_inputs(self, positions: object, charges: object) -> tuple[torch.Tensor, torch.Tensor]:
-        check_real_tensor(positions, "positions", min_ndim=2, finite=False)
-        assert isinstance(positions, torch.Tensor)
-        if not isinstance(charges, torch.Tensor):
-            raise TypeError(f"charges must be a torch.Tensor, got {type(charges).__name__}; "
-                            "convert it with torch.as_tensor(charges).")
-        if charges.is_complex() or charges.dtype == torch.bool:
-            raise TypeError(f"charges must hold real atomic numbers, got dtype {charges.dtype}.")
-        if positions.shape[-1] != 3:
-            raise ValueError(f"positions must have shape (..., A, 3), got {tuple(positions.shape)}.")
-        if tuple(charges.shape) != tuple(positions.shape[:-1]):
-            raise ValueError(f"charges must have shape positions.shape[:-1] = {tuple(positions.shape[:-1])} "
-                             f"(one atomic number per atom, 0 for padding), got {tuple(charges.shape)}.")
-        if positions.shape[-2] == 0:
-            raise ValueError("positions has no atoms (A = 0); pass at least one atom per molecule.")
-        if charges.device != positions.device:
-            raise ValueError(f"charges is on {charges.device} but positions is on {positions.device}; "
-                             "move both to the same device.")
-        if not bool(torch.isfinite(positions.detach()).all()):
-            raise ValueError("positions contains NaN or infinite coordinates; remove or fix those atoms "
-                             "(padding atoms need finite coordinates too, e.g. 0, with charge 0).")
-        z = charges.detach().to(torch.float64)
-        if not bool(torch.isfinite(z).all()) or bool((z != torch.round(z)).any()):
-            raise ValueError("charges must be integer atomic numbers (0 for padding), got non-integer values.")
-        known = torch.tensor([0] + sorted(self.valence), dtype=torch.float64, device=z.device)
-        unknown = ~torch.isin(z, known)
-        if bool(unknown.any()):
-            bad = sorted({int(v) for v in z[unknown].unique().tolist()})
-            raise ValueError(f"charges contains element(s) {bad} without a valence entry (known: "
-                             f"{sorted(self.valence)}); pass valence={{z: valence_electrons, ...}} to the constructor.")
-        present = z > 0
-        empty = ~present.any(-1)
-        if bool(empty.any()):
-            raise ValueError(f"charges has {int(empty.sum())} empty molecule(s) (all charges 0); drop them "
-                             "before the transform.")
-        # Coincident atoms make the density degenerate (and are never physical).
-        pos = positions.detach().to(torch.float64).reshape(-1, positions.shape[-2], 3)
-        pres = present.reshape(-1, positions.shape[-2])
-        dist = torch.cdist(pos, pos)
-        both = pres[:, :, None] & pres[:, None, :]
-        both &= ~torch.eye(pos.shape[1], dtype=torch.bool, device=pos.device)
-        if bool((both & (dist < 1e-6)).any()):
-            raise ValueError("positions has two atoms at distance 0 (< 1e-6 angstrom) in the same molecule; "
-                             "remove duplicated atoms.")
-        return positions, z
+        return check_molecule_inputs(positions, charges, self.valence,
+                                     "pass valence={z: valence_electrons, ...} to the constructor")
 
     # --------------------------------------------------------------- forward
     def forward(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
@@ -628,7 +665,8 @@ class SolidHarmonicScattering3D(nn.Module):
             table[elem] = v
         val = table[z.long()]
         per = {"full": z, "valence": val, "core": z - val}
-        return torch.stack([per[c] for c in self.channels], 1).to(self.dtype)
+        return torch.stack([per[c] if c in per else (z == ELEMENT_SYMBOLS[c]).to(z.dtype) for c in self.channels],
+                           1).to(self.dtype)
 
     def _frame(self, pos: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """Positions relative to the bounding-box centre, in the principal frame if ``align``."""
