@@ -3,7 +3,9 @@
 Seconds per molecule and peak memory of the full feature extraction (orders 0, 1,
 2; channels full / valence / core; q in {0.5, 1, 2, 3}) on the same molecules:
 
-* wavephase at its defaults (or ``--config`` overrides), on ``--n`` molecules;
+* wavephase at the scattering's defaults (or ``--config`` overrides), or the whole
+  invariants of a QM9 preset (``--preset``: scattering and atom-centred spectra), on
+  ``--n`` molecules;
 * Kymatio's ``HarmonicScattering3D`` at the settings of its QM7 example
   (``examples/3d/scattering3d_qm7.py``: grid 192 x 128 x 96, sigma 2, J=2, L=3,
   integral powers 0.5, 1, 2, 3, densities full / valence / core, positions
@@ -19,7 +21,7 @@ number of threads, so that peak memory (max RSS) is its own. Kymatio needs SciPy
 ``.venv-kymatio``).
 
 Usage: python benchmarks/bench_molecules.py [--n 200] [--n-kymatio 2] [--threads 2]
-           [--source auto|qm9|synthetic] [--preset fast|cpu|full] [--config '{"grid_step": 0.7}'] [--grad]
+           [--source auto|qm9|synthetic] [--preset cpu|fast|full|spectrum|scattering] [--config '{"grid_step": 0.7}'] [--grad]
            [--kymatio-python PATH] [--json out.json] [--no-progress]
 """
 
@@ -101,12 +103,14 @@ def worker_wavephase(path: str, threads: int, config: dict, grad: bool, progress
     from tqdm import tqdm
 
     from wavephase import SolidHarmonicScattering3D
+    from wavephase.models.molecules import qm9_invariants
 
     torch.set_num_threads(threads)
     data = np.load(path)
     pos, z = torch.from_numpy(data["positions"]), torch.from_numpy(data["charges"])
-    S = SolidHarmonicScattering3D(**config)
-    chunk = S.chunk_size
+    # A QM9 preset ({"scattering": ..., "spectrum": ...}) or keyword arguments of the scattering.
+    S = qm9_invariants(config) if set(config) & {"scattering", "spectrum"} else SolidHarmonicScattering3D(**config)
+    chunk = getattr(S, "chunk_size", 16)
     S(pos[:2], z[:2])  # warm-up
     base = _rss_mb()
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -191,7 +195,7 @@ def main() -> None:
     parser.add_argument("--n-kymatio", type=int, default=2, help="molecules for Kymatio (0 to skip)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--source", choices=("auto", "qm9", "synthetic"), default="auto")
-    parser.add_argument("--preset", help="start from the scattering settings of wavephase.models.molecules.QM9_PRESETS[PRESET] (then --config)")
+    parser.add_argument("--preset", help="time the invariants of wavephase.models.molecules.QM9_PRESETS[PRESET] (scattering and spectra; --config then changes the scattering part)")
     parser.add_argument("--config", default="{}", help="JSON keyword arguments for SolidHarmonicScattering3D")
     parser.add_argument("--grad", action="store_true", help="also backpropagate (forces)")
     default_kymatio = ROOT / ".venv-kymatio" / "bin" / "python"
@@ -205,9 +209,12 @@ def main() -> None:
 
         if args.preset not in QM9_PRESETS:
             parser.error(f"--preset must be one of {sorted(QM9_PRESETS)}, got {args.preset!r}")
-        if QM9_PRESETS[args.preset]["scattering"] is None:
-            parser.error(f"--preset {args.preset} has no scattering part to time")
-        args.config = json.dumps({**QM9_PRESETS[args.preset]["scattering"], **json.loads(args.config)})
+        preset = dict(QM9_PRESETS[args.preset])
+        if json.loads(args.config):
+            if preset["scattering"] is None:
+                parser.error(f"--preset {args.preset} has no scattering part for --config to change")
+            preset["scattering"] = {**preset["scattering"], **json.loads(args.config)}
+        args.config = json.dumps(preset)
     if args.worker:
         impl, path = args.worker
         if impl == "wavephase":
