@@ -1,8 +1,9 @@
 """Molecular energies from invariant features: ridge regression with forces by autograd.
 
 * :class:`MoleculeEnergyRegressor` — scikit-learn style estimator: invariant
-  features of ``(positions, charges)`` (by default the solid-harmonic 3D
-  scattering) → optional square-root expansion → standardisation → ridge
+  features of ``(positions, charges)`` (by default :func:`qm9_invariants`: the
+  solid-harmonic 3D scattering and the atom-centred wavelet spectra) → optional
+  square-root expansion → standardisation → ridge
   regression, the ridge penalty chosen on a validation set (or by K-fold
   cross-validation when none is given). The model stays *linear in the
   invariants*: any non-linearity comes from the transform (its q-exponents) or
@@ -403,7 +404,7 @@ class MoleculeEnergyRegressor(BaseEstimator, RegressorMixin):
     ----------
     transform : nn.Module, optional
         Maps positions (B, A, 3) Å and charges (B, A) to invariants (B, K);
-        default ``SolidHarmonicScattering3D()``.
+        default ``qm9_invariants("cpu")`` (scattering and atom-centred spectra).
     alphas : array-like of float
         Ridge penalties tried (per-sample penalty on standardised features). On
         all of QM9 the validation picks the smallest ones: 1e-12 gave a test MAE
