@@ -12,7 +12,7 @@ import pytest
 from wavephase.cli.main import main
 from wavephase.data.idx import to_idx_bytes
 from wavephase.models import classification as clf_mod
-from wavephase.models.classification import ScatteringClassifier, SparseScatteringClassifier, scattering_features
+from wavephase.models.classification import ByteDropout, ScatteringClassifier, SparseScatteringClassifier, scattering_features
 
 
 def _oriented_bars(n: int, size: int = 16, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -255,3 +255,19 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     with pytest.raises(ValueError, match="test_augment must be a non-negative"):
         clf_mod.run_classification("mnist", "sparse-scattering", out, test_augment=-1,
                                    data_path=tmp_path / "idx", cache_features=False)
+
+
+def test_byte_dropout_drops_at_its_rate_keeps_the_mean_and_is_seeded():
+    import torch
+
+    drop = ByteDropout(0.3)
+    x = torch.ones(200, 1000)
+    torch.manual_seed(0)
+    y = drop(x)
+    assert abs(float((y == 0).float().mean()) - 77 / 256) < 0.005
+    assert abs(float(y.mean()) - 1.0) < 0.01
+    torch.manual_seed(0)
+    torch.testing.assert_close(drop(x), y)
+    assert drop.eval()(x) is x
+    with pytest.raises(ValueError, match="p must be"):
+        ByteDropout(1.0)

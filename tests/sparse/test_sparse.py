@@ -31,9 +31,19 @@ def test_ista_step_is_relu_of_gradient_step_with_bias():
     torch.testing.assert_close(ista_step(z, x, D, 0.1, L), expected)
 
 
-def test_lipschitz_constant_is_largest_eigenvalue():
-    _, D = _problem()
+@pytest.mark.parametrize("P,K", [(20, 40), (40, 20)])
+def test_lipschitz_constant_is_largest_eigenvalue(P, K):
+    _, D = _problem(P, K)
     assert float(lipschitz_constant(D)) == pytest.approx(float(torch.linalg.eigvalsh(D.T @ D).max()), rel=1e-10)
+
+
+def test_ista_step_keeps_batch_shape_and_refuses_mismatched_batches():
+    x, D = _problem(n=6)
+    z = torch.rand(6, 40, dtype=torch.float64)
+    stacked = ista_step(z.reshape(2, 3, 40), x.reshape(2, 3, 20), D, 0.1, lipschitz_constant(D))
+    torch.testing.assert_close(stacked.reshape(6, 40), ista_step(z, x, D, 0.1, lipschitz_constant(D)))
+    with pytest.raises(ValueError, match="same leading"):
+        ista_step(z[:5], x, D, 0.1, 1.0)
 
 
 @pytest.mark.parametrize("solver,n_iter", [(ista, 3000), (fista, 500)])
@@ -97,6 +107,17 @@ def test_istc_layer_shapes_sparsity_gradients_and_unit_atoms():
     )
     layer(x).sum().backward()
     assert torch.isfinite(layer.weight.grad).all() and layer.weight.grad.abs().sum() > 0
+
+
+def test_istc_is_ista_from_zero_along_the_homotopy_schedule():
+    layer = ISTC(16, 32, n_steps=4, lam=0.2, generator=torch.Generator().manual_seed(1)).double()
+    x = torch.randn(7, 16, dtype=torch.float64)
+    D = layer.dictionary.detach()
+    lams = homotopy_lambdas((x @ D).amax(-1, keepdim=True), layer.lam.detach(), 4)
+    z = torch.zeros(7, 32, dtype=torch.float64)
+    for lam in lams:
+        z = ista_step(z, x, D, lam, lipschitz_constant(D))
+    torch.testing.assert_close(layer(x), z)
 
 
 def test_istc_rejects_wrong_feature_size():

@@ -118,13 +118,15 @@ class ISTC(nn.Module):
         D = self.dictionary.to(x.dtype)
         L = lipschitz_constant(D.detach())
         lam_final = self.lam.to(x.dtype)
+        # The correlations Dᵀx give both λ₀ and the first step, which from z = 0
+        # reduces to ReLU((Dᵀx − λ₀)/L): one product instead of three.
+        correlations = x @ D
         if self.homotopy:
-            lam0 = (x @ D).amax(dim=-1, keepdim=True).detach()
-            lams = homotopy_lambdas(lam0, lam_final, self.n_steps)
+            lams = homotopy_lambdas(correlations.detach().amax(dim=-1, keepdim=True), lam_final, self.n_steps)
         else:
             lams = [lam_final] * self.n_steps
-        z = x.new_zeros(*x.shape[:-1], self.n_atoms)
-        for lam in lams:
+        z = torch.relu((correlations - lams[0]) / L)
+        for lam in lams[1:]:
             z = ista_step(z, x, D, lam, L)
         return z
 
