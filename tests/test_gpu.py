@@ -120,3 +120,22 @@ def test_istc_matches_cpu():
     assert _rel(zg, zc) < 1e-10
     assert bool((zg >= 0).all())
     assert np.isfinite(zg.sum().item())
+
+
+def test_sparse_cascade_trains_on_gpu_and_resumes_on_cpu(tmp_path):
+    from wavephase.models.classification import SparseScatteringClassifier, scattering_features
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 240)
+    X = 0.3 * rng.standard_normal((240, 16, 16)).astype(np.float32)
+    X[y == 0, 8, 3:13] += 1  # horizontal bars against vertical ones
+    X[y == 1, 3:13, 8] += 1
+    F = scattering_features(X, J=2, L=4)
+    params = dict(J=2, L=4, n_proj=8, n_atoms=16, epochs=4, batch_size=32, lr=5e-3, precomputed=True,
+                  checkpoint_dir=tmp_path)
+    gpu = SparseScatteringClassifier(device="cuda", **params).fit(F[:200], y[:200])
+    assert next(gpu.members_[0].parameters()).device.type == "cuda"
+    assert gpu.score(F[200:], y[200:]) > 0.8
+    # The finished checkpoint is loaded on the CPU without training: same predictions.
+    cpu = SparseScatteringClassifier(device="cpu", **params).fit(F[:200], y[:200])
+    np.testing.assert_allclose(cpu.predict_proba(F[200:]), gpu.predict_proba(F[200:]), rtol=1e-4, atol=1e-5)

@@ -111,6 +111,8 @@ def test_sparse_cascade_trains_on_augmented_images(bars):
         SparseScatteringClassifier(augment=2).fit(X, y)
     with pytest.raises(ValueError, match="label_smoothing"):
         SparseScatteringClassifier(label_smoothing=1.0).fit(X, y)
+    with pytest.raises(ValueError, match="n_jobs=1"):
+        SparseScatteringClassifier(device="cuda", ensemble=2, n_jobs=2).fit(X, y)
 
 
 def test_versions_of_test_samples_average_their_logits(bars):

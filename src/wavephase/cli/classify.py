@@ -33,6 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default 1); metrics.json also gives each member's error")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="sparse cascade: train N ensemble members at once, one process and thread each")
+    p.add_argument("--device", default=None,
+                   help="sparse cascade: train and predict on this torch device, e.g. cuda (default cpu)")
     p.add_argument("--validation-size", type=int, default=None, metavar="N",
                    help="model selection: evaluate on N held-out training images instead of the test set")
     p.add_argument("--J", type=int, default=3, help="scattering scales (default 3)")
@@ -55,7 +57,7 @@ def _run(args: argparse.Namespace) -> int:
         cache_features=not args.no_cache,
         model_params={k: v for k, v in (("n_proj", args.n_proj), ("n_atoms", args.n_atoms),
                                         ("label_smoothing", args.label_smoothing), ("ensemble", args.ensemble),
-                                        ("n_jobs", args.jobs)) if v is not None},
+                                        ("n_jobs", args.jobs), ("device", args.device)) if v is not None},
     )
     print(f"{m['dataset']} {m['model']} train_size={m['train_size']}: {m['evaluated_on']} accuracy "
           f"{100 * m['test_accuracy']:.2f}% (error {100 * m['test_error']:.2f}%), {m['seconds']:.1f} s; "

@@ -439,7 +439,11 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         augmented copies), so member 0 is the model trained with ``ensemble=1``.
     n_jobs : int
         Members trained at once, each in a forked process with one thread (Linux;
-        the features are shared copy-on-write). Results do not depend on it.
+        the features are shared copy-on-write; CPU only). Results do not depend on it.
+    device : str or torch.device
+        Where the cascades train and predict (``"cpu"``, ``"cuda"``); features stay
+        in host memory and travel one mini-batch at a time. A checkpoint resumes
+        on any device.
     random_state : int
         Seed of initialisation, data order, dropout and augmentation.
     checkpoint_dir : path-like, optional
@@ -477,6 +481,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         n_copies: int = 4,
         ensemble: int = 1,
         n_jobs: int = 1,
+        device: str | torch.device = "cpu",
         random_state: int = 0,
         checkpoint_dir: str | os.PathLike[str] | None = None,
         precomputed: bool = False,
@@ -499,6 +504,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         self.n_copies = n_copies
         self.ensemble = ensemble
         self.n_jobs = n_jobs
+        self.device = device
         self.random_state = random_state
         self.checkpoint_dir = checkpoint_dir
         self.precomputed = precomputed
@@ -533,6 +539,10 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}.")
+        device = torch.device(self.device)
+        if device.type != "cpu" and self.n_jobs > 1:
+            raise ValueError(f"n_jobs > 1 trains members in forked CPU processes; with device={self.device!r} "
+                             f"use n_jobs=1 (the members then train one after the other on the device).")
         if self.augment is not None and not isinstance(self.augment, dict):
             raise TypeError(f"augment must be None or a dict of augment_images keyword arguments, "
                             f"got {self.augment!r}.")
@@ -541,7 +551,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         # What determines one member's training, not how many members there are nor
         # where or how fast they train: member 0 of an ensemble resumes (or reuses)
         # the checkpoint of the single model with the same seed.
-        skip = ("progress", "checkpoint_dir", "ensemble", "n_jobs")
+        skip = ("progress", "checkpoint_dir", "ensemble", "n_jobs", "device")
         params = {k: v for k, v in self.get_params().items() if k not in skip}
         return json.dumps({**params, "random_state": seed}, sort_keys=True)
 
@@ -558,10 +568,13 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
             # fork_rng keeps the caller's global RNG untouched; every random draw
             # below derives from the seed, so runs are reproducible.
             torch.manual_seed(seed)
+            device = torch.device(self.device)
+            if device.type == "cuda":
+                torch.cuda.manual_seed(seed)
             net = SparseScatteringNet(
                 feats.shape[2], tuple(feats.shape[3:]), n_classes, self.n_proj, self.n_atoms,
                 self.n_steps, self.lam, self.dropout, self.log_eps,
-            )
+            ).to(device)
             optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             steps_per_epoch = math.ceil(n / self.batch_size)
             scheduler = torch.optim.lr_scheduler.OneCycleLR(
@@ -586,11 +599,13 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
                 net.train()
                 # Seeding per epoch makes the data order and dropout masks a function
                 # of (seed, epoch) only, so a resumed run replays them exactly.
-                torch.manual_seed(seed * 1_000_003 + epoch + 1)
+                torch.manual_seed(seed * 1_000_003 + epoch + 1)  # also seeds the CUDA generators
                 order = torch.randperm(n)
                 # One version (original or augmented copy) per sample and epoch.
                 version = torch.randint(n_versions, (n,)) if n_versions > 1 else torch.zeros(n, dtype=torch.long)
-                total, correct, loss_sum = 0, 0, 0.0
+                # Sums stay on the device: reading them every step would stall a GPU.
+                total, correct, loss_sum = 0, torch.zeros((), dtype=torch.long, device=device), \
+                    torch.zeros((), dtype=torch.float64, device=device)
                 desc = f"epoch {epoch + 1}/{self.epochs}" + (f" member {position}" if self.ensemble > 1 else "")
                 bar = tqdm(range(0, n, self.batch_size), desc=desc, disable=not self.progress, leave=False,
                            position=position)
@@ -599,16 +614,19 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
                     if len(idx) < 2:  # batch norm needs two samples
                         scheduler.step()
                         continue
-                    logits = net(feats[version[idx], idx])
-                    loss = nn.functional.cross_entropy(logits, targets[idx], label_smoothing=self.label_smoothing)
+                    batch = feats[version[idx], idx].to(device, non_blocking=True)
+                    labels = targets[idx].to(device, non_blocking=True)
+                    logits = net(batch)
+                    loss = nn.functional.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
                     scheduler.step()
-                    loss_sum += float(loss.detach()) * len(idx)
-                    correct += int((logits.argmax(1) == targets[idx]).sum())
+                    loss_sum += loss.detach().double() * len(idx)
+                    correct += (logits.argmax(1) == labels).sum()
                     total += len(idx)
-                history.append({"epoch": epoch + 1, "loss": loss_sum / max(total, 1), "train_accuracy": correct / max(total, 1)})
+                history.append({"epoch": epoch + 1, "loss": float(loss_sum) / max(total, 1),
+                                "train_accuracy": int(correct) / max(total, 1)})
                 if ckpt_path is not None:
                     save_checkpoint(
                         {
@@ -667,11 +685,13 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_fitted()
         feats = self._features(X)
+        device = torch.device(self.device)
         with torch.no_grad():
             return np.stack([
                 torch.softmax(torch.stack([
-                    torch.cat([net(v[i : i + batch_size]) for i in range(0, v.shape[0], batch_size)]) for v in feats
-                ]).mean(0), dim=1).numpy()
+                    torch.cat([net(v[i : i + batch_size].to(device)) for i in range(0, v.shape[0], batch_size)])
+                    for v in feats
+                ]).mean(0), dim=1).cpu().numpy()
                 for net in self.members_
             ])
 
@@ -688,7 +708,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         feats = self._features(X)[0, :max_samples]
         with torch.no_grad():
-            x, _ = self.members_[0].code(feats)
+            x, _ = self.members_[0].code(feats.to(torch.device(self.device)))
             return self.members_[0].istc.report(x)
 
 
