@@ -32,3 +32,20 @@ def test_fused_wavelet_modulus_gradient_is_zero_at_zero_and_exact_elsewhere():
     assert torch.equal(zero.grad, torch.zeros_like(zero))
     x = torch.randn(2, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4), requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: S(t)[:, 1:], (x,))
+
+
+@pytest.mark.parametrize("out_ri_first", [True, False])
+@pytest.mark.parametrize("in_ri_first", [True, False])
+def test_planar_matrix_acts_as_the_complex_matrix(out_ri_first, in_ri_first):
+    from wavephase.scattering.dense import _planar
+
+    gen = torch.Generator().manual_seed(3)
+    a = torch.randn(4, 6, dtype=torch.complex128, generator=gen)
+    z = torch.randn(6, 5, dtype=torch.complex128, generator=gen)
+
+    def stack(w, ri_first):  # (n, 5) complex -> (2 n, 5) real in the planar layout
+        parts = torch.stack((w.real, w.imag), dim=0 if ri_first else 1)
+        return parts.reshape(-1, w.shape[-1])
+
+    expected = stack(a @ z, out_ri_first)
+    assert torch.allclose(_planar(a, out_ri_first, in_ri_first) @ stack(z, in_ri_first), expected, atol=1e-12)

@@ -108,6 +108,9 @@ class Workspace:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
         self._buffers: dict[tuple[str, torch.device], torch.Tensor] = {}
+        # The last view handed out per key: chunks repeat the same requests, and
+        # building a view costs ~10 us, a few percent of a small chunk.
+        self._views: dict[tuple[str, torch.device], tuple[tuple[int, ...], torch.dtype, torch.Tensor]] = {}
 
     def empty(self, key: str, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype,
               device: torch.device) -> torch.Tensor:
@@ -137,11 +140,17 @@ class Workspace:
         """
         if not self.enabled:
             return torch.empty(shape, dtype=dtype, device=device)
+        shape = tuple(shape)
+        last = self._views.get((key, device))
+        if last is not None and last[0] == shape and last[1] == dtype:
+            return last[2]
         nbytes = math.prod(shape) * dtype.itemsize
         memory = self._buffers.get((key, device))
         if memory is None or memory.numel() < nbytes:
             memory = self._buffers[(key, device)] = torch.empty(nbytes, dtype=torch.uint8, device=device)
-        return memory[:nbytes].view(dtype).view(shape)
+        view = memory[:nbytes].view(dtype).view(shape)
+        self._views[(key, device)] = (shape, dtype, view)
+        return view
 
     def out(self, key: str, shape: tuple[int, ...] | torch.Size, dtype: torch.dtype,
             device: torch.device) -> torch.Tensor | None:
@@ -233,13 +242,18 @@ def _block(x: torch.Tensor, a: int, c: int, k: int, row_dim: int, col_dim: int =
 def _crop(x: torch.Tensor, crop: tuple[int, int, int, int], row_dim: int, col_dim: int) -> torch.Tensor:
     """Rows ``[r0, r1)`` and columns ``[c0, c1)`` of the axes ``(row_dim, col_dim)``."""
     r0, r1, c0, c1 = crop
+    if r0 == 0 and c0 == 0 and r1 == x.shape[row_dim] and c1 == x.shape[col_dim]:
+        return x  # the whole block: two views less per product (~6 us)
     return x.narrow(row_dim, r0, r1 - r0).narrow(col_dim, c0, c1 - c0)
 
 
 def _periodized_sum(x_hat: torch.Tensor, vals: torch.Tensor, blocks: FilterBlocks, row_dim: int, is_paired: bool,
-                    workspace: Workspace) -> torch.Tensor:
-    """Forward pass of :func:`periodized_product` (no autograd); the result is the buffer ``"product"``."""
-    x, v, rows, cols = x_hat, vals, row_dim, -1
+                    workspace: Workspace, col_dim: int = -1) -> torch.Tensor:
+    """Forward pass of :func:`periodized_product` (no autograd); the result is the buffer ``"product"``.
+
+    ``col_dim`` (axis of the second frequency) may differ from -1 for real ``x_hat`` only.
+    """
+    x, v, rows, cols = x_hat, vals, row_dim, col_dim
     if x_hat.is_complex() and not (vals[..., 0] if is_paired else vals).is_complex():
         # Real products on (re, im) pairs against the filters stored twice,
         # (..., n, 2), run about twice as fast as torch's complex-by-real kernel.
@@ -247,6 +261,7 @@ def _periodized_sum(x_hat: torch.Tensor, vals: torch.Tensor, blocks: FilterBlock
         v = v.to(x.dtype) if is_paired else paired(vals.to(x.dtype))
     # Axes counted from the end, where x's blocks and the filters align.
     rows = rows - x.dim() if rows >= 0 else rows
+    cols = cols - x.dim() if cols >= 0 else cols
     k = blocks.k
     first = _block(x, *blocks.index[0], k, rows, cols)
     # Sizes of broadcast-compatible shapes, aligned on the right (torch.broadcast_shapes

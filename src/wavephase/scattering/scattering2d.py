@@ -318,7 +318,15 @@ class Scattering2D(nn.Module):
         else:
             scatter = functools.partial(self._dense, work=work, scratch=Workspace(True))
         chunk = max(1, self.chunk_bytes // self._bytes_per_image(x.dtype))
-        out = torch.cat([scatter(part) for part in x.split(chunk)]) if len(x) > chunk else scatter(x)
+        if len(x) <= chunk:
+            out = scatter(x)
+        elif self.backend == "matmul" and work.enabled:
+            # Without autograd the chunks write straight into the result: one copy less.
+            out = x.new_empty(len(x), self._dense.channels, *self.output_shape)
+            for start in range(0, len(x), chunk):
+                scatter(x[start:start + chunk], out=out[start:start + chunk])
+        else:
+            out = torch.cat([scatter(part) for part in x.split(chunk)])
         out = self._pool_rotations(out)
         return out.reshape(*batch_shape, *out.shape[-3:])
 
