@@ -49,3 +49,15 @@ def test_planar_matrix_acts_as_the_complex_matrix(out_ri_first, in_ri_first):
 
     expected = stack(a @ z, out_ri_first)
     assert torch.allclose(_planar(a, out_ri_first, in_ri_first) @ stack(z, in_ri_first), expected, atol=1e-12)
+
+
+def test_recorded_backward_gives_the_same_gradient():
+    # The backward pass writes into reused buffers unless it is itself recorded (create_graph).
+    from wavephase import Scattering2D
+
+    S = Scattering2D(2, (12, 12), L=3, dtype=torch.float64, backend="matmul", chunk_bytes=1)
+    x = torch.randn(3, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(5), requires_grad=True)
+    (plain,) = torch.autograd.grad(S(x).square().sum(), x)
+    (recorded,) = torch.autograd.grad(S(x).square().sum(), x, create_graph=True)
+    assert recorded.requires_grad
+    torch.testing.assert_close(recorded.detach(), plain, rtol=1e-12, atol=1e-14)

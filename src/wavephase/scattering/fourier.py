@@ -432,7 +432,7 @@ def reflect_indices(size: int, before: int, after: int) -> torch.Tensor:
     return torch.where(i >= size, period - i, i)
 
 
-def grad_over_modulus(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+def grad_over_modulus(grad: torch.Tensor, out: torch.Tensor, buffer: torch.Tensor | None = None) -> torch.Tensor:
     """``grad / max(|z|, sqrt(tiny))``: the factor of ``z`` in the modulus' gradient.
 
     The floor keeps the gradient finite and of norm at most 1 where ``|z|``
@@ -445,17 +445,22 @@ def grad_over_modulus(grad: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         Gradient with respect to ``|z|``.
     out : torch.Tensor
         ``|z|``, same shape.
+    buffer : torch.Tensor, optional
+        Contiguous tensor of the same shape to write the result to.
 
     Returns
     -------
     torch.Tensor
-        ``grad / max(out, sqrt(tiny))``.
+        ``grad / max(out, sqrt(tiny))`` (``buffer`` when given).
 
     Shapes
     ------
     grad, out: (...) -> (...)
     """
-    return grad / out.clamp_min(torch.finfo(out.dtype).tiny ** 0.5)
+    floor = torch.finfo(out.dtype).tiny ** 0.5
+    if buffer is None:
+        return grad / out.clamp_min(floor)
+    return torch.div(grad, torch.clamp_min(out, floor, out=buffer), out=buffer)
 
 
 def modulus_of_parts(re: torch.Tensor, im: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
