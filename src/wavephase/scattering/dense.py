@@ -215,6 +215,36 @@ class _PlanarWaveletModulus(torch.autograd.Function):
         return _planar_product_adjoint(g.view(m, 2, n, *rest), values, ctx.blocks, ctx.u_shape, work), *[None] * 7
 
 
+class _PlanarSpectrum(torch.autograd.Function):
+    """2D DFT of real maps ``(m, ..., n)`` into planar spectra ``(m, 2, n, prod(...))``.
+
+    No backward pass needs the spectra or the half-transformed maps (the
+    transforms are linear and the order-2 node keeps only its own modulus), so
+    both are written into reused buffers even while a graph is recorded.
+    """
+
+    @staticmethod
+    def forward(ctx, u: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor,  # type: ignore[override]
+                scratch: Workspace) -> torch.Tensor:
+        m, n = u.shape[0], u.shape[-1]
+        size = u[0, ..., 0].numel()
+        z = torch.matmul(cols, u.view(m, size, n).transpose(1, 2),
+                         out=scratch.empty("spectrum_cols", (m, 2 * n, size), u.dtype, u.device))
+        u_hat = torch.mm(rows, z.view(2 * m, -1), out=scratch.empty("spectrum", (2 * m, n * size), u.dtype, u.device))
+        ctx.save_for_backward(cols, rows)
+        ctx.u_shape, ctx.scratch = u.shape, scratch
+        return u_hat.view(m, 2, n, size)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        cols, rows = ctx.saved_tensors
+        work = _backward_workspace(ctx)
+        m, _, n, size = grad.shape
+        g = torch.mm(rows.T, grad.reshape(2 * m, -1), out=work.out("grad_spectrum", (2 * m, n * size), grad.dtype,
+                                                                   grad.device))
+        return torch.matmul(g.view(m, 2 * n, size).transpose(1, 2), cols).view(ctx.u_shape), None, None, None
+
+
 def _planar_product_adjoint(grad: torch.Tensor, values: torch.Tensor, blocks: FilterBlocks,
                             u_shape: torch.Size, work: Workspace) -> torch.Tensor:
     """Gradient of the planar periodized product ``(m, 2, n, L, BL)`` with respect to its spectra ``u_shape``."""
@@ -339,13 +369,9 @@ class DenseScattering(nn.Module):
             out = term if out is None else out + term
         return out
 
-    def _spectrum(self, u: torch.Tensor, r: int, work: Workspace) -> torch.Tensor:
-        """2D DFT of real maps ``(m, ..., n)`` at level ``r``, planar: ``(m, 2, n, prod(...))``."""
-        m, n = u.shape[0], u.shape[-1]
-        cols = self._get(f"_fwd_cols{r}", u)
-        z = torch.matmul(cols, u.view(m, -1, n).transpose(1, 2),
-                         out=work.out("spectrum_cols", (m, 2 * n, u[0, ..., 0].numel()), u.dtype, u.device))
-        return _rows(self._get(f"_fwd_rows{r}", u), z.view(2 * m, -1), work, "spectrum").view(m, 2, n, -1)
+    def _spectrum(self, u: torch.Tensor, r: int, scratch: Workspace) -> torch.Tensor:
+        """2D DFT of real maps ``(m, ..., n)`` at level ``r``, planar: ``(m, 2, n, prod(...))`` (buffer ``"spectrum"``)."""
+        return _PlanarSpectrum.apply(u, self._get(f"_fwd_cols{r}", u), self._get(f"_fwd_rows{r}", u), scratch)
 
     def _planar_wavelet_modulus(self, u_hat: torch.Tensor, name: str, r: int, work: Workspace, scratch: Workspace,
                                 key: str) -> torch.Tensor:
@@ -398,7 +424,7 @@ class DenseScattering(nn.Module):
             u1 = self._wavelet_modulus(x_hat, f"_psi{j1}", j1, work, scratch, "u1")  # (m1, B, L, n1)
             orders01.append(self._lowpass(u1, j1, work))
             if self.max_order == 2 and j1 < J - 1:
-                u1_hat = self._spectrum(u1, j1, work)[:, :, :, None]  # (m1, 2, n1, 1, B L)
+                u1_hat = self._spectrum(u1, j1, scratch)[:, :, :, None]  # (m1, 2, n1, 1, B L)
                 paths = []
                 for j2 in range(j1 + 1, J):
                     u2 = self._planar_wavelet_modulus(u1_hat, f"_psi{j2}_at{j1}", j2, work, scratch, "u2")
