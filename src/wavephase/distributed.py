@@ -401,5 +401,9 @@ def read_features(out: str | os.PathLike[str], rows: np.ndarray | None = None) -
     if missing:
         raise ValueError(f"{len(missing)} chunk(s) of {out} are not computed (e.g. chunk {missing[0]}); "
                          f"run extract_features again with the same arguments to finish them.")
-    data = arr[:]
-    return np.asarray(data[idx])
+    if not idx.size:
+        return np.asarray(arr[:0])
+    # Only the span of the requested rows is read: a split of the data set is one
+    # contiguous range, and reading the whole store for each split would hold it twice.
+    lo, hi = int(idx.min()), int(idx.max()) + 1
+    return np.asarray(arr[lo:hi])[idx - lo]

@@ -130,6 +130,23 @@ def test_recovers_linear_target_and_prefers_small_penalty(fitted):
     np.testing.assert_allclose(reg.predict(features=F[150:]), pred, rtol=1e-10)
 
 
+def test_float32_features_stay_float32_and_fit_like_their_float64_values():
+    pos, ch = _molecules(120, seed=4)
+    tf = PairInvariants()
+    F32 = tf(torch.from_numpy(pos), torch.from_numpy(ch)).numpy().astype(np.float32)
+    y = F32.astype(np.float64) @ np.linspace(1, 2, F32.shape[1]) - 800.0
+    reg = MoleculeEnergyRegressor(tf, alphas=[1e-8, 1e-4])
+    assert reg._features(None, None, F32, "fit").dtype == np.float32  # no float64 copy of the training set
+    fits = [MoleculeEnergyRegressor(tf, alphas=[1e-8, 1e-4]).fit(None, None, y[:90], features=F[:90],
+                                                                  validation=(None, None, y[90:]),
+                                                                  validation_features=F[90:])
+            for F in (F32, F32.astype(np.float64))]
+    assert fits[0].alpha_ == fits[1].alpha_
+    # Predictions run in float64 either way.
+    np.testing.assert_allclose(fits[0].predict(features=F32[90:]), fits[1].predict(features=F32[90:]),
+                               rtol=1e-9, atol=1e-8)
+
+
 def test_cross_validation_without_validation_set():
     pos, ch = _molecules(60, seed=3)
     tf = PairInvariants()
