@@ -120,6 +120,9 @@ def test_istc_is_ista_from_zero_along_the_homotopy_schedule():
     torch.testing.assert_close(layer(x), z)
 
 
-def test_istc_rejects_wrong_feature_size():
+def test_istc_rejects_wrong_feature_size_and_non_finite_input_in_training_too():
     with pytest.raises(ValueError, match="last dimension 16"):
         ISTC(16, 8)(torch.randn(2, 15))
+    layer = ISTC(16, 8).train()
+    with pytest.raises(ValueError, match="x"):
+        layer(torch.full((2, 16), float("nan")))

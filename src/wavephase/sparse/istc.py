@@ -112,9 +112,7 @@ class ISTC(nn.Module):
         torch.Tensor
             Non-negative codes, (..., K).
         """
-        # The finiteness check reads x back, which would stall every training step on
-        # a GPU; in training a non-finite input shows up in the loss anyway.
-        check_real_tensor(x, "x", min_ndim=1, finite=not self.training)
+        check_real_tensor(x, "x", min_ndim=1)
         if x.shape[-1] != self.in_features:
             raise ValueError(f"x must have last dimension {self.in_features}, got {tuple(x.shape)}.")
         D = self.dictionary.to(x.dtype)
