@@ -567,10 +567,8 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             # fork_rng keeps the caller's global RNG untouched; every random draw
             # below derives from the seed, so runs are reproducible.
-            torch.manual_seed(seed)
+            torch.manual_seed(seed)  # also seeds the CUDA generators
             device = torch.device(self.device)
-            if device.type == "cuda":
-                torch.cuda.manual_seed(seed)
             net = SparseScatteringNet(
                 feats.shape[2], tuple(feats.shape[3:]), n_classes, self.n_proj, self.n_atoms,
                 self.n_steps, self.lam, self.dropout, self.log_eps,
