@@ -110,10 +110,17 @@ def test_ising_observables_of_simple_configurations():
     np.testing.assert_allclose(obs["correlation"], [(-1.0) ** r for r in obs["r"]])
 
 
+def _laplace(shape: tuple[int, ...], g: torch.Generator) -> torch.Tensor:
+    # Inverse CDF of the unit Laplace law (torch.distributions takes no generator).
+    u = torch.rand(shape, generator=g, dtype=torch.float64) - 0.5
+    return -torch.sign(u) * torch.log1p(-2 * u.abs())
+
+
 def test_compare_fields_is_json_and_ranks_a_gaussian_baseline_worse():
+    # Every draw from one seeded generator: the global RNG's state here depends on the
+    # tests run before, and some of its states put the sample flatness 0.21 off.
     g = torch.Generator().manual_seed(0)
-    truth = torch.distributions.Laplace(0.0, 1.0).sample((8, 32, 32)).double()
-    synth = torch.distributions.Laplace(0.0, 1.0).sample((8, 32, 32)).double()
+    truth, synth = (_laplace((8, 32, 32), g) for _ in range(2))
     gauss = torch.randn(8, 32, 32, generator=g, dtype=torch.float64) * math.sqrt(2)
     for kind in ("generic", "turbulence", "ising"):
         out = compare_fields(synth, truth, gauss, kind=kind)
