@@ -1,0 +1,99 @@
+"""Parts of a batch scattered side by side by one-thread workers (wavephase.scattering.threads)."""
+
+import threading
+
+import pytest
+import torch
+
+from wavephase import Scattering2D
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def _serial_and_parallel(S, fn):
+    """``fn()`` with torch at one thread (no workers), then at two (workers)."""
+    torch.set_num_threads(1)
+    serial = fn()
+    torch.set_num_threads(2)
+    return serial, fn()
+
+
+def test_workers_give_the_serial_coefficients_and_gradients(two_threads):
+    # chunk_bytes=1: one image per chunk, so six images make two parts of three chunks.
+    S = Scattering2D(2, (12, 12), L=3, dtype=torch.float64, backend="matmul", chunk_bytes=1)
+    x = torch.randn(6, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert S._thread_parts(x) == 2
+    serial, parallel = _serial_and_parallel(S, lambda: S(x))
+    torch.testing.assert_close(parallel, serial, rtol=1e-13, atol=1e-15)
+
+    def grad():
+        xg = x.clone().requires_grad_()
+        return torch.autograd.grad(S(xg).square().sum(), xg)[0]
+
+    serial, parallel = _serial_and_parallel(S, grad)
+    torch.testing.assert_close(parallel, serial, rtol=1e-12, atol=1e-14)
+
+
+def test_workers_support_create_graph_and_retained_graphs(two_threads):
+    S = Scattering2D(2, (12, 12), L=3, dtype=torch.float64, backend="matmul", chunk_bytes=1)
+    x = torch.randn(4, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+    def second_order():
+        xg = x.clone().requires_grad_()
+        (g,) = torch.autograd.grad(S(xg).square().sum(), xg, create_graph=True)
+        return torch.autograd.grad(g.square().sum(), xg)[0]
+
+    serial, parallel = _serial_and_parallel(S, second_order)
+    torch.testing.assert_close(parallel, serial, rtol=1e-10, atol=1e-12)
+    xg = x.clone().requires_grad_()
+    loss = S(xg).sum()
+    (first,) = torch.autograd.grad(loss, xg, retain_graph=True)
+    (again,) = torch.autograd.grad(loss, xg)  # the workers' graphs are gone: recomputed
+    torch.testing.assert_close(again, first, rtol=1e-12, atol=1e-14)
+
+
+def test_workers_leave_the_callers_thread_settings_alone(two_threads):
+    S = Scattering2D(2, (12, 12), L=2, backend="matmul", chunk_bytes=1)
+    S(torch.rand(4, 12, 12))
+    assert torch.get_num_threads() == 2
+    assert "mkl_get_max_threads() : 2" in torch.__config__.parallel_info() or "MKL" not in torch.__config__.show()
+    # No workers for the FFT path, for one image, or for a single torch thread.
+    assert Scattering2D(2, (12, 12), L=2, backend="fft", chunk_bytes=1)._thread_parts(torch.rand(4, 12, 12)) == 1
+    assert S._thread_parts(torch.rand(1, 12, 12)) == 1
+    torch.set_num_threads(1)
+    assert S._thread_parts(torch.rand(4, 12, 12)) == 1
+
+
+def test_concurrent_callers_share_the_workers(two_threads):
+    S = Scattering2D(2, (12, 12), L=2, backend="matmul", chunk_bytes=1)
+    xs = [torch.rand(6, 12, 12, generator=torch.Generator().manual_seed(k)) for k in range(4)]
+    expected = [S(x) for x in xs]
+    results: dict[int, torch.Tensor] = {}
+    callers = [threading.Thread(target=lambda k=k: results.__setitem__(k, S(xs[k]))) for k in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    for k in range(4):
+        torch.testing.assert_close(results[k], expected[k], rtol=0, atol=0)
+
+
+def test_the_pool_is_per_process(monkeypatch):
+    # A forked child inherits the parent's pool object but not its threads, so it
+    # must build its own (the pool is keyed by the process id).
+    from wavephase.scattering import threads
+
+    parent = threads.worker_pool(2)
+    assert threads.worker_pool(2) is parent
+    monkeypatch.setattr(threads.os, "getpid", lambda: -1)
+    child = threads.worker_pool(2)
+    assert child is not parent
+    assert child.submit(torch.get_num_threads).result() == 1
+    assert child.submit(threads.in_worker).result() and not threads.in_worker()
+    threads._pools.pop((-1, 2)).shutdown()
