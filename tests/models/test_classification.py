@@ -239,8 +239,8 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     status = main(["classify", "--dataset", "mnist", "--model", "sparse-scattering", "--data-dir",
                    str(tmp_path / "idx"), "--no-cache", "--L", "4", "--epochs", "2", "--augment", "2",
                    "--test-flip", "--test-augment", "1", "--validation-size", "40", "--n-proj", "6",
-                   "--n-atoms", "12", "--label-smoothing", "0.1", "--ensemble", "2", "--jobs", "2",
-                   "--out", str(out)])
+                   "--n-atoms", "12", "--n-steps", "2", "--label-smoothing", "0.1", "--ensemble", "2",
+                   "--jobs", "2", "--out", str(out)])
     assert status == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["evaluated_on"].startswith("validation")
@@ -248,7 +248,7 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     assert metrics["augment"] == 2 and metrics["test_flip"] and metrics["augmentation"]["elastic"] > 0
     assert metrics["test_augment"] == 1
     assert len(metrics["history"]) == 2
-    assert (metrics["params"]["n_proj"], metrics["params"]["n_atoms"]) == (6, 12)
+    assert (metrics["params"]["n_proj"], metrics["params"]["n_atoms"], metrics["params"]["n_steps"]) == (6, 12, 2)
     assert metrics["params"]["label_smoothing"] == 0.1
     assert metrics["params"]["ensemble"] == 2 and len(metrics["member_test_errors"]) == 2
     with pytest.raises(ValueError, match="sparse-scattering"):

@@ -26,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="sparse cascade: also average the predictions of K augmented copies of each test image")
     p.add_argument("--n-proj", type=int, default=None, help="sparse cascade: projection channels (default 64)")
     p.add_argument("--n-atoms", type=int, default=None, help="sparse cascade: dictionary atoms (default 256)")
+    p.add_argument("--n-steps", type=int, default=None, help="sparse cascade: unrolled ISTC steps (default 3)")
     p.add_argument("--label-smoothing", type=float, default=None,
                    help="sparse cascade: label smoothing of the cross-entropy (default 0)")
     p.add_argument("--ensemble", type=int, default=None, metavar="K",
@@ -55,7 +56,7 @@ def _run(args: argparse.Namespace) -> int:
         test_augment=args.test_augment,
         epochs=args.epochs, J=args.J, L=args.L, seed=args.seed, data_path=args.data_dir,
         cache_features=not args.no_cache,
-        model_params={k: v for k, v in (("n_proj", args.n_proj), ("n_atoms", args.n_atoms),
+        model_params={k: v for k, v in (("n_proj", args.n_proj), ("n_atoms", args.n_atoms), ("n_steps", args.n_steps),
                                         ("label_smoothing", args.label_smoothing), ("ensemble", args.ensemble),
                                         ("n_jobs", args.jobs), ("device", args.device)) if v is not None},
     )

@@ -32,6 +32,7 @@ from wavephase.scattering.fourier import (
     modulus_of_parts,
     reflect_indices,
 )
+from wavephase.scattering.threads import in_worker, worker_workspaces
 
 __all__ = ["DenseScattering", "dft_matrix", "padding_matrix"]
 
@@ -174,7 +175,10 @@ def _backward_workspace(ctx) -> Workspace:
     into new memory took 2.3x as long as into a reused buffer in (a)), and the
     backward passes of the chunks run one after the other.
     """
-    return ctx.scratch if not torch.is_grad_enabled() else Workspace(False)
+    if torch.is_grad_enabled():
+        return Workspace(False)
+    # A part recorded by one worker may be differentiated by another: each uses its own.
+    return worker_workspaces()[1] if in_worker() else ctx.scratch
 
 
 class _PlanarWaveletModulus(torch.autograd.Function):

@@ -12,7 +12,6 @@ computes the same coefficients faster on grids of a few dozen pixels.
 from __future__ import annotations
 
 import functools
-import threading
 from typing import Literal
 
 import torch
@@ -21,7 +20,7 @@ from torch import nn
 from wavephase.filters.bank import FilterBank, morlet_bank
 from wavephase.filters.morlet import gaussian_fourier
 from wavephase.scattering.dense import DenseScattering
-from wavephase.scattering.threads import in_worker, parallel_map
+from wavephase.scattering.threads import in_worker, parallel_map, worker_workspaces
 from wavephase.scattering.fourier import (
     FilterBlocks,
     Workspace,
@@ -162,8 +161,6 @@ class Scattering2D(nn.Module):
             backend = "matmul" if max(self.padded_shape) <= MATMUL_MAX_SIZE else "fft"
         self.backend = backend
         self._build_padding()
-        # Buffers of the one-thread workers (see _scatter_chunks), per worker thread.
-        self._worker_buffers: dict[int, tuple[Workspace, Workspace]] = {}
         if backend == "matmul":
             self._dense = DenseScattering(filters.psi, phi, self.shape, pad_mode, max_order, dtype)
         else:
@@ -358,11 +355,11 @@ class Scattering2D(nn.Module):
     def _scatter_chunks(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """Coefficients of a flat batch ``(B, M, N)``, chunk by chunk (into ``out`` when given, without autograd)."""
         work, scratch = Workspace(not (torch.is_grad_enabled() and x.requires_grad)), Workspace(True)
-        if work.enabled and in_worker():
-            # A worker keeps its buffers from call to call: it scatters only a few chunks
-            # per call, and faulting fresh buffers in cost ~10 % of its time (case (a)).
-            # Not with autograd, whose parts may meet a different worker in the backward pass.
-            work, scratch = self._worker_buffers.setdefault(threading.get_ident(), (work, scratch))
+        if in_worker():
+            # A worker scatters only a few chunks per call: it keeps its own buffers from
+            # call to call instead of faulting fresh ones in (~10 % of its time on case (a)).
+            own_work, scratch = worker_workspaces()
+            work = own_work if work.enabled else work
         if self.backend == "fft":
             scatter = functools.partial(self._scatter, work=work)
         else:

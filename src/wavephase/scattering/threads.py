@@ -18,7 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-__all__ = ["in_worker", "parallel_map", "worker_pool"]
+from wavephase.scattering.fourier import Workspace
+
+__all__ = ["in_worker", "parallel_map", "worker_pool", "worker_workspaces"]
 
 _local = threading.local()
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
@@ -28,11 +30,30 @@ _pools_lock = threading.Lock()
 def _init_worker() -> None:
     torch.set_num_threads(1)
     _local.in_worker = True
+    _local.workspaces = (Workspace(True), Workspace(True))
 
 
 def in_worker() -> bool:
     """Whether the calling thread is one of the pool's workers (which must not fan out again)."""
     return getattr(_local, "in_worker", False)
+
+
+def worker_workspaces() -> tuple[Workspace, Workspace]:
+    """The calling worker's own buffers ``(work, scratch)``, kept from task to task.
+
+    A worker runs one task at a time, so its buffers are never in use twice; the
+    backward passes of the parts use the scratch of the worker that runs them
+    (no buffer outlives the forward pass that wrote it, see
+    :func:`wavephase.scattering.dense._backward_workspace`).
+
+    Returns
+    -------
+    (Workspace, Workspace)
+        Enabled workspaces for results and for transient intermediates.
+    """
+    if not in_worker():
+        raise RuntimeError("worker_workspaces() is only available in the scattering worker threads.")
+    return _local.workspaces
 
 
 def worker_pool(n_threads: int) -> ThreadPoolExecutor:
