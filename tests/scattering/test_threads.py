@@ -40,6 +40,19 @@ def test_workers_give_the_serial_coefficients_and_gradients(two_threads):
     torch.testing.assert_close(parallel, serial, rtol=1e-12, atol=1e-14)
 
 
+def test_workers_follow_the_callers_grad_and_inference_modes(two_threads):
+    S = Scattering2D(2, (12, 12), L=2, backend="matmul", chunk_bytes=1)
+    x = torch.rand(4, 12, 12, requires_grad=True)
+    expected = S(x).detach()
+    with torch.inference_mode():
+        inferred = S(x)
+    with torch.no_grad():
+        plain = S(x)
+    assert inferred.is_inference() and not plain.requires_grad
+    torch.testing.assert_close(inferred, expected, rtol=0, atol=0)
+    torch.testing.assert_close(plain, expected, rtol=0, atol=0)
+
+
 def test_workers_support_create_graph_and_retained_graphs(two_threads):
     S = Scattering2D(2, (12, 12), L=3, dtype=torch.float64, backend="matmul", chunk_bytes=1)
     x = torch.randn(4, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1))

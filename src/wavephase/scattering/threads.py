@@ -30,7 +30,8 @@ _pools_lock = threading.Lock()
 def _init_worker() -> None:
     torch.set_num_threads(1)
     _local.in_worker = True
-    _local.workspaces = (Workspace(True), Workspace(True))
+    # One pair per inference mode: tensors made in inference mode cannot be written outside it.
+    _local.workspaces = {mode: (Workspace(True), Workspace(True)) for mode in (False, True)}
 
 
 def in_worker() -> bool:
@@ -53,7 +54,7 @@ def worker_workspaces() -> tuple[Workspace, Workspace]:
     """
     if not in_worker():
         raise RuntimeError("worker_workspaces() is only available in the scattering worker threads.")
-    return _local.workspaces
+    return _local.workspaces[torch.is_inference_mode_enabled()]
 
 
 def worker_pool(n_threads: int) -> ThreadPoolExecutor:
@@ -146,8 +147,12 @@ def parallel_map(fn: Callable[..., torch.Tensor], x: torch.Tensor, n_parts: int,
     pool = worker_pool(n_parts)
     if out is None:
         return _ParallelMap.apply(x, fn, n_parts, pool)
+    inference = torch.is_inference_mode_enabled()
+
     def fill(pair: tuple[torch.Tensor, torch.Tensor]) -> None:
-        with torch.no_grad():  # grad mode is per thread: the workers' default would record
+        # Grad and inference modes are per thread: take the caller's (an inference
+        # tensor can only be written in inference mode).
+        with torch.inference_mode(inference), torch.no_grad():
             fn(pair[0], out=pair[1])
 
     bounds = [len(part) for part in x.tensor_split(n_parts)]
