@@ -4,8 +4,8 @@ On small images most operations of the matrix-product path are too short for
 torch's intra-op threads to share well (case (a), 256 images of 28 x 28 at two
 threads: 1.44x the one-thread throughput). Independent images need no sharing:
 a pool of worker threads, each running torch with one thread, scatters one part
-of the batch each (at two threads, measured in alternating processes: case (a)
-forward and forward+backward about 8 % faster, case (b) forward 1.35x). A
+of the batch each (at two threads, case (a) forward and forward+backward ran
+about 8 % faster in alternating processes, case (b) forward 1.35x faster). A
 worker's ``torch.set_num_threads(1)`` is local to that thread under torch's
 OpenMP back end, so the caller's own setting is untouched.
 """
