@@ -169,7 +169,8 @@ class _WaveletModulus(torch.autograd.Function):
 
 
 def _backward_workspace(ctx) -> Workspace:
-    """Buffers for a backward pass: the forward call's scratch, unless the backward itself is recorded.
+    """Buffers for a backward pass: the forward call's scratch (in a worker, the worker's own), unless the
+    backward itself is recorded.
 
     Every new multi-megabyte intermediate costs its page faults (a GEMM writing
     into new memory took 2.3x as long as into a reused buffer in (a)), and the

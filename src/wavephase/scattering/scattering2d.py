@@ -346,13 +346,13 @@ class Scattering2D(nn.Module):
         smallest = max(1, min(self.chunk_bytes, WORKER_MIN_PART_BYTES) // self._bytes_per_image(x.dtype))
         return max(1, min(torch.get_num_threads(), len(x) // smallest))
 
-    def _chunk_images(self, dtype: torch.dtype, in_worker: bool, record: bool = False) -> int:
+    def _chunk_images(self, dtype: torch.dtype, worker: bool, record: bool = False) -> int:
         """Most images per chunk: ``chunk_bytes``, capped on the matrix-product path by the chunk
         size that runs fastest there (measured on case (a)), larger in a one-thread worker."""
         limit = self.chunk_bytes
         if self.backend == "matmul":
             worker_limit = WORKER_GRAD_CHUNK_BYTES if record else WORKER_CHUNK_BYTES
-            limit = min(limit, worker_limit if in_worker else MATMUL_CHUNK_BYTES)
+            limit = min(limit, worker_limit if worker else MATMUL_CHUNK_BYTES)
         return max(1, limit // self._bytes_per_image(dtype))
 
     def _scatter_chunks(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:

@@ -132,7 +132,7 @@ def parallel_map(fn: Callable[..., torch.Tensor], x: torch.Tensor, n_parts: int,
     x : torch.Tensor
         CPU batch, split along its first axis.
     n_parts : int
-        Parts, and workers (at least 2).
+        Parts (at least 2, at most ``torch.get_num_threads()``, the pool's size).
     out : torch.Tensor, optional
         Result to write into (only when no graph is recorded).
 
@@ -145,7 +145,8 @@ def parallel_map(fn: Callable[..., torch.Tensor], x: torch.Tensor, n_parts: int,
     ------
     x: (B, ...) -> (B, ...)
     """
-    pool = worker_pool(n_parts)
+    # One pool per thread count, not per number of parts: batches of any size share it.
+    pool = worker_pool(torch.get_num_threads())
     if out is None:
         return _ParallelMap.apply(x, fn, n_parts, pool)
     inference = torch.is_inference_mode_enabled()
@@ -156,6 +157,5 @@ def parallel_map(fn: Callable[..., torch.Tensor], x: torch.Tensor, n_parts: int,
         with torch.inference_mode(inference), torch.no_grad():
             fn(pair[0], out=pair[1])
 
-    bounds = [len(part) for part in x.tensor_split(n_parts)]
-    list(pool.map(fill, zip(x.split(bounds), out.split(bounds))))
+    list(pool.map(fill, zip(x.tensor_split(n_parts), out.tensor_split(n_parts))))
     return out
