@@ -59,6 +59,19 @@ def test_rotations_and_deformations_are_small_and_keep_the_mass(images, params):
     assert 0 < np.abs(Y - X).max() < 0.8
 
 
+def test_scalings_zoom_about_the_centre_within_the_range():
+    # A centred Gaussian blob of variance v becomes one of variance zoom² v: the
+    # measured zooms must lie in [1/1.2, 1.2] and spread over that range.
+    u = np.arange(32)[:, None] - 15.5
+    v = np.arange(32)[None, :] - 15.5
+    X = np.repeat(np.exp(-(u**2 + v**2) / (2 * 9.0))[None].astype(np.float32), 40, axis=0)
+    Y = augment_images(X, seed=2, max_scale=0.2)
+    var = (Y * (u**2 + v**2) / 2).sum((1, 2)) / Y.sum((1, 2))
+    zoom = np.sqrt(var / 9.0)
+    assert zoom.min() > 1 / 1.2 - 0.02 and zoom.max() < 1.2 + 0.02
+    assert zoom.min() < 0.9 and zoom.max() > 1.1
+
+
 def test_bad_input_is_refused(images):
     with pytest.raises(ValueError, match=r"\(n, M, N\)"):
         augment_images(images[0], seed=0)
@@ -68,6 +81,8 @@ def test_bad_input_is_refused(images):
         augment_images(images, seed=0, max_shift=1.5)
     with pytest.raises(ValueError, match="elastic"):
         augment_images(images, seed=0, elastic=-1.0)
+    with pytest.raises(ValueError, match="max_scale"):
+        augment_images(images, seed=0, max_scale=-0.1)
 
 
 def test_augmented_copies_are_seeded_by_copy_index(images):

@@ -1,4 +1,4 @@
-"""Seeded data augmentation of image stacks: flips, shifts, rotations, elastic deformations.
+"""Seeded data augmentation of image stacks: flips, shifts, rotations, scalings, elastic deformations.
 
 Every random draw comes from one ``numpy.random.Generator`` seeded by the
 caller, so an augmented copy is a function of (images, seed, parameters) only:
@@ -40,6 +40,7 @@ def augment_images(
     max_shift: int = 0,
     flip: bool = False,
     max_rotation: float = 0.0,
+    max_scale: float = 0.0,
     elastic: float = 0.0,
     elastic_sigma: float = 4.0,
     batch_size: int = 5000,
@@ -58,6 +59,9 @@ def augment_images(
         Mirror left-right with probability 1/2 (not for digits).
     max_rotation : float
         Rotations uniform in ``[-max_rotation, max_rotation]`` degrees.
+    max_scale : float
+        Zooms by a factor log-uniform in ``[1/(1 + max_scale), 1 + max_scale]``
+        about the image centre (0: none).
     elastic : float
         RMS amplitude, in pixels, of a smooth random displacement field (0: none).
     elastic_sigma : float
@@ -75,9 +79,9 @@ def augment_images(
         raise ValueError(f"X must be floating images of shape (n, M, N), got shape {X.shape} dtype {X.dtype}.")
     if not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
         raise ValueError(f"max_shift must be a non-negative integer number of pixels, got {max_shift!r}.")
-    if max_rotation < 0 or elastic < 0 or not elastic_sigma > 0:
-        raise ValueError(f"max_rotation and elastic must be >= 0 and elastic_sigma > 0, got "
-                         f"{max_rotation}, {elastic}, {elastic_sigma}.")
+    if max_rotation < 0 or max_scale < 0 or elastic < 0 or not elastic_sigma > 0:
+        raise ValueError(f"max_rotation, max_scale and elastic must be >= 0 and elastic_sigma > 0, got "
+                         f"{max_rotation}, {max_scale}, {elastic}, {elastic_sigma}.")
     n, M, N = X.shape
     rng = np.random.default_rng(seed)
     # Draw everything up front, in a fixed order, so the result does not depend on batch_size.
@@ -85,20 +89,23 @@ def augment_images(
     shifts = rng.integers(-max_shift, max_shift + 1, size=(n, 2))
     angles = np.deg2rad(rng.uniform(-max_rotation, max_rotation, n)) if max_rotation > 0 else np.zeros(n)
     field_seed = int(rng.integers(2**63))
+    # Drawn last so that copies made without scaling keep their earlier draws (and cached scattering).
+    log_scale = np.log1p(max_scale)
+    zooms = np.exp(rng.uniform(-log_scale, log_scale, n)) if max_scale > 0 else np.ones(n)
     out = np.array(X, dtype=np.float32, copy=True)
     out[flips] = out[flips, :, ::-1]
-    if max_shift == 0 and max_rotation == 0 and elastic == 0:
+    if max_shift == 0 and max_rotation == 0 and max_scale == 0 and elastic == 0:
         return out
     # Sampling grid in pixel units about the image centre: output pixel p reads
-    # input pixel R(p - c - t) + c + displacement(p).
+    # input pixel R(p - c - t) / zoom + c + displacement(p).
     ys, xs = torch.meshgrid(torch.arange(M, dtype=torch.float64) - (M - 1) / 2,
                             torch.arange(N, dtype=torch.float64) - (N - 1) / 2, indexing="ij")
     field_rng = np.random.default_rng(field_seed)
     for start in range(0, n, batch_size):
         sl = slice(start, min(start + batch_size, n))
         b = sl.stop - sl.start
-        cos = torch.from_numpy(np.cos(angles[sl])).view(b, 1, 1)
-        sin = torch.from_numpy(np.sin(angles[sl])).view(b, 1, 1)
+        cos = torch.from_numpy(np.cos(angles[sl]) / zooms[sl]).view(b, 1, 1)
+        sin = torch.from_numpy(np.sin(angles[sl]) / zooms[sl]).view(b, 1, 1)
         ty = torch.from_numpy(shifts[sl, 0]).double().view(b, 1, 1)
         tx = torch.from_numpy(shifts[sl, 1]).double().view(b, 1, 1)
         py, px = ys - ty, xs - tx
