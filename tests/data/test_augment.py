@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wavephase.data.augment import augment_images, augmented_copies
+from wavephase.data.augment import augment_images, augmented_copies, place_on_canvas
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +92,22 @@ def test_augmented_copies_are_seeded_by_copy_index(images):
     for k, copy in enumerate(copies):
         np.testing.assert_array_equal(copy, augment_images(images, seed=(7, k), **params))
     assert not np.allclose(copies[0], copies[1])
+
+
+def test_place_on_canvas_translates_pads_and_crops(images):
+    assert place_on_canvas(images, 20, 0).shape == (12, 20, 20)  # 20x24 images: cropped on the right
+    np.testing.assert_array_equal(place_on_canvas(images, 28, 3)[:, 3:23, 3:27], images)
+    assert place_on_canvas(images, 28, 3).sum() == pytest.approx(images.sum(), rel=1e-6)
+    moved = place_on_canvas(images, 32, -2)
+    np.testing.assert_array_equal(moved[:, :18, :22], images[:, 2:, 2:])
+    assert not moved[:, 18:].any() and not moved[:, :, 22:].any()
+    square = images[:, :, :20]
+    np.testing.assert_array_equal(place_on_canvas(square, 20, 0), square)
+    with pytest.raises(ValueError, match="size"):
+        place_on_canvas(images, 0, 0)
+    with pytest.raises(ValueError, match="offset"):
+        place_on_canvas(images, 32, 32)
+    with pytest.raises(ValueError, match="offset"):
+        place_on_canvas(images, 32, -20)
+    with pytest.raises(ValueError, match=r"\(n, M, N\)"):
+        place_on_canvas(images[0], 32, 0)

@@ -175,6 +175,35 @@ def test_ensemble_averages_members_that_are_the_single_models_of_their_seeds(bar
         _sparse(None).set_params(ensemble=0).fit(F, y)
 
 
+def test_ensemble_members_fit_their_own_view(bars, tmp_path):
+    from wavephase.data.augment import place_on_canvas
+
+    X, y, Xt, yt = bars
+    views = [(16, 0), (20, -1)]
+    F, Ft = ([scattering_features(place_on_canvas(a, *v), J=2, L=4) for v in views] for a in (X, Xt))
+    assert F[1].shape[2:] == (5, 5) and F[0].shape[2:] == (4, 4)
+    ens = _sparse(tmp_path / "views").set_params(ensemble=3, views=views).fit(F, y)
+    members = ens.member_proba(Ft)
+    assert members.shape == (3, len(Xt), 3)
+    # Member m is the single model of seed m fitted to view m mod 2 (member 2: view 0).
+    for m, v in ((1, 1), (2, 0)):
+        single = _sparse(None).set_params(random_state=m).fit(F[v], y).predict_proba(Ft[v])
+        np.testing.assert_allclose(members[m], single, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ens.predict_proba(Ft), members.mean(0), rtol=1e-6)
+    # From images, each view's canvas is made inside the model.
+    from_images = SparseScatteringClassifier(J=2, L=4, n_proj=8, n_atoms=16, epochs=8, batch_size=32, lr=5e-3,
+                                             ensemble=2, views=views).fit(X, y)
+    assert from_images.score(Xt, yt) > 0.8
+    with pytest.raises(ValueError, match="ensemble >= 2"):
+        _sparse(None).set_params(views=views).fit(F, y)
+    with pytest.raises(ValueError, match="list of 2 feature arrays"):
+        _sparse(None).set_params(ensemble=2, views=views).fit(F[:1], y)
+    with pytest.raises(ValueError, match="same samples"):
+        _sparse(None).set_params(ensemble=2, views=views).fit([F[0], F[1][:10]], y)
+    with pytest.raises(ValueError, match="size, offset"):
+        _sparse(None).set_params(ensemble=2, views=[(16, 0.5)]).fit(F, y)
+
+
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_ensemble_resumes_after_a_member_is_killed(bars, tmp_path, monkeypatch, n_jobs):
     import os
@@ -240,7 +269,7 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
                    str(tmp_path / "idx"), "--no-cache", "--L", "4", "--epochs", "2", "--augment", "2",
                    "--test-flip", "--test-augment", "1", "--validation-size", "40", "--n-proj", "6",
                    "--n-atoms", "12", "--n-steps", "2", "--label-smoothing", "0.1", "--ensemble", "2",
-                   "--jobs", "2", "--out", str(out)])
+                   "--jobs", "2", "--views", "28:0", "32:-2", "--out", str(out)])
     assert status == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["evaluated_on"].startswith("validation")
@@ -251,6 +280,12 @@ def test_classify_cli_validation_split_with_augmentation_and_test_flips(tmp_path
     assert (metrics["params"]["n_proj"], metrics["params"]["n_atoms"], metrics["params"]["n_steps"]) == (6, 12, 2)
     assert metrics["params"]["label_smoothing"] == 0.1
     assert metrics["params"]["ensemble"] == 2 and len(metrics["member_test_errors"]) == 2
+    assert metrics["params"]["views"] == [[28, 0], [32, -2]]
+    with pytest.raises(SystemExit):  # a view needs its offset
+        main(["classify", "--views", "32", "--out", str(out)])
+    with pytest.raises(ValueError, match="views apply"):
+        clf_mod.run_classification("mnist", "scattering-linear", out, model_params={"views": [(32, -2)]},
+                                   data_path=tmp_path / "idx", cache_features=False)
     with pytest.raises(ValueError, match="sparse-scattering"):
         clf_mod.run_classification("mnist", "scattering-linear", out, augment=1,
                                    data_path=tmp_path / "idx", cache_features=False)

@@ -32,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ensemble", type=int, default=None, metavar="K",
                    help="sparse cascade: average the probabilities of K cascades of seeds seed..seed+K-1 "
                         "(default 1); metrics.json also gives each member's error")
+    p.add_argument("--views", nargs="+", type=_view, default=None, metavar="SIZE:OFFSET",
+                   help="sparse cascade: member m fits the images translated by OFFSET pixels on a "
+                        "SIZE x SIZE canvas of view m mod (number of views), a scattering sampled on "
+                        "another grid (e.g. 28:0 32:-2 for MNIST)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="sparse cascade: train N ensemble members at once, one process and thread each")
     p.add_argument("--device", default=None,
@@ -47,6 +51,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
+def _view(text: str) -> tuple[int, int]:
+    try:
+        size, offset = text.split(":")
+        return int(size), int(offset)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a view is SIZE:OFFSET in pixels, e.g. 32:-2; got {text!r}") from None
+
+
 def _run(args: argparse.Namespace) -> int:
     from wavephase.models.classification import run_classification
 
@@ -58,7 +70,8 @@ def _run(args: argparse.Namespace) -> int:
         cache_features=not args.no_cache,
         model_params={k: v for k, v in (("n_proj", args.n_proj), ("n_atoms", args.n_atoms), ("n_steps", args.n_steps),
                                         ("label_smoothing", args.label_smoothing), ("ensemble", args.ensemble),
-                                        ("n_jobs", args.jobs), ("device", args.device)) if v is not None},
+                                        ("n_jobs", args.jobs), ("device", args.device), ("views", args.views))
+                      if v is not None},
     )
     print(f"{m['dataset']} {m['model']} train_size={m['train_size']}: {m['evaluated_on']} accuracy "
           f"{100 * m['test_accuracy']:.2f}% (error {100 * m['test_error']:.2f}%), {m['seconds']:.1f} s; "

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["augment_images", "augmented_copies"]
+__all__ = ["augment_images", "augmented_copies", "place_on_canvas"]
 
 
 def _smooth_noise(rng: np.random.Generator, n: int, M: int, N: int, sigma: float) -> torch.Tensor:
@@ -148,3 +148,45 @@ def augmented_copies(X: np.ndarray, n_copies: int, seed: int, **params: Any) -> 
     """
     for k in range(n_copies):
         yield augment_images(X, seed=(seed, k), **params)
+
+
+def place_on_canvas(X: np.ndarray, size: int, offset: int) -> np.ndarray:
+    """Images translated by ``offset`` pixels (both axes) on a zero ``size`` × ``size`` canvas.
+
+    A scattering subsampled by 2^J samples the image on a fixed grid; the same
+    images on another canvas or at another offset are sampled on another grid, so
+    models fitted to different views make less correlated errors. Pixels moved
+    past the canvas are cropped.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Images, (n, M, N).
+    size : int
+        Canvas side.
+    offset : int
+        Translation in pixels, down and right (negative: up and left).
+
+    Returns
+    -------
+    numpy.ndarray
+        Shapes: (n, M, N) → (n, size, size) float32; ``X`` itself (as float32)
+        when the canvas is the image and the offset 0.
+    """
+    X = np.asarray(X)
+    if X.ndim != 3 or not np.issubdtype(X.dtype, np.floating):
+        raise ValueError(f"X must be floating images of shape (n, M, N), got shape {X.shape} dtype {X.dtype}.")
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive integer number of pixels, got {size!r}.")
+    if not isinstance(offset, (int, np.integer)) or not -min(X.shape[1:]) < offset < size:
+        raise ValueError(f"offset must be an integer that leaves part of the image on the canvas "
+                         f"(between {-min(X.shape[1:]) + 1} and {size - 1}), got {offset!r}.")
+    n, M, N = X.shape
+    if size == M == N and offset == 0:
+        return np.ascontiguousarray(X, dtype=np.float32)
+    out = np.zeros((n, size, size), dtype=np.float32)
+    src_y, src_x = max(-offset, 0), max(-offset, 0)
+    dst = max(offset, 0)
+    h, w = min(M - src_y, size - dst), min(N - src_x, size - dst)
+    out[:, dst : dst + h, dst : dst + w] = X[:, src_y : src_y + h, src_x : src_x + w]
+    return out

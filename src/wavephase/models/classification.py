@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import json
 import math
 import os
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -437,6 +439,12 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         Member m is the single cascade of seed ``random_state + m`` (its own
         initialisation, data order, versions drawn and dropout; the same
         augmented copies), so member 0 is the model trained with ``ensemble=1``.
+    views : sequence of (int, int), optional
+        ``(size, offset)`` per view: the images translated by ``offset`` pixels on
+        a zero ``size`` × ``size`` canvas (:func:`wavephase.data.augment.place_on_canvas`),
+        so that the scattering samples them on another grid. Member m fits view
+        ``m % len(views)``; members of different views make less correlated errors.
+        None: one view, the images as they are.
     n_jobs : int
         Members trained at once, each in a forked process with one thread (Linux;
         the features are shared copy-on-write; CPU only). Results do not depend on it.
@@ -453,13 +461,15 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         ``X`` is already scattering features: (n, C, h, w), or (V, n, C, h, w)
         holding V versions of each sample (e.g. originals and augmented copies).
         In fit each epoch draws one version per sample; in predict the logits of
-        the versions are averaged (test-time augmentation).
+        the versions are averaged (test-time augmentation). With ``views``, a list
+        of such arrays, one per view.
     progress : bool
         Progress bars.
 
     Notes
     -----
-    Shapes: X (n, M, N) images, or (n, C, h, w) / (V, n, C, h, w) when ``precomputed``; y (n,).
+    Shapes: X (n, M, N) images, or (n, C, h, w) / (V, n, C, h, w) when ``precomputed``
+    (a list of them with ``views``); y (n,).
     """
 
     def __init__(
@@ -480,6 +490,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         augment: dict[str, Any] | None = None,
         n_copies: int = 4,
         ensemble: int = 1,
+        views: Sequence[tuple[int, int]] | None = None,
         n_jobs: int = 1,
         device: str | torch.device = "cpu",
         random_state: int = 0,
@@ -503,6 +514,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         self.augment = augment
         self.n_copies = n_copies
         self.ensemble = ensemble
+        self.views = views
         self.n_jobs = n_jobs
         self.device = device
         self.random_state = random_state
@@ -510,23 +522,39 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         self.precomputed = precomputed
         self.progress = progress
 
-    def _features(self, X: Any, augment: bool = False) -> torch.Tensor:
-        # Always (V, n, C, h, w): V versions of each sample (V = 1 without augmentation).
+    def _features(self, X: Any, augment: bool = False) -> list[torch.Tensor]:
+        # One (V, n, C, h, w) tensor per view: V versions of each sample (V = 1
+        # without augmentation).
+        n_views = 1 if self.views is None else len(self.views)
         if self.precomputed:
-            feats = np.asarray(X)
-            if feats.ndim not in (4, 5):
-                raise ValueError(f"precomputed X must have shape (n, C, h, w) or (V, n, C, h, w), "
-                                 f"got {feats.shape}.")
-        else:
-            from wavephase.data.augment import augmented_copies
+            arrays = list(X) if self.views is not None else [X]
+            if len(arrays) != n_views:
+                raise ValueError(f"with views, precomputed X must be a list of {n_views} feature arrays "
+                                 f"(one per view), got {len(arrays)}.")
+            views = []
+            for feats in map(np.asarray, arrays):
+                if feats.ndim not in (4, 5):
+                    raise ValueError(f"precomputed X must have shape (n, C, h, w) or (V, n, C, h, w), "
+                                     f"got {feats.shape}.")
+                feats = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
+                views.append(feats if feats.ndim == 5 else feats.unsqueeze(0))
+            if len({v.shape[1] for v in views}) > 1:
+                raise ValueError(f"the views of precomputed X must hold the same samples, got "
+                                 f"{[v.shape[1] for v in views]}.")
+            return views
+        from wavephase.data.augment import augmented_copies, place_on_canvas
 
-            images = _check_images(X)
-            n_copies = self.n_copies if augment and self.augment else 0
-            copies = augmented_copies(images, n_copies, self.random_state, **(self.augment or {}))
-            feats = np.stack([scattering_features(v, J=self.J, L=self.L, progress=self.progress)
-                              for v in (images, *copies)])
-        feats = torch.from_numpy(np.ascontiguousarray(feats, dtype=np.float32))
-        return feats if feats.ndim == 5 else feats.unsqueeze(0)
+        images = _check_images(X)
+        n_copies = self.n_copies if augment and self.augment else 0
+        versions = [images, *augmented_copies(images, n_copies, self.random_state, **(self.augment or {}))]
+        return [
+            torch.from_numpy(np.stack([
+                scattering_features(v if view is None else place_on_canvas(v, *view), J=self.J, L=self.L,
+                                    progress=self.progress)
+                for v in versions
+            ]))
+            for view in (self.views or [None])
+        ]
 
     def _validate(self) -> None:
         for name in ("n_proj", "n_atoms", "n_steps", "epochs", "batch_size", "n_copies", "ensemble", "n_jobs"):
@@ -543,6 +571,14 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         if device.type != "cpu" and self.n_jobs > 1:
             raise ValueError(f"n_jobs > 1 trains members in forked CPU processes; with device={self.device!r} "
                              f"use n_jobs=1 (the members then train one after the other on the device).")
+        if self.views is not None:
+            views = list(self.views)
+            if not views or not all(len(v) == 2 and all(isinstance(a, (int, np.integer)) for a in v)
+                                    for v in views):
+                raise ValueError(f"views must be a non-empty list of (size, offset) integer pairs, got {self.views!r}.")
+            if self.ensemble < len(views):
+                raise ValueError(f"ensemble={self.ensemble} would leave views unused: fit at least one member "
+                                 f"per view (ensemble >= {len(views)}).")
         if self.augment is not None and not isinstance(self.augment, dict):
             raise TypeError(f"augment must be None or a dict of augment_images keyword arguments, "
                             f"got {self.augment!r}.")
@@ -553,6 +589,8 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
         # the checkpoint of the single model with the same seed.
         skip = ("progress", "checkpoint_dir", "ensemble", "n_jobs", "device")
         params = {k: v for k, v in self.get_params().items() if k not in skip}
+        if params["views"] is None:
+            del params["views"]  # so checkpoints written before views existed still resume
         return json.dumps({**params, "random_state": seed}, sort_keys=True)
 
     def _fit_member(
@@ -643,7 +681,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
 
         self._validate()
         feats = self._features(X, augment=True)
-        y = _check_labels(y, feats.shape[1])
+        y = _check_labels(y, feats[0].shape[1])
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         targets = torch.from_numpy(y_idx.astype(np.int64))
         seeds = [self.random_state + m for m in range(self.ensemble)]
@@ -655,7 +693,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
                      for m in range(self.ensemble)]
             if parallel:
                 _train_in_processes(self, feats, targets, seeds, paths)
-            members = [self._fit_member(feats, targets, len(self.classes_), seed, path, m)
+            members = [self._fit_member(feats[m % len(feats)], targets, len(self.classes_), seed, path, m)
                        for m, (seed, path) in enumerate(zip(seeds, paths))]
         self.members_ = [net for net, _ in members]
         self.histories_ = [history for _, history in members]
@@ -688,9 +726,9 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
             return np.stack([
                 torch.softmax(torch.stack([
                     torch.cat([net(v[i : i + batch_size].to(device)) for i in range(0, v.shape[0], batch_size)])
-                    for v in feats
+                    for v in feats[m % len(feats)]
                 ]).mean(0), dim=1).cpu().numpy()
-                for net in self.members_
+                for m, net in enumerate(self.members_)
             ])
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -704,7 +742,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
     def sparse_code_report(self, X: Any, max_samples: int = 1000) -> dict[str, float]:
         """Sparsity and relative reconstruction error of the ISTC codes of ``X`` (member 0)."""
         self._check_fitted()
-        feats = self._features(X)[0, :max_samples]
+        feats = self._features(X)[0][0, :max_samples]
         with torch.no_grad():
             x, _ = self.members_[0].code(feats.to(torch.device(self.device)))
             return self.members_[0].istc.report(x)
@@ -731,10 +769,11 @@ def _train_member_process(
 
 
 def _train_in_processes(
-    est: SparseScatteringClassifier, feats: torch.Tensor, targets: torch.Tensor, seeds: list[int], paths: list[Path],
+    est: SparseScatteringClassifier, feats: list[torch.Tensor], targets: torch.Tensor, seeds: list[int],
+    paths: list[Path],
 ) -> None:
     # At most est.n_jobs members at once, each in a forked process that inherits the
-    # features without copying them and leaves its final checkpoint at its path.
+    # features of its view without copying them and leaves its final checkpoint at its path.
     import multiprocessing
     from multiprocessing.connection import wait
 
@@ -745,7 +784,7 @@ def _train_in_processes(
             while pending and len(running) < est.n_jobs:
                 m, (seed, path) = pending.pop(0)
                 running[m] = ctx.Process(target=_train_member_process, daemon=True,
-                                         args=(est, feats, targets, seed, path, m, os.getpid()))
+                                         args=(est, feats[m % len(feats)], targets, seed, path, m, os.getpid()))
                 running[m].start()
             wait([p.sentinel for p in running.values()])
             for m, proc in list(running.items()):
@@ -853,7 +892,9 @@ def run_classification(
     progress : bool
         Progress bars.
     model_params : dict, optional
-        Extra estimator hyper-parameters.
+        Extra estimator hyper-parameters; for the sparse cascade, ``views``
+        (see :class:`SparseScatteringClassifier`) also scatters every version
+        of the data on each view's canvas.
 
     Returns
     -------
@@ -861,7 +902,7 @@ def run_classification(
         Metrics, including ``test_accuracy``, ``test_error``, ``train_size``,
         ``model``, ``dataset``, ``seconds``.
     """
-    from wavephase.data.augment import augmented_copies
+    from wavephase.data.augment import augmented_copies, place_on_canvas
 
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
@@ -897,36 +938,52 @@ def run_classification(
             return scattering_features(images, J=J, L=L, cache_name=f"{dataset}-{name}", progress=progress)[rows]
         return scattering_features(images[rows], J=J, L=L, progress=progress)
 
+    params = dict(model_params or {})
+    views = params.get("views")
+    if views is not None and model != "sparse-scattering":
+        raise ValueError("views apply to model='sparse-scattering' only.")
+
+    def all_views(versions: Iterator[tuple[np.ndarray, str]], n_versions: int, rows: np.ndarray | slice
+                  ) -> list[np.ndarray]:
+        # One (n_versions, n, C, h, w) array per view, filled in place (stacking
+        # lists would double the peak memory of ten 60k sets); each version is
+        # made once, then put on every view's canvas.
+        out: list[np.ndarray | None] = [None] * len(views or [None])
+        for k, (images, name) in enumerate(versions):
+            for v, view in enumerate(views or [None]):
+                f = features(images if view is None else place_on_canvas(images, *view), name, rows)
+                if out[v] is None:
+                    out[v] = np.empty((n_versions, *f.shape), dtype=np.float32)
+                out[v][k] = f
+        return out  # type: ignore[return-value]
+
     if validation_size is not None:
         eval_images, eval_rows, eval_name, y_test = X_train, held_out, "train", y_train[held_out]
     else:
         eval_images, eval_rows, eval_name = X_test, slice(None), "test"
     if test_size is not None:
         eval_rows, y_test = np.arange(len(eval_images))[eval_rows][:test_size], y_test[:test_size]
-    F_train = features(X_train, "train", keep)
-    F_test = features(eval_images, eval_name, eval_rows)
     aug = {**AUGMENTATIONS[dataset], **(augment_params or {})}
-    if augment:
-        # Copies of the whole training set (seeded by (seed, k)), then the subset, so
-        # their cached scattering serves every training size and validation split.
-        F_train = np.stack([F_train] + [
-            features(copy, "train-aug", keep) for copy in augmented_copies(X_train, augment, seed, **aug)
-        ])
-    if test_flip or test_augment:
-        # Versions of each evaluation image whose logits the model averages. On a
-        # validation split the copies are those of the training set (held-out rows,
-        # never trained on), so their cached scattering is reused.
-        versions = [F_test] + [
-            features(copy, f"{eval_name}-aug", eval_rows)
-            for copy in augmented_copies(eval_images, test_augment, seed, **aug)
-        ]
-        if test_flip:
-            mirrored = np.ascontiguousarray(eval_images[:, :, ::-1])
-            versions.append(features(mirrored, f"{eval_name}-flip", eval_rows))
-        F_test = np.stack(versions)
+    # Copies of the whole training set (seeded by (seed, k)), then the subset, so
+    # their cached scattering serves every training size and validation split.
+    train_versions = itertools.chain([(X_train, "train")],
+                                     ((c, "train-aug") for c in augmented_copies(X_train, augment, seed, **aug)))
+    F_train: Any = all_views(train_versions, 1 + augment, keep)
+    # Versions of each evaluation image whose logits the model averages. On a
+    # validation split the copies are those of the training set (held-out rows,
+    # never trained on), so their cached scattering is reused.
+    eval_versions = itertools.chain(
+        [(eval_images, eval_name)],
+        ((c, f"{eval_name}-aug") for c in augmented_copies(eval_images, test_augment, seed, **aug)),
+        [(np.ascontiguousarray(eval_images[:, :, ::-1]), f"{eval_name}-flip")] if test_flip else [],
+    )
+    F_test: Any = all_views(eval_versions, 1 + test_augment + int(test_flip), eval_rows)
+    if views is None:
+        F_train, F_test = F_train[0], F_test[0]
+        if model != "sparse-scattering":
+            F_train, F_test = F_train[0], F_test[0]  # the linear and kernel models take (n, C, h, w)
     feature_seconds = time.perf_counter() - t_feat
     y_fit = y_train[keep]
-    params = dict(model_params or {})
     if model == "sparse-scattering":
         est: Any = SparseScatteringClassifier(J=J, L=L, epochs=epochs, random_state=seed, precomputed=True,
                                               checkpoint_dir=out / "checkpoint", progress=progress, **params)
