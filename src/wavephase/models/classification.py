@@ -175,6 +175,13 @@ def scattering_features(
     return out
 
 
+def _on_view(images: np.ndarray, view: tuple[int, int] | None) -> np.ndarray:
+    # The images of one view of SparseScatteringClassifier (None: as they are).
+    from wavephase.data.augment import place_on_canvas
+
+    return images if view is None else place_on_canvas(images, *view)
+
+
 def _log_features(feats: np.ndarray, eps: float) -> np.ndarray:
     # log compresses the heavy-tailed scattering amplitudes so a linear model sees
     # multiplicative contrasts; eps keeps empty (zero) coefficients finite.
@@ -542,15 +549,14 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"the views of precomputed X must hold the same samples, got "
                                  f"{[v.shape[1] for v in views]}.")
             return views
-        from wavephase.data.augment import augmented_copies, place_on_canvas
+        from wavephase.data.augment import augmented_copies
 
         images = _check_images(X)
         n_copies = self.n_copies if augment and self.augment else 0
         versions = [images, *augmented_copies(images, n_copies, self.random_state, **(self.augment or {}))]
         return [
             torch.from_numpy(np.stack([
-                scattering_features(v if view is None else place_on_canvas(v, *view), J=self.J, L=self.L,
-                                    progress=self.progress)
+                scattering_features(_on_view(v, view), J=self.J, L=self.L, progress=self.progress)
                 for v in versions
             ]))
             for view in (self.views or [None])
@@ -902,7 +908,7 @@ def run_classification(
         Metrics, including ``test_accuracy``, ``test_error``, ``train_size``,
         ``model``, ``dataset``, ``seconds``.
     """
-    from wavephase.data.augment import augmented_copies, place_on_canvas
+    from wavephase.data.augment import augmented_copies
 
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}.")
@@ -947,11 +953,15 @@ def run_classification(
                   ) -> list[np.ndarray]:
         # One (n_versions, n, C, h, w) array per view, filled in place (stacking
         # lists would double the peak memory of ten 60k sets); each version is
-        # made once, then put on every view's canvas.
+        # made once, then put on every view's canvas. A single version is only
+        # given its leading axis, not copied.
         out: list[np.ndarray | None] = [None] * len(views or [None])
         for k, (images, name) in enumerate(versions):
             for v, view in enumerate(views or [None]):
-                f = features(images if view is None else place_on_canvas(images, *view), name, rows)
+                f = features(_on_view(images, view), name, rows)
+                if n_versions == 1:
+                    out[v] = f[None]
+                    continue
                 if out[v] is None:
                     out[v] = np.empty((n_versions, *f.shape), dtype=np.float32)
                 out[v][k] = f
