@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from wavephase.data.cache import atomic_write_bytes
+from wavephase.io import atomic_write_bytes
 from wavephase.models.molecules import QM9_PRESETS
 
 #: Settings compared (the format of ``QM9_PRESETS``); ``run_qm9``'s own presets plus other candidates.

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from wavephase.data.cache import atomic_write_bytes
+from wavephase.io import atomic_write_bytes
 from wavephase.validation import check_positive_int
 
 __all__ = ["extract_features", "read_features", "chunk_status", "transform_fingerprint"]

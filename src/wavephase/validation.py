@@ -3,6 +3,20 @@
 One place decides what a well-formed input is, so every operator rejects bad
 input with the same kind of message: which argument, what was expected, what
 was received and what to do about it.
+
+The dtype policy (also on the conventions page of the docs):
+
+* **Operators** (``nn.Module``) compute in the dtype of their input, so they take
+  float32 or float64 tensors only (:func:`check_real_tensor`); an integer,
+  boolean or complex tensor is refused with a ``TypeError`` that says how to cast.
+* **Estimators and functions that take array-likes** (NumPy arrays, lists,
+  tensors) convert real numeric input to float32, as scikit-learn converts to
+  float: integers (e.g. ``uint8`` images, taken as they are, not rescaled) and
+  float16 become float32, float64 stays float64 (:func:`as_float_array`,
+  :func:`check_images`). Boolean, complex and object arrays are refused.
+* Everywhere, NaN and infinite values are refused with a ``ValueError``.
+* Seeds are called ``random_state`` (:func:`check_random_state`); devices are
+  chosen with ``device`` (:func:`check_device`).
 """
 
 from __future__ import annotations
@@ -12,7 +26,14 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from wavephase.exceptions import DeviceUnavailableError
+
 __all__ = [
+    "as_float_array",
+    "check_device",
+    "check_images",
+    "check_labels",
+    "check_random_state",
     "check_real_tensor",
     "check_image_shape",
     "check_same_device",
@@ -206,3 +227,170 @@ def as_float_tensor(x: object, name: str, dtype: torch.dtype = torch.float32) ->
             raise TypeError(f"{name} must be numeric, got bool.")
         t = t.to(dtype)
     return check_finite(t, name)
+
+
+def as_float_array(x: object, name: str) -> np.ndarray:
+    """Convert an array-like of real numbers to a finite float32 or float64 NumPy array.
+
+    Parameters
+    ----------
+    x : array-like
+        NumPy array, tensor or nested sequence of real numbers.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 input stays float64; other numeric input becomes float32.
+
+    Shapes
+    ------
+    x: (...) -> (...)
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except ValueError as err:  # ragged nested sequences
+        raise ValueError(f"{name} must be a rectangular array of numbers ({err}).") from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}.")
+    if arr.dtype.kind == "b":
+        raise TypeError(f"{name} must be numeric, got bool; convert it with {name}.astype(np.float32).")
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}; pass {name}.real.")
+    if arr.dtype != np.float64:
+        arr = arr.astype(np.float32)
+    if arr.size and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains {int((~np.isfinite(arr)).sum())} non-finite value(s) (NaN or inf); "
+                         f"clean or mask them first, e.g. np.nan_to_num({name}).")
+    return arr
+
+
+def check_images(x: object, name: str = "X", *, allow_single: bool = False) -> np.ndarray:
+    """Check a stack of 2D images ``(n, M, N)`` (see the module's dtype policy).
+
+    Parameters
+    ----------
+    x : array-like
+        Images.
+    name : str
+        Argument name used in error messages.
+    allow_single : bool
+        Accept one image ``(M, N)`` and return it as ``(1, M, N)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        C-contiguous float32 or float64 array; ``n`` may be 0.
+
+    Shapes
+    ------
+    x: (n, M, N) -> (n, M, N)
+    """
+    arr = as_float_array(x, name)
+    if allow_single and arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        expected = "(n, M, N) or (M, N)" if allow_single else "(n, M, N)"
+        raise ValueError(f"{name} must be a stack of images of shape {expected}, got shape {arr.shape}; "
+                         f"add a batch axis with {name}[None] or reshape flat images with {name}.reshape(n, M, N).")
+    return np.ascontiguousarray(arr)
+
+
+def check_labels(y: object, n: int, name: str = "y", *, min_classes: int = 2) -> np.ndarray:
+    """Check class labels for ``n`` samples.
+
+    Parameters
+    ----------
+    y : array-like
+        Integer labels.
+    n : int
+        Number of samples they label.
+    name : str
+        Argument name used in error messages.
+    min_classes : int
+        Fewest distinct classes accepted.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 labels.
+
+    Shapes
+    ------
+    y: (n,) -> (n,)
+    """
+    arr = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
+    if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype.kind == "b"):
+        raise ValueError(f"{name} must be a 1-D array of integer class labels, got shape {arr.shape} "
+                         f"dtype {arr.dtype}.")
+    if len(arr) != n:
+        raise ValueError(f"{name} has {len(arr)} labels but X has {n} samples.")
+    if len(np.unique(arr)) < min_classes:
+        raise ValueError(f"{name} must contain at least {min_classes} classes, got {len(np.unique(arr))}.")
+    return arr.astype(np.int64)
+
+
+def check_random_state(random_state: object, name: str = "random_state") -> int:
+    """Check a seed: the one way randomness is chosen across the library.
+
+    Parameters
+    ----------
+    random_state : int
+        Non-negative seed; every random draw of the call derives from it, so the
+        same seed gives the same result.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    int
+        The seed as a Python int.
+    """
+    if isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative int seed, got {type(random_state).__name__} "
+                        f"({random_state!r}).")
+    if not 0 <= random_state < 2**63:
+        raise ValueError(f"{name} must be a non-negative int below 2**63, got {random_state}.")
+    return int(random_state)
+
+
+def check_device(device: object, name: str = "device") -> torch.device:
+    """Resolve a device: the one way a device is chosen across the library.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...; None means the CPU.
+    name : str
+        Argument name used in error messages.
+
+    Returns
+    -------
+    torch.device
+        A device that exists on this machine.
+
+    Raises
+    ------
+    DeviceUnavailableError
+        For a CUDA device on a machine without one (or without that index).
+    """
+    if device is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{name}={device!r} is not a torch device; use 'cpu' or 'cuda' ({err}).") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceUnavailableError(f"{name}={device!r} asks for a CUDA GPU, but torch sees none on this "
+                                         f"machine; use device='cpu'.")
+        if dev.index is not None and dev.index >= count:
+            raise DeviceUnavailableError(f"{name}={device!r}: this machine has {count} CUDA device(s), "
+                                         f"numbered from 0.")
+    elif dev.type not in ("cpu", "mps", "meta"):
+        raise ValueError(f"{name}={device!r}: wavephase runs on 'cpu' or 'cuda' devices.")
+    return dev

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from wavephase.data import mnist as mnist_mod
-from wavephase.data.cache import ChecksumError
+from wavephase.exceptions import ChecksumError
 from wavephase.data.fashion_mnist import FASHION_MNIST_DEBIAN_DIR, load_fashion_mnist
 from wavephase.data.idx import check_images_labels, parse_idx, read_idx, to_idx_bytes
 from wavephase.data.mnist import load_mnist, load_mnist_pickle

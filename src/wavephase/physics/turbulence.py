@@ -669,7 +669,7 @@ def _simulate(levels: list[tuple[int, float]], chains: int, per_chain: int, inte
 def _read_cache(path: object, shape: tuple[int, int, int]) -> torch.Tensor | None:
     from pathlib import Path
 
-    from wavephase.data.cache import sha256_file
+    from wavephase.io import sha256_file
 
     path = Path(str(path))
     digest_file = path.with_name(path.name + ".sha256")
@@ -690,7 +690,7 @@ def _read_cache(path: object, shape: tuple[int, int, int]) -> torch.Tensor | Non
 def _write_cache(path: object, fields: torch.Tensor) -> None:
     from pathlib import Path
 
-    from wavephase.data.cache import atomic_write_bytes
+    from wavephase.io import atomic_write_bytes
 
     path = Path(str(path))
     buf = io.BytesIO()
