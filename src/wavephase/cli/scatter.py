@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from wavephase.report.scattering_demo import run_scattering_demo
+    from wavephase.experiments.scattering_demo import run_scattering_demo
 
     metrics = run_scattering_demo(args.out, image=args.image, size=args.size, J=args.J, L=args.L)
     print(f"{metrics['channels']} channels, output {metrics['output_shape']}, "

@@ -12,30 +12,13 @@ import html
 import json
 import time
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["Section", "build_report", "render_html"]
+from wavephase.report.section import Section
+from wavephase.report.sections import SECTIONS
 
-
-@dataclass(frozen=True)
-class Section:
-    """One part of the report.
-
-    Attributes
-    ----------
-    key : str
-        Identifier (also the sub-directory of its files).
-    title : str
-        Heading on the page.
-    run : callable
-        ``run(section_dir, quick) -> dict`` with ``"table"``, ``"figures"`` and ``"settings"``.
-    """
-
-    key: str
-    title: str
-    run: Callable[[Path, bool], dict[str, Any]]
+__all__ = ["build_report", "render_html"]
 
 
 def _format(value: Any) -> str:
@@ -127,8 +110,6 @@ def build_report(out_dir: str | Path, quick: bool = True, sections: list[Section
     from tqdm import tqdm
 
     if sections is None:
-        from wavephase.report.sections import SECTIONS
-
         sections = SECTIONS
     if only:
         unknown = set(only) - {s.key for s in sections}

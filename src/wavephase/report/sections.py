@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from wavephase.report.build import Section
+from wavephase.report.section import Section
 
 __all__ = ["SECTIONS"]
 
 
 def _scattering(out: Path, quick: bool) -> dict[str, Any]:
-    from wavephase.report.scattering_demo import run_scattering_demo
+    from wavephase.experiments.scattering_demo import run_scattering_demo
 
     size = 128 if quick else 256
     m = run_scattering_demo(out, image="grace_hopper", size=size, J=4, L=8)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 
 from wavephase.data.images import load_image, sample_image
+from wavephase.experiments.outputs import prepare_output_dir, write_metrics
 from wavephase.filters import morlet_bank
 from wavephase.metrics.deformation import deformation_ratios, fourier_modulus
 from wavephase.scattering.scattering2d import Scattering2D
@@ -101,8 +101,7 @@ def run_scattering_demo(out_dir: str | Path, image: str = "grace_hopper", size: 
         Metrics (settings, output shape, timings, Littlewood-Paley bounds,
         deformation ratios) and ``"figures"``, the PNG file names written.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_dir(out_dir)
     is_file = Path(image).suffix != "" or Path(image).exists()
     img = load_image(image, size) if is_file else sample_image(image, size)
     x = torch.from_numpy(img).double()
@@ -137,5 +136,5 @@ def run_scattering_demo(out_dir: str | Path, image: str = "grace_hopper", size: 
         "littlewood_paley_min": float(lp.min()), "littlewood_paley_max": float(lp.max()),
         "deformation": ratios, "figures": figures,
     }
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_metrics(out, metrics)
     return metrics
