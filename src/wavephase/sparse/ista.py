@@ -106,23 +106,11 @@ def ista(x: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int = 100) -> tor
 
 
 def fista(x: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int = 100) -> torch.Tensor:
-    """Non-negative FISTA (Beck & Teboulle 2009) from ``z = 0``.
+    """Non-negative FISTA (Beck & Teboulle 2009): :func:`ista` with Nesterov momentum.
 
-    Parameters
-    ----------
-    x : torch.Tensor
-        Signals, (..., P).
-    D : torch.Tensor
-        Dictionary, (P, K).
-    lam : float
-        Sparsity weight λ ≥ 0.
-    n_iter : int
-        Number of steps.
-
-    Returns
-    -------
-    torch.Tensor
-        Codes. Shapes: (..., P), (P, K) → (..., K).
+    Takes the arguments of :func:`ista` and returns codes of the same shape,
+    ``(..., P), (P, K) -> (..., K)``; the objective decreases as ``O(1/k^2)``
+    instead of ``O(1/k)``.
     """
     n_iter = _check(x, D, lam, n_iter)
     L = lipschitz_constant(D)
@@ -142,11 +130,11 @@ def sparse_coding_report(x: torch.Tensor, D: torch.Tensor, z: torch.Tensor, lam:
     Parameters
     ----------
     x : torch.Tensor
-        Signals, (..., P).
+        The signals that were coded, (..., P).
     D : torch.Tensor
-        Dictionary, (P, K).
+        The dictionary they were coded in, (P, K).
     z : torch.Tensor
-        Codes, (..., K).
+        Their codes, (..., K).
     lam : float
         λ used, to report the objective.
 
