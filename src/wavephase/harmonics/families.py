@@ -73,6 +73,10 @@ def spectrum_bins(shape: tuple[int, int], L: int, rings_per_octave: int, start: 
         Bin of each, ``(K,)``, numbered without gaps (empty bins dropped).
     counts : torch.Tensor
         Wavenumbers per bin, float64.
+
+    Shapes
+    ------
+    -> index (K,), bins (K,), counts (n_spec,)
     """
     M, N = shape
     wy = 2 * torch.pi * torch.fft.fftfreq(M, dtype=torch.float64)[:, None]
@@ -109,6 +113,10 @@ def shift_phases(grid: Sequence[int], shifts: Sequence[Shift], step: int, dtype:
     -------
     cos, sin : torch.Tensor
         ``(m n, T)`` each.
+
+    Shapes
+    ------
+    -> (m n, T), (m n, T)
     """
     m, n = int(grid[0]), int(grid[1])
     k1 = torch.arange(m, dtype=torch.float64, device=device)[:, None, None] / m
@@ -177,14 +185,17 @@ def increment_moments(x: torch.Tensor, shifts: Sequence[Shift]) -> torch.Tensor:
                                                          d.square().square().mean((-2, -1)))], -1)
 
 
-def fourier_moments(x: torch.Tensor, low_frequencies: Sequence[Shift], spectrum_index: torch.Tensor,
-                    spectrum_bin: torch.Tensor, spectrum_count: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def fourier_moments(x: torch.Tensor, x_hat: torch.Tensor, low_frequencies: Sequence[Shift],
+                    spectrum_index: torch.Tensor, spectrum_bin: torch.Tensor, spectrum_count: torch.Tensor
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """The periodogram at the ``low`` wavenumbers and its mean over each ``spectrum`` bin.
 
     Parameters
     ----------
     x : torch.Tensor
         Real fields.
+    x_hat : torch.Tensor
+        Their FFT.
     low_frequencies : sequence of (int, int)
         Integer wavenumbers of the ``low`` family.
     spectrum_index, spectrum_bin, spectrum_count : torch.Tensor
@@ -197,10 +208,10 @@ def fourier_moments(x: torch.Tensor, low_frequencies: Sequence[Shift], spectrum_
 
     Shapes
     ------
-    x: (B, M, N) -> (B, n_low), (B, n_spec)
+    x: (B, M, N), x_hat: (B, M, N) complex -> (B, n_low), (B, n_spec)
     """
     B, M, N = x.shape
-    power = periodogram(x)
+    power = periodogram(x, x_hat)
     if low_frequencies:
         rows = torch.tensor([a % M for a, _ in low_frequencies], device=x.device)
         cols = torch.tensor([b % N for _, b in low_frequencies], device=x.device)
@@ -222,15 +233,14 @@ class WaveletGrids:
 
     Parameters
     ----------
-    x : torch.Tensor
-        Real fields ``(B, M, N)``.
+    x_hat : torch.Tensor
+        FFT of the real fields, ``(B, M, N)``.
     psi : torch.Tensor
-        Fourier-domain wavelets ``(J, L, M, N)``, in ``x``'s dtype.
+        Fourier-domain wavelets ``(J, L, M, N)``, in the fields' dtype.
     """
 
-    def __init__(self, x: torch.Tensor, psi: torch.Tensor) -> None:
-        xf = torch.fft.fft2(x)
-        self.z = [torch.fft.ifft2(xf[:, None] * psi[j]) for j in range(psi.shape[0])]
+    def __init__(self, x_hat: torch.Tensor, psi: torch.Tensor) -> None:
+        self.z = [torch.fft.ifft2(x_hat[:, None] * psi[j]) for j in range(psi.shape[0])]
         self._grids: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, j: int, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -261,6 +271,10 @@ def single_scale_moments(grids: WaveletGrids, stride: Callable[[int], int], shif
     dict
         ``S11`` (B, J, L, T) complex, ``S00`` (B, J, L, L, T), ``S01`` (B, J, L) complex,
         ``M``, ``power`` and ``M4`` (B, J, L).
+
+    Shapes
+    ------
+    grids of (B, M, N) fields -> dict of (B, J, L, ...)
     """
     s11, s00, s01, mods, power, m4 = [], [], [], [], [], []
     for j in range(len(grids.z)):
@@ -310,6 +324,10 @@ def cross_scale_moments(grids: WaveletGrids, pairs: Sequence[tuple[int, int]], s
     -------
     c01, c00, cphase : list of torch.Tensor
         One entry per pair: ``(B, L, L)`` complex, ``(B, L, L)`` real, ``(B, L)`` complex.
+
+    Shapes
+    ------
+    grids of (B, M, N) fields -> lists of (B, L, L), (B, L, L), (B, L)
     """
     c01, c00, cph = [], [], []
     for j1 in sorted({p[0] for p in pairs}):

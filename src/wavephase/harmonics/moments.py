@@ -130,9 +130,6 @@ class MomentStatistics(nn.Module):
         Mean spatial variance of the reference fields, same units.
     reference_mean : torch.Tensor or None
         Mean of the reference fields, in units of ``2^reference_exponent``.
-    reference_moments : dict of torch.Tensor
-        The references' normalised moments, ``(n_f,)`` per family; empty before
-        :meth:`set_reference`.
 
     Shapes
     ------
@@ -199,17 +196,17 @@ class MomentStatistics(nn.Module):
 
     # ------------------------------------------------------------------ shared machinery
     def wavelet_transform(self, x: torch.Tensor) -> torch.Tensor:
-        """All wavelet coefficients in one batched FFT.
+        """All wavelet coefficients ``x * psi_{j,l}`` (periodic), in one batched FFT.
 
         Parameters
         ----------
         x : torch.Tensor
-            Real fields.
+            Fields, float32 or float64; the coefficients keep their precision.
 
         Returns
         -------
         torch.Tensor
-            Complex coefficients, in ``x``'s precision.
+            Coefficients ``z_{j,l}``.
 
         Shapes
         ------
@@ -241,7 +238,7 @@ class MomentStatistics(nn.Module):
 
     @property
     def reference_moments(self) -> dict[str, torch.Tensor]:
-        """The references' normalised moments (empty before :meth:`set_reference`)."""
+        """The references' normalised moments, ``(n_f,)`` per family; empty before :meth:`set_reference`."""
         if self.reference_power is None:
             return {}
         return {f: getattr(self, f"target_{f}") for f in self.families}
@@ -354,7 +351,8 @@ class MomentStatistics(nn.Module):
         x: (..., M, N) -> dict family -> (..., n_f) complex
         """
         moments = self._moments(x)
-        if not all(bool(torch.isfinite(v.detach()).all()) for v in moments.values()):
+        # one device synchronisation for every family
+        if not bool(torch.stack([torch.isfinite(v.detach()).all() for v in moments.values()]).all()):
             raise self._overflow(x)
         return moments
 

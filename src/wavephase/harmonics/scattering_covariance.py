@@ -44,14 +44,9 @@ class ScatteringCovariance(MomentStatistics):
 
     Parameters
     ----------
-    shape : (int, int)
-        Field size ``(M, N)``; each side at least ``2**J``.
-    J : int
-        Number of wavelet scales.
-    L : int
-        Number of orientations in ``[0, pi)``.
-    dtype : torch.dtype
-        Dtype of the filters; the moments follow the input's dtype.
+    shape, J, L, dtype
+        Field size, scales, orientations and filter dtype, as for
+        :class:`~wavephase.harmonics.moments.MomentStatistics`.
 
     Shapes
     ------
@@ -87,21 +82,10 @@ class ScatteringCovariance(MomentStatistics):
         return torch.view_as_complex(out.contiguous())
 
     def raw_moments(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """Unnormalised moments, the wavelet power and the variance of each field.
+        """The families ``mean``, ``S1``-``S4`` before normalisation, the power and the variance.
 
-        Parameters
-        ----------
-        x : torch.Tensor
-            Real fields.
-
-        Returns
-        -------
-        moments : dict
-            Family -> ``(B, n_f)``, before normalisation.
-        power : torch.Tensor
-            ``<|z_l|^2>``, shape ``(B, J, L)``.
-        var : torch.Tensor
-            Spatial variance of each field, shape ``(B,)``.
+        See :meth:`MomentStatistics.raw_moments <wavephase.harmonics.moments.MomentStatistics.raw_moments>`;
+        the variance is about each field's own mean.
 
         Shapes
         ------

@@ -94,12 +94,9 @@ class PhaseHarmonicStatistics(MomentStatistics):
 
     Parameters
     ----------
-    shape : (int, int)
-        Field size ``(M, N)``; each side at least ``2**J``.
-    J : int
-        Number of wavelet scales.
-    L : int
-        Number of orientations in ``[0, pi)``.
+    shape, J, L
+        Field size ``(M, N)``, scales and orientations, as for
+        :class:`~wavephase.harmonics.moments.MomentStatistics`.
     dn : int
         Radius of the spatial shifts (in units of ``2^j`` at scale ``j``) for ``S11`` and ``S00``.
     delta_j : int, optional
@@ -118,7 +115,7 @@ class PhaseHarmonicStatistics(MomentStatistics):
     spectrum_floor : float
         Floor ``f`` of the ``spectrum`` family, relative to the reference variance.
     dtype : torch.dtype
-        Dtype of the filters; the moments follow the input's dtype.
+        Filter dtype, as for :class:`~wavephase.harmonics.moments.MomentStatistics`.
 
     Attributes
     ----------
@@ -208,9 +205,10 @@ class PhaseHarmonicStatistics(MomentStatistics):
         x: (B, M, N) -> dict of (B, n_f), (B, J, L), (B,)
         """
         B = x.shape[0]
-        grids = WaveletGrids(x, self.psi.to(x.dtype))
+        x_hat = torch.fft.fft2(x)
+        grids = WaveletGrids(x_hat, self.psi.to(x.dtype))
         mean, var, marginal = pixel_moments(x, centre, self.marginal)
-        low, spectrum = fourier_moments(x, self.low_frequencies, self.spectrum_index, self.spectrum_bin,
+        low, spectrum = fourier_moments(x, x_hat, self.low_frequencies, self.spectrum_index, self.spectrum_bin,
                                         self.spectrum_count)
         single = single_scale_moments(grids, self._stride, self.shifts, self.marginal)
         c01, c00, cph = cross_scale_moments(grids, self.pairs, self._stride)

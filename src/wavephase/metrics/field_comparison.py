@@ -65,6 +65,10 @@ def jackknife_standard_error(fn: Any, x: ArrayLike, n_groups: int = 16) -> Any:
     -------
     float, numpy.ndarray or dict
         Standard error with the structure of ``fn``'s output.
+
+    Shapes
+    ------
+    x: (n, M, N) -> the structure of fn(x)
     """
     t = as_fields(x)
     g = min(t.shape[0], int(n_groups))
@@ -127,6 +131,10 @@ def compare_fields(syntheses: ArrayLike, truth: ArrayLike, gaussian: ArrayLike |
         with floats, lists of floats or ``None`` (no Gaussian given, or a set of one
         field has no standard error), and ``"error"`` naming the error measure;
         JSON-serialisable.
+
+    Shapes
+    ------
+    syntheses: (n, M, N), truth: (n', M, N), gaussian: (n'', M, N) -> dict
     """
     if kind not in ("generic", "turbulence", "ising"):
         raise ValueError(f"kind must be 'generic', 'turbulence' or 'ising', got {kind!r}.")

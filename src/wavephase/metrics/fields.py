@@ -90,6 +90,10 @@ def power_spectrum(x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     P : numpy.ndarray
         ``(K,)`` mean of ``|FFT(x - mean)|^2 / (M N)`` over the Fourier modes with
         ``|k|`` rounded to each centre (a white noise of variance ``s^2`` has ``P = s^2``).
+
+    Shapes
+    ------
+    x: (n, M, N) or (M, N) -> k (K,), P (K,)
     """
     t = as_fields(x)
     m, n = t.shape[-2:]
@@ -120,6 +124,10 @@ def spectrum_per_octave(x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         ``(J,)`` lower edges ``1, 2, 4, ..., L / 4`` of the bands, ``J = log2(L) - 1``.
     energy : numpy.ndarray
         ``(J,)`` variance per band.
+
+    Shapes
+    ------
+    x: (n, M, N) or (M, N) -> k_low (J,), energy (J,)
     """
     t = as_fields(x)
     m, n = t.shape[-2:]
@@ -152,6 +160,10 @@ def pixel_pdf(x: ArrayLike, bins: int | Sequence[float] | np.ndarray = 50,
         ``(B,)`` bin centres.
     density : numpy.ndarray
         ``(B,)`` probability density (integrates to the fraction of values inside the bins).
+
+    Shapes
+    ------
+    x: (n, M, N) or (M, N) -> centers (B,), density (B,)
     """
     v = as_fields(x, min_side=1).reshape(-1).numpy()
     edges = _edges(bins, v if range is None else np.asarray(range, dtype=np.float64), "bins")
@@ -189,6 +201,10 @@ def flatness(x: ArrayLike, per_field: bool = False) -> float | np.ndarray:
     -------
     float or numpy.ndarray
         The flatness, or ``(n,)`` flatnesses.
+
+    Shapes
+    ------
+    x: (n, M, N) or (M, N) -> () or (n,)
     """
     t = as_fields(x, min_side=1)
     if per_field:
@@ -245,6 +261,10 @@ def increment_pdf(x: ArrayLike, r: int, bins: int | Sequence[float] | np.ndarray
         ``(B,)`` bin centres.
     density : numpy.ndarray
         ``(B,)`` probability density.
+
+    Shapes
+    ------
+    x: (n, M, N) or (M, N) -> centers (B,), density (B,)
     """
     t = as_fields(x)
     r = _check_lag(r, t)
@@ -278,6 +298,10 @@ def structure_functions(x: ArrayLike, orders: Sequence[int] = (1, 2, 3, 4, 5, 6)
     dict
         ``{"orders": [p], "lags": [r], "S": (P, R) numpy array, "flatness": (R,) array}``
         where ``flatness[r] = S_4 / S_2^2`` of the signed increments (3 if Gaussian).
+
+    Shapes
+    ------
+    x: (n, M, N) or (M, N) -> S (len(orders), len(lags)), flatness (len(lags),)
     """
     t = as_fields(x)
     orders = [int(p) for p in orders]
@@ -313,6 +337,10 @@ def ising_observables(x: ArrayLike) -> dict[str, Any]:
         neighbours); ``"abs_magnetisation"``: mean ``|(1/N) sum_i s_i|``;
         ``"correlation"``: ``C(r) = <s(p) s(p + r e)>`` for ``r = 0 .. min(M, N) / 2``
         along both axes (not connected: no ``m^2`` subtracted), and ``"r"`` its lags.
+
+    Shapes
+    ------
+    x: (n, M, N) or (M, N) -> correlation (min(M, N) // 2 + 1,)
     """
     t = as_fields(x, min_side=2)
     s = torch.where(t >= 0, 1.0, -1.0).to(torch.float64)

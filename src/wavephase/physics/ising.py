@@ -64,6 +64,10 @@ def swendsen_wang_sweep(spins: np.ndarray, temperature: float, rng: np.random.Ge
     -------
     numpy.ndarray
         New ``(C, L, L)`` int8 spins.
+
+    Shapes
+    ------
+    spins: (C, L, L) -> (C, L, L)
     """
     c, h, w = spins.shape
     n = c * h * w
@@ -122,6 +126,10 @@ def ising(size: int, n_samples: int, temperature: float | None = None, random_st
     -------
     torch.Tensor
         ``(n_samples, size, size)`` float32 tensor of ``+1`` / ``-1``.
+
+    Shapes
+    ------
+    -> (n_samples, size, size)
     """
     size = check_positive_int(size, "size", minimum=2)
     n_samples = check_positive_int(n_samples, "n_samples")
@@ -191,6 +199,10 @@ def ising_energy(fields: torch.Tensor | np.ndarray) -> torch.Tensor:
     -------
     torch.Tensor
         ``(n,)`` float64 energy per spin (``(1,)`` for a single field).
+
+    Shapes
+    ------
+    fields: (n, M, N) or (M, N) -> (n,)
     """
     x = _as_fields(fields).double()
     bonds = x * torch.roll(x, -1, dims=-1) + x * torch.roll(x, -1, dims=-2)
@@ -209,5 +221,9 @@ def magnetisation(fields: torch.Tensor | np.ndarray) -> torch.Tensor:
     -------
     torch.Tensor
         ``(n,)`` float64 magnetisation (take ``abs`` for ``|m|``).
+
+    Shapes
+    ------
+    fields: (n, M, N) or (M, N) -> (n,)
     """
     return _as_fields(fields).double().mean(dim=(-2, -1))

@@ -144,6 +144,10 @@ def turbulence2d(size: int, n_samples: int, random_state: int = 0, *, forcing_wa
     torch.Tensor
         ``(n_samples, size, size)`` float32 vorticity on the CPU, not normalised
         (zero mean by construction; divide by ``std`` to normalise).
+
+    Shapes
+    ------
+    -> (n_samples, size, size)
     """
     size = check_positive_int(size, "size", minimum=32)
     if size % 2:

@@ -54,6 +54,10 @@ def wavenumbers(n: int, dtype: torch.dtype, device: torch.device | str) -> tuple
     -------
     kx, ky : torch.Tensor
         ``(1, n // 2 + 1)`` along the last axis and ``(n, 1)`` along the other.
+
+    Shapes
+    ------
+    -> kx (1, n // 2 + 1), ky (n, 1)
     """
     ky = torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype, device=device).reshape(n, 1)
     kx = torch.fft.rfftfreq(n, d=1.0 / n, dtype=dtype, device=device).reshape(1, n // 2 + 1)
@@ -74,6 +78,10 @@ def velocity_from_vorticity(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
         ``u`` (along the last axis, ``x``) and ``v`` (along the second-to-last
         axis, ``y``), both ``(..., n, n)``; ``du/dx + dv/dy = 0`` and
         ``dv/dx - du/dy = w - mean(w)``.
+
+    Shapes
+    ------
+    w: (..., n, n) -> u (..., n, n), v (..., n, n)
     """
     check_real_tensor(w, "w", min_ndim=2)
     n_y, n_x = w.shape[-2:]
@@ -248,6 +256,10 @@ class TurbulenceSolver:
         -------
         torch.Tensor
             ``(batch, n, n_cols)`` complex spectrum supported on the forcing ring.
+
+        Shapes
+        ------
+        -> (batch, n, n_cols) complex
         """
         m, n = self._small, self.n
         noise = torch.randn(self.batch, m, m, generator=self.generator, dtype=torch.float64)
@@ -270,6 +282,10 @@ class TurbulenceSolver:
         -------
         torch.Tensor
             Spectrum of the same shape.
+
+        Shapes
+        ------
+        w_hat: (batch, n, n_cols) complex -> (batch, n, n_cols) complex
         """
         f = self._to_grid(self._grad * w_hat.unsqueeze(-3))
         u, v, wx, wy = f.unbind(-3)
@@ -326,6 +342,10 @@ class TurbulenceSolver:
         -------
         torch.Tensor
             ``(batch, n, n)`` real tensor.
+
+        Shapes
+        ------
+        -> (batch, n, n)
         """
         return self._to_grid(self.w_hat)
 
@@ -336,6 +356,10 @@ class TurbulenceSolver:
         -------
         torch.Tensor
             ``(batch,)``.
+
+        Shapes
+        ------
+        -> (batch,)
         """
         return 0.5 * (self.w_hat.abs() ** 2 * self.inv_k2 * self.half_weight).sum(dim=(-2, -1)) / self.n**4
 
@@ -346,6 +370,10 @@ class TurbulenceSolver:
         -------
         torch.Tensor
             ``(batch,)``.
+
+        Shapes
+        ------
+        -> (batch,)
         """
         return 0.5 * (self.w_hat.abs() ** 2 * self.half_weight).sum(dim=(-2, -1)) / self.n**4
 
