@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wavephase.exceptions import ChecksumError, StaleFileError
 from wavephase.harmonics import PhaseHarmonicStatistics, ScatteringCovariance, power_spectrum_2d
@@ -240,3 +242,41 @@ def test_build_statistics_and_default_J():
     with pytest.raises(ValueError, match="statistics"):
         build_statistics("gaussian", (32, 32), 3)
     assert (default_J((32, 32)), default_J((256, 100)), default_J((8, 8))) == (3, 4, 1)
+
+
+@st.composite
+def targets(draw):
+    # mostly sizes a synthesis accepts, with the empty batch and too small fields now and then
+    n = draw(st.sampled_from([1, 2, 1, 2, 0]))
+    M, N = draw(st.sampled_from([8, 12, 16, 10, 7])), draw(st.sampled_from([8, 16, 9, 12, 5]))
+    dtype = draw(st.sampled_from([torch.float32, torch.float64]))
+    kind = draw(st.sampled_from(["noise", "huge", "tiny", "spikes", "noise", "huge", "tiny", "constant", "nan",
+                                 "inf"]))
+    x = torch.randn(n, M, N, generator=torch.Generator().manual_seed(draw(st.integers(0, 2**16))), dtype=dtype)
+    if kind == "huge":
+        x = x * 1e30
+    elif kind == "tiny":
+        x = x * 1e-30
+    elif kind == "constant":
+        x = torch.full_like(x, 2.0)
+    elif kind == "nan" and x.numel():
+        x[..., 0, 0] = float("nan")
+    elif kind == "inf" and x.numel():
+        x[..., -1, -1] = float("inf")
+    elif kind == "spikes":
+        x = (x.abs() > 2).to(dtype)
+    return x, draw(st.sampled_from(["phase-harmonics", "scattering-covariance", "gaussian"]))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(targets())
+def test_any_target_gives_finite_fields_or_a_named_error(problem):
+    # issue 18: random shapes, dtypes and values; the only exceptions are the documented ValueErrors
+    x, statistics = problem
+    try:
+        result = synthesize(x, statistics, n_samples=2, steps=2, progress=False)
+    except ValueError as err:
+        assert str(err).startswith(("target", "x:")), err
+        return
+    assert isinstance(result, SynthesisResult) and result.fields.shape == (2, *x.shape[-2:])
+    assert result.fields.dtype == x.dtype and bool(torch.isfinite(result.fields).all())

@@ -215,8 +215,7 @@ class MomentStatistics(nn.Module):
         return torch.fft.ifft2(torch.fft.fft2(x)[:, None, None] * self.psi.to(x.dtype))
 
     def _check(self, x: object, name: str = "x") -> torch.Tensor:
-        check_real_tensor(x, name, min_ndim=2)
-        assert isinstance(x, torch.Tensor)
+        x = check_real_tensor(x, name, min_ndim=2)
         if tuple(x.shape[-2:]) != self.shape:
             raise ValueError(f"{name} has spatial shape {tuple(x.shape[-2:])} but the statistics were built for "
                              f"{self.shape}; build {type(self).__name__}(shape={tuple(x.shape[-2:])}, ...).")
