@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from wavephase.physics import turbulence2d
+from wavephase.physics.turbulence import default_hyperviscosity
 
 
 def _flatness(w):
@@ -153,3 +154,8 @@ def test_a_corrupt_partial_simulation_is_restarted_not_reused(tmp_path, monkeypa
     with pytest.warns(UserWarning, match="turbulence checkpoint .* is corrupt; recomputing"):
         torch.testing.assert_close(turbulence2d(32, 2, random_state=3, **kw), reference, rtol=0, atol=0)
     assert not list((tmp_path / "physics").glob("*.partial"))
+
+
+def test_default_hyperviscosity_damps_the_cutoff_at_the_given_rate():
+    nu = default_hyperviscosity(96, order=4, cutoff_damping=20.0)
+    assert nu * (96 / 3) ** 8 == pytest.approx(20.0)

@@ -19,17 +19,37 @@ import torch
 from tqdm.auto import tqdm
 
 from wavephase.data.cache import cache_dir
-from wavephase.physics.turbulence_solver import TurbulenceSolver, check_real_number, default_hyperviscosity
+from wavephase.physics.turbulence_solver import TurbulenceSolver, check_real_number
 from wavephase.runs import Checkpoint, fingerprint
 from wavephase.validation import check_device, check_positive_int, check_random_state
 
-__all__ = ["turbulence2d"]
+__all__ = ["default_hyperviscosity", "turbulence2d"]
 
 # Seconds between two checkpoints of a cached run.
 _CHECKPOINT_SECONDS = 30.0
 
 # Bump when the numerics change, so that cached fields of an older scheme are not reused.
 _CACHE_VERSION = 1
+
+
+def default_hyperviscosity(size: int, order: int = 4, cutoff_damping: float = 20.0) -> float:
+    """Hyperviscosity whose damping rate at the dealiasing cutoff ``k = size / 3`` is ``cutoff_damping``.
+
+    Parameters
+    ----------
+    size : int
+        Grid side ``n``.
+    order : int
+        Order ``p`` of ``(-Laplacian)^p``.
+    cutoff_damping : float
+        Damping rate ``nu_p (n / 3)^(2 p)`` at the cutoff, in inverse time units.
+
+    Returns
+    -------
+    float
+        ``nu_p``.
+    """
+    return cutoff_damping / (size / 3.0) ** (2 * order)
 
 
 def _levels(size: int, coarse_spinup: bool, spinup_time: float) -> list[tuple[int, float]]:

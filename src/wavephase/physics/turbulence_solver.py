@@ -34,8 +34,7 @@ import torch
 
 from wavephase.validation import check_device, check_positive_int, check_real_tensor
 
-__all__ = ["TurbulenceSolver", "check_real_number", "default_hyperviscosity", "velocity_from_vorticity",
-           "wavenumbers"]
+__all__ = ["TurbulenceSolver", "check_real_number", "velocity_from_vorticity", "wavenumbers"]
 
 
 def wavenumbers(n: int, dtype: torch.dtype, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -404,26 +403,6 @@ class TurbulenceSolver:
         w[:, :keep, :keep] = w_old[:, :keep, :keep] * scale
         w[:, -(keep - 1):, :keep] = w_old[:, -(keep - 1):, :keep] * scale
         self.w_hat = w * self.dealias
-
-
-def default_hyperviscosity(size: int, order: int = 4, cutoff_damping: float = 20.0) -> float:
-    """Hyperviscosity whose damping rate at the dealiasing cutoff ``k = size / 3`` is ``cutoff_damping``.
-
-    Parameters
-    ----------
-    size : int
-        Grid side ``n``.
-    order : int
-        Order ``p`` of ``(-Laplacian)^p``.
-    cutoff_damping : float
-        Damping rate ``nu_p (n / 3)^(2 p)`` at the cutoff, in inverse time units.
-
-    Returns
-    -------
-    float
-        ``nu_p``.
-    """
-    return cutoff_damping / (size / 3.0) ** (2 * order)
 
 
 def check_real_number(value: object, name: str, *, positive: bool = False, nonnegative: bool = False) -> float:
