@@ -349,12 +349,7 @@ class TurbulenceSolver:
         return self._to_grid(self.w_hat)
 
     def energy(self) -> torch.Tensor:
-        """Kinetic energy ``<|u|^2> / 2`` of each simulation.
-
-        Returns
-        -------
-        torch.Tensor
-            ``(batch,)``.
+        """Kinetic energy ``<|u|^2> / 2`` of each simulation, from ``|w_hat|^2 / |k|^2`` (Parseval).
 
         Shapes
         ------
@@ -363,12 +358,7 @@ class TurbulenceSolver:
         return 0.5 * (self.w_hat.abs() ** 2 * self.inv_k2 * self.half_weight).sum(dim=(-2, -1)) / self.n**4
 
     def enstrophy(self) -> torch.Tensor:
-        """Enstrophy ``<w^2> / 2`` of each simulation.
-
-        Returns
-        -------
-        torch.Tensor
-            ``(batch,)``.
+        """Enstrophy ``<w^2> / 2`` of each simulation, from ``|w_hat|^2`` (Parseval).
 
         Shapes
         ------
