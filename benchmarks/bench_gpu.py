@@ -55,7 +55,7 @@ def workloads(n_molecules: int) -> dict[str, Callable[[torch.device], tuple[Call
 
     def statistics(dev: torch.device):
         x = torch.randn(256, 256, device=dev).cumsum(0)
-        stats = PhaseHarmonicStatistics((256, 256), J=6, L=8, dn=2, device=dev).set_reference(x)
+        stats = PhaseHarmonicStatistics((256, 256), J=6, L=8, dn=2).to(dev).set_reference(x)
         y = x.clone().requires_grad_()
         return (lambda: torch.autograd.grad(stats.loss(y[None]), y)), 1
 

@@ -89,10 +89,10 @@ kk = (k[:, None] ** 2 + k[None] ** 2).sqrt()
 smooth = torch.fft.ifft2(torch.fft.fft2(w) * torch.exp(-((kk / 0.08) ** 2))).real
 target = torch.exp(0.8 * smooth / smooth.std())  # intermittent (flatness ~ 15) test texture
 t = time.perf_counter()
-x, info = synthesize(target, n_samples=n, steps=steps, seed=0, progress=False, return_info=True)
+result = synthesize(target, n_samples=n, steps=steps, random_state=0, progress=False)
 wall = time.perf_counter() - t
-hist = info["loss_history"]
-print(json.dumps({{"wall_s": wall, "steps_done": info["steps_done"], "evaluations": info["evaluations"],
+hist = result.loss_history
+print(json.dumps({{"wall_s": wall, "steps_done": result.steps_done, "evaluations": result.evaluations,
                   "loss_first": hist[0], "loss_last": hist[-1],
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}}))
 """

@@ -51,9 +51,9 @@ def test_scattering2d_gradient_finite_at_zero():
 def test_field_statistics_match_cpu(module):
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(2, 32, 32, generator=gen, dtype=torch.float64)
-    make = (lambda dev: PhaseHarmonicStatistics((32, 32), J=3, L=4, dtype=torch.float64, device=dev)) \
+    make = (lambda dev: PhaseHarmonicStatistics((32, 32), J=3, L=4, dtype=torch.float64).to(dev)) \
         if module == "phase-harmonics" else \
-        (lambda dev: ScatteringCovariance((32, 32), J=3, L=4, dtype=torch.float64, device=dev))
+        (lambda dev: ScatteringCovariance((32, 32), J=3, L=4, dtype=torch.float64).to(dev))
     cpu, gpu = make("cpu").set_reference(x), make(CUDA).set_reference(x.to(CUDA))
     sc, sg = cpu(x), gpu(x.to(CUDA))
     assert sc.keys() == sg.keys()
@@ -70,11 +70,11 @@ def test_field_statistics_match_cpu(module):
 def test_synthesis_runs_on_gpu_and_lowers_the_loss():
     gen = torch.Generator().manual_seed(2)
     target = torch.randn(32, 32, generator=gen).cumsum(0)
-    x, info = synthesize(target, n_samples=2, steps=20, seed=0, J=3, L=4, device=CUDA, progress=False,
-                         return_info=True)
+    result = synthesize(target, n_samples=2, steps=20, random_state=0, J=3, L=4, device=CUDA, progress=False)
+    x = result.fields
     assert x.device.type == "cuda" and x.shape == (2, 32, 32)
     assert torch.isfinite(x).all()
-    assert info["loss_history"][-1] < info["loss_history"][0]
+    assert result.loss_history[-1] < result.loss_history[0]
 
 
 def test_solid_harmonic_scattering_and_forces_match_cpu():

@@ -58,7 +58,7 @@ def compute_outputs() -> dict[str, np.ndarray]:
     from wavephase.harmonics.scattering_covariance import ScatteringCovariance
     from wavephase.physics import ising
 
-    fields = ising(32, 3, seed=0, progress=False)
+    fields = ising(32, 3, random_state=0, progress=False)
     out["ising_32"] = fields.numpy()
     stats = PhaseHarmonicStatistics((32, 32), J=3, L=4, dtype=torch.float64)
     stats.set_reference(fields.double())
@@ -74,13 +74,16 @@ def compute_outputs() -> dict[str, np.ndarray]:
     import wavephase
 
     out["synthesis_phase_harmonics"] = wavephase.synthesize(fields[:1].double(), "phase-harmonics", n_samples=2,
-                                                            steps=8, seed=1, J=3, L=4, progress=False).numpy()
-    out["synthesis_gaussian"] = wavephase.synthesize(fields.double(), "gaussian", n_samples=2, seed=2).numpy()
-    out["synthesis_sign"] = wavephase.synthesize(fields.double(), "phase-harmonics", n_samples=2, steps=6, seed=3,
-                                                 J=3, L=4, match="sign", progress=False).numpy()
+                                                            steps=8, random_state=1, J=3, L=4,
+                                                            progress=False).fields.numpy()
+    out["synthesis_gaussian"] = wavephase.synthesize(fields.double(), "gaussian", n_samples=2,
+                                                     random_state=2).fields.numpy()
+    out["synthesis_sign"] = wavephase.synthesize(fields.double(), "phase-harmonics", n_samples=2, steps=6,
+                                                 random_state=3, J=3, L=4, match="sign",
+                                                 progress=False).fields.numpy()
     from wavephase.physics import turbulence2d
 
-    out["turbulence_32"] = turbulence2d(32, 2, seed=0, spinup_time=2.0, sample_interval=0.5,
+    out["turbulence_32"] = turbulence2d(32, 2, random_state=0, spinup_time=2.0, sample_interval=0.5,
                                         progress=False).numpy()
 
     # Sparse coding.

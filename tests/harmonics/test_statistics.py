@@ -140,3 +140,53 @@ def test_increment_family_counts_broken_bonds_of_spins():
     bare = PhaseHarmonicStatistics((32, 32), 3, increments=False, rings_per_octave=0).set_reference(x)
     assert bare.family_sizes()["D"] == bare.family_sizes()["spectrum"] == 0
     assert bare(x)["D"].shape == bare(x)["spectrum"].shape == (2, 0) and torch.isfinite(bare.loss(x))
+
+
+def test_marginal_family_is_skewness_and_root_flatness():
+    t = fields(2)
+    st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
+    mom = st(t)["marginal"].real  # no reference: each field's own variance
+    xc = t - t.mean((-2, -1), keepdim=True)
+    var = xc.pow(2).mean((-2, -1))
+    torch.testing.assert_close(mom[:, 0], xc.pow(3).mean((-2, -1)) / var**1.5)
+    torch.testing.assert_close(mom[:, 1], xc.pow(4).mean((-2, -1)).sqrt() / var)
+    assert PhaseHarmonicStatistics((32, 32), 3, marginal=False)(t.float())["marginal"].shape == (2, 0)
+
+
+def test_low_family_is_periodogram_below_coarsest_wavelet():
+    t = fields(2)
+    st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
+    assert st.low_frequencies[0] == (0, 1) and max(max(abs(a), abs(b)) for a, b in st.low_frequencies) == 4
+    per = torch.fft.fft2(t).abs().square() / 32**2
+    a, b = st.low_frequencies[5]
+    raw = st.raw_moments(t)[0]["low"].real
+    torch.testing.assert_close(raw[:, 5], per[:, a % 32, b % 32])
+    # normalised by the reference periodogram, averaged over the reference fields
+    st.set_reference(t)
+    low = st(t)["low"].real
+    torch.testing.assert_close(low[:, 5], per[:, a % 32, b % 32] / per[:, a % 32, b % 32].mean())
+    torch.testing.assert_close(low.mean(0), torch.ones_like(low[0]))
+    assert PhaseHarmonicStatistics((32, 32), 3, low=False)(t.float())["low"].shape == (2, 0)
+
+
+def test_pixel_moments_are_taken_about_the_reference_mean():
+    x = fields(2)
+    st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
+    mu = x.mean()
+    raw = st.raw_moments(x, mu)[0]["mean"].real
+    torch.testing.assert_close(raw[:, 1], (x - mu).square().mean((-2, -1)))
+    st.set_reference(x)
+    # the reference's second pixel moment is its mean square about the common mean, over its variance
+    ref = st.reference_moments["mean"].real
+    torch.testing.assert_close(ref, torch.stack([mu, torch.ones_like(mu)]) / torch.stack(
+        [(x - mu).square().mean().sqrt(), torch.ones_like(mu)]))
+
+
+def test_subsampled_grid_estimates_the_same_moments():
+    x = fields(2, 64)
+    full = PhaseHarmonicStatistics((64, 64), 3, L=4, subsample=False, dtype=torch.float64).set_reference(x)
+    coarse = PhaseHarmonicStatistics((64, 64), 3, L=4, dtype=torch.float64).set_reference(x)
+    # normalised moments are O(1) correlation coefficients: the coarse grid is off by < 0.01
+    for family in ("S11", "S00", "S01", "M", "C01", "C00", "Cphase"):
+        a, b = full.reference_moments[family], coarse.reference_moments[family]
+        assert float((a - b).abs().max()) < 0.01, family

@@ -29,57 +29,38 @@ have zero mean, so these moments are covariances.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from wavephase.filters import morlet_bank
-from wavephase.harmonics.statistics import moment_loss
-from wavephase.validation import check_image_shape, check_positive_int, check_real_tensor, check_same_device
+from wavephase.harmonics.moments import MomentStatistics, cross_scale_power
 
 __all__ = ["ScatteringCovariance"]
 
-FAMILIES = ("mean", "S1", "S2", "S3", "S4")
 
-
-class ScatteringCovariance(nn.Module):
+class ScatteringCovariance(MomentStatistics):
     """Reduced scattering covariance moments (see the module docstring).
 
-    Same interface as :class:`~wavephase.harmonics.statistics.PhaseHarmonicStatistics`:
-    :meth:`set_reference`, :meth:`forward` (dict of normalised families),
-    :meth:`loss`.
+    Same interface as :class:`~wavephase.harmonics.statistics.PhaseHarmonicStatistics`
+    (both are :class:`~wavephase.harmonics.moments.MomentStatistics`):
+    :meth:`set_reference`, :meth:`forward` (dict of normalised families), :meth:`loss`.
 
     Parameters
     ----------
-    shape : (int, int)
-        Field size ``(M, N)``; each side at least ``2**J``.
-    J : int
-        Number of wavelet scales.
-    L : int
-        Number of orientations in ``[0, pi)``.
-    dtype : torch.dtype
-        Filter dtype; inputs are cast to it.
-    device : torch.device or str, optional
-        Filter device.
+    shape, J, L, dtype
+        Field size, scales, orientations and filter dtype, as for
+        :class:`~wavephase.harmonics.moments.MomentStatistics`.
 
     Shapes
     ------
     x: (..., M, N) real -> dict family -> (..., n_f) complex
     """
 
-    def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dtype: torch.dtype = torch.float32,
-                 device: torch.device | str | None = None) -> None:
-        super().__init__()
-        self.shape = check_image_shape(shape, J)
-        self.J = check_positive_int(J, "J")
-        self.L = check_positive_int(L, "L")
-        bank = morlet_bank(self.shape, self.J, self.L, dtype=dtype, device=device)
-        self.register_buffer("psi", bank.psi.clone(), persistent=False)
+    families = ("mean", "S1", "S2", "S3", "S4")
+
+    def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dtype: torch.dtype = torch.float32) -> None:
+        super().__init__(shape, J, L, dtype=dtype)
         # |psi^|^2 flattened: (J L, M N), the frequency weights of every covariance
-        self.register_buffer("weights", bank.psi.square().reshape(self.J * self.L, -1).clone(), persistent=False)
+        self.register_buffer("weights", self.psi.square().reshape(self.J * self.L, -1).clone(), persistent=False)
         self.pairs = [(j2, j1) for j2 in range(self.J) for j1 in range(j2, self.J)]
         self.triples = [(j3, j2, j1) for j3 in range(self.J) for j2 in range(j3, self.J) for j1 in range(j2, self.J)]
-        self.register_buffer("reference_power", None, persistent=False)
-        self.register_buffer("reference_var", None, persistent=False)
-        self.reference_moments: dict[str, torch.Tensor] = {}
 
     def family_sizes(self) -> dict[str, int]:
         """Number of (complex) moments per family, for one field.
@@ -93,36 +74,18 @@ class ScatteringCovariance(nn.Module):
         return {"mean": 2, "S1": J * L, "S2": J * L, "S3": len(self.pairs) * L * L,
                 "S4": len(self.triples) * L * L}
 
-    def _check(self, x: torch.Tensor) -> torch.Tensor:
-        check_real_tensor(x, "x", min_ndim=2)
-        if tuple(x.shape[-2:]) != self.shape:
-            raise ValueError(f"x has spatial shape {tuple(x.shape[-2:])} but the statistics were built for "
-                             f"{self.shape}; build ScatteringCovariance(shape={tuple(x.shape[-2:])}, ...).")
-        check_same_device(x, self.psi, "x", "ScatteringCovariance")
-        return x.to(self.psi.dtype)
-
     def _contract(self, spectra: torch.Tensor) -> torch.Tensor:
         """``sum_k spectra(k) |psi_l^(k)|^2 / (M N)^2`` for every wavelet ``l``: (B, P, MN) -> (B, P, J L)."""
         M, N = self.shape
-        out = torch.einsum("bpkc,mk->bpmc", torch.view_as_real(spectra), self.weights) / float(M * N) ** 2
+        weights = self.weights.to(spectra.real.dtype)
+        out = torch.einsum("bpkc,mk->bpmc", torch.view_as_real(spectra), weights) / float(M * N) ** 2
         return torch.view_as_complex(out.contiguous())
 
     def raw_moments(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-        """Unnormalised moments, the wavelet power and the variance of each field.
+        """The families ``mean``, ``S1``-``S4`` before normalisation, the power and the variance.
 
-        Parameters
-        ----------
-        x : torch.Tensor
-            Real fields.
-
-        Returns
-        -------
-        moments : dict
-            Family -> ``(B, n_f)``, before normalisation.
-        power : torch.Tensor
-            ``<|z_l|^2>``, shape ``(B, J, L)``.
-        var : torch.Tensor
-            Spatial variance of each field, shape ``(B,)``.
+        See :meth:`MomentStatistics.raw_moments <wavephase.harmonics.moments.MomentStatistics.raw_moments>`;
+        the variance is about each field's own mean.
 
         Shapes
         ------
@@ -131,7 +94,7 @@ class ScatteringCovariance(nn.Module):
         B = x.shape[0]
         J, L = self.J, self.L
         xf = torch.fft.fft2(x)
-        z = torch.fft.ifft2(xf[:, None, None] * self.psi)  # (B, J, L, M, N)
+        z = torch.fft.ifft2(xf[:, None, None] * self.psi.to(x.dtype))  # (B, J, L, M, N)
         a = z.abs()
         power = a.square().mean((-2, -1))
         s1 = a.mean((-2, -1))
@@ -152,99 +115,17 @@ class ScatteringCovariance(nn.Module):
                    "S3": s3, "S4": s4}
         return moments, power, var
 
-    def _normalise(self, moments: dict[str, torch.Tensor], power: torch.Tensor,
-                   var: torch.Tensor) -> dict[str, torch.Tensor]:
-        B = moments["S1"].shape[0]
-        P = power.expand(B, self.J, self.L)
-        sq = P.sqrt()
-        sigma = var.expand(B).sqrt()
-        out = {"mean": moments["mean"] / torch.stack([sigma, sigma.square()], -1)}
-        out["S1"] = (moments["S1"] / sq).reshape(B, -1)
-        out["S2"] = (moments["S2"] / P).reshape(B, -1)
-        j2 = torch.tensor([p[0] for p in self.pairs], device=P.device)
-        j1 = torch.tensor([p[1] for p in self.pairs], device=P.device)
-        out["S3"] = (moments["S3"] / (sq[:, j2, :, None] * sq[:, j1, None, :])).reshape(B, -1)
-        t3 = torch.tensor([t[0] for t in self.triples], device=P.device)
-        t2 = torch.tensor([t[1] for t in self.triples], device=P.device)
-        out["S4"] = (moments["S4"] / (sq[:, t3] * sq[:, t2])[..., None]).reshape(B, -1)
+    def _normalise_families(self, moments: dict[str, torch.Tensor], power: torch.Tensor, root_power: torch.Tensor,
+                            sigma: torch.Tensor, own: bool) -> dict[str, torch.Tensor]:
+        B = power.shape[0]
+        out = {"S1": (moments["S1"] / root_power).reshape(B, -1), "S2": (moments["S2"] / power).reshape(B, -1)}
+        pairs = cross_scale_power(root_power, [p[0] for p in self.pairs], [p[1] for p in self.pairs])
+        out["S3"] = (moments["S3"] / pairs).reshape(B, -1)
+        # S4 keeps theta_2 = theta_3: the diagonal of the pair normalisation, for every theta_1
+        t3 = torch.tensor([t[0] for t in self.triples], device=power.device)
+        t2 = torch.tensor([t[1] for t in self.triples], device=power.device)
+        out["S4"] = (moments["S4"] / (root_power[:, t3] * root_power[:, t2])[..., None]).reshape(B, -1)
         return out
-
-    def set_reference(self, target: torch.Tensor) -> "ScatteringCovariance":
-        """Fix the normalisation (and target moments) from one or several reference fields.
-
-        Parameters
-        ----------
-        target : torch.Tensor
-            Reference fields; their wavelet power and variance, averaged over the batch,
-            normalise every later call to :meth:`forward`.
-
-        Returns
-        -------
-        ScatteringCovariance
-            ``self``.
-
-        Shapes
-        ------
-        target: (..., M, N)
-        """
-        x = self._check(target).reshape(-1, *self.shape)
-        with torch.no_grad():
-            moments, power, var = self.raw_moments(x)
-            self.reference_power = power.mean(0)
-            self.reference_var = var.mean()
-            if float(self.reference_var) <= 0 or not bool((self.reference_power > 0).all()):
-                raise ValueError("target is constant (zero variance or zero wavelet power at some scale); "
-                                 "scattering covariances need a field with fluctuations at every scale.")
-            norm = self._normalise(moments, self.reference_power, self.reference_var)
-        self.reference_moments = {k: v.mean(0) for k, v in norm.items()}
-        return self
-
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Normalised moments of each field (reference normalisation if set, else each field's own).
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Real fields.
-
-        Returns
-        -------
-        dict
-            Family -> complex moments.
-
-        Shapes
-        ------
-        x: (..., M, N) -> dict family -> (..., n_f) complex
-        """
-        x = self._check(x)
-        batch = x.shape[:-2]
-        moments, power, var = self.raw_moments(x.reshape(-1, *self.shape))
-        if self.reference_power is not None:
-            norm = self._normalise(moments, self.reference_power, self.reference_var)
-        else:
-            norm = self._normalise(moments, power.detach(), var.detach())
-        return {k: v.reshape(*batch, v.shape[-1]) for k, v in norm.items()}
-
-    def loss(self, x: torch.Tensor, target_moments: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """Sum over fields and families of the mean squared moment mismatch.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Fields being synthesised.
-        target_moments : dict, optional
-            Target moments; :attr:`reference_moments` by default.
-
-        Returns
-        -------
-        torch.Tensor
-            Scalar loss.
-
-        Shapes
-        ------
-        x: (..., M, N) -> ()
-        """
-        return moment_loss(self(x), self.reference_moments if target_moments is None else target_moments)
 
     def extra_repr(self) -> str:
         """Configuration summary."""

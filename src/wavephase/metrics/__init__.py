@@ -1,8 +1,8 @@
-"""Metrics: deformation stability, field statistics, generation quality."""
+"""Metrics: deformation stability, field statistics and comparisons, generation quality."""
 
 from wavephase.metrics.deformation import deform, deformation_ratios, fourier_modulus, smooth_displacement
+from wavephase.metrics.field_comparison import compare_fields, jackknife_standard_error
 from wavephase.metrics.fields import (
-    compare_fields,
     flatness,
     increment_pdf,
     ising_observables,
@@ -23,6 +23,7 @@ __all__ = [
     "path_smoothness",
     "psnr",
     "compare_fields",
+    "jackknife_standard_error",
     "flatness",
     "increment_pdf",
     "ising_observables",

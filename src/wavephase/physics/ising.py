@@ -22,8 +22,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.csgraph import connected_components
+from tqdm.auto import tqdm
 
-from wavephase.validation import as_float_tensor, check_positive_int
+from wavephase.validation import as_float_tensor, check_positive_int, check_random_state
 
 __all__ = ["T_CRITICAL", "ising", "ising_energy", "magnetisation", "swendsen_wang_sweep"]
 
@@ -63,6 +64,10 @@ def swendsen_wang_sweep(spins: np.ndarray, temperature: float, rng: np.random.Ge
     -------
     numpy.ndarray
         New ``(C, L, L)`` int8 spins.
+
+    Shapes
+    ------
+    spins: (C, L, L) -> (C, L, L)
     """
     c, h, w = spins.shape
     n = c * h * w
@@ -81,7 +86,7 @@ def swendsen_wang_sweep(spins: np.ndarray, temperature: float, rng: np.random.Ge
     return (spins.reshape(-1) * flip[labels]).reshape(c, h, w)
 
 
-def ising(size: int, n_samples: int, temperature: float | None = None, seed: int = 0, *,
+def ising(size: int, n_samples: int, temperature: float | None = None, random_state: int = 0, *,
           n_equilibrate: int | None = None, n_between: int | None = None, n_chains: int | None = None,
           progress: bool = True) -> torch.Tensor:
     """Sample 2D Ising configurations with Swendsen–Wang cluster updates.
@@ -102,7 +107,7 @@ def ising(size: int, n_samples: int, temperature: float | None = None, seed: int
     temperature : float or None
         Temperature ``T`` in units of the coupling (``k_B = J = 1``); ``None``
         means the critical temperature :data:`T_CRITICAL` ``= 2 / ln(1 + sqrt 2)``.
-    seed : int
+    random_state : int
         Seed of the random generator; equal arguments give equal samples.
     n_equilibrate : int or None
         Sweeps before the first sample; default ``100 + 2 L`` (356 at ``L = 128``),
@@ -121,11 +126,14 @@ def ising(size: int, n_samples: int, temperature: float | None = None, seed: int
     -------
     torch.Tensor
         ``(n_samples, size, size)`` float32 tensor of ``+1`` / ``-1``.
+
+    Shapes
+    ------
+    -> (n_samples, size, size)
     """
     size = check_positive_int(size, "size", minimum=2)
     n_samples = check_positive_int(n_samples, "n_samples")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}).")
+    random_state = check_random_state(random_state)
     t = T_CRITICAL if temperature is None else _check_temperature(temperature)
     n_eq = 100 + 2 * size if n_equilibrate is None else check_positive_int(n_equilibrate, "n_equilibrate", 0)
     n_btw = 10 + size // 4 if n_between is None else check_positive_int(n_between, "n_between")
@@ -133,7 +141,7 @@ def ising(size: int, n_samples: int, temperature: float | None = None, seed: int
     if n_chains is None:
         n_chains = min(-(-n_samples // 4), _MAX_CHAINS)
     n_chains = min(check_positive_int(n_chains, "n_chains"), n_samples)
-    rng = np.random.default_rng(int(seed))
+    rng = np.random.default_rng(random_state)
     per_chain = -(-n_samples // n_chains)
     if t < T_CRITICAL:
         # Ordered start: equilibrates in a few sweeps instead of coarsening domains.
@@ -146,7 +154,6 @@ def ising(size: int, n_samples: int, temperature: float | None = None, seed: int
     samples = []
     bar = None
     if progress:
-        from tqdm.auto import tqdm
         bar = tqdm(total=total, desc=f"Ising {size}x{size} T={t:.3f}", unit="sweep")
     for _ in range(n_eq):
         spins = swendsen_wang_sweep(spins, t, rng)
@@ -192,6 +199,10 @@ def ising_energy(fields: torch.Tensor | np.ndarray) -> torch.Tensor:
     -------
     torch.Tensor
         ``(n,)`` float64 energy per spin (``(1,)`` for a single field).
+
+    Shapes
+    ------
+    fields: (n, M, N) or (M, N) -> (n,)
     """
     x = _as_fields(fields).double()
     bonds = x * torch.roll(x, -1, dims=-1) + x * torch.roll(x, -1, dims=-2)
@@ -210,5 +221,9 @@ def magnetisation(fields: torch.Tensor | np.ndarray) -> torch.Tensor:
     -------
     torch.Tensor
         ``(n,)`` float64 magnetisation (take ``abs`` for ``|m|``).
+
+    Shapes
+    ------
+    fields: (n, M, N) or (M, N) -> (n,)
     """
     return _as_fields(fields).double().mean(dim=(-2, -1))

@@ -1,367 +1,35 @@
-"""Forced dissipative two-dimensional turbulence (vorticity of incompressible Navier–Stokes).
+"""Samples of forced 2D turbulence: spin-up, sampling, and a resumable, cached simulation.
 
-The vorticity ``w = dv/dx - du/dy`` of an incompressible flow on the periodic
-box ``[0, 2 pi)^2`` obeys
-
-.. math:: \\partial_t w + u \\cdot \\nabla w = f - \\mu w - \\nu_p (-\\Delta)^p w,
-
-with velocity ``u = (d psi/dy, -d psi/dx)`` from the stream function
-``-Laplacian(psi) = w`` (so ``div u = 0`` by construction), a linear drag
-``mu`` that removes the energy of the inverse cascade at large scales, a
-hyperviscosity of order ``p`` that removes the enstrophy of the direct cascade
-at the grid scale, and a random forcing ``f`` that is white in time and lives
-on the ring ``|k - k_f| <= width / 2`` of wavenumbers.
-
-Numerics: pseudo-spectral with ``rfft2``, 2/3-rule dealiasing (square mask
-``|k_x|, |k_y| < n / 3``), fourth-order Runge–Kutta with an integrating factor
-for the linear (drag + hyperviscosity) terms, so these are integrated exactly,
-an adaptive time step from the CFL condition, and the forcing added as an
-Euler–Maruyama increment ``sqrt(dt) * xi`` whose amplitude gives a known mean
-energy injection rate ``epsilon``. Independent simulations run as one batch.
-
-Time is measured in units of the forcing time ``eta**(-1/3)`` where
-``eta = epsilon * k_f**2`` is the enstrophy injection rate; with the default
-``injection_rate`` this unit is 1.
+:func:`turbulence2d` runs :class:`~wavephase.physics.turbulence_solver.TurbulenceSolver`
+(see its module for the equations and the scheme) from random initial
+conditions through a spin-up, mostly on a grid of half the side, and samples
+each simulation at regular times. With ``cache=True`` the fields are kept in
+the library's cache and the simulation saves its state every ~30 s, both
+through :class:`wavephase.runs.Checkpoint`: a killed run resumes where it
+stopped, and a corrupt or stale file is recomputed, never reused.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import math
-from dataclasses import dataclass
+import time
+from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from wavephase.validation import check_positive_int, check_real_tensor
+from wavephase.data.cache import cache_dir
+from wavephase.physics.turbulence_solver import TurbulenceSolver, check_real_number
+from wavephase.runs import Checkpoint, fingerprint
+from wavephase.validation import check_device, check_positive_int, check_random_state
 
-__all__ = ["turbulence2d", "TurbulenceSolver", "velocity_from_vorticity"]
+__all__ = ["default_hyperviscosity", "turbulence2d"]
 
+# Seconds between two checkpoints of a cached run.
+_CHECKPOINT_SECONDS = 30.0
 
-def _wavenumbers(n: int, dtype: torch.dtype, device: torch.device | str) -> tuple[torch.Tensor, torch.Tensor]:
-    ky = torch.fft.fftfreq(n, d=1.0 / n, dtype=dtype, device=device).reshape(n, 1)
-    kx = torch.fft.rfftfreq(n, d=1.0 / n, dtype=dtype, device=device).reshape(1, n // 2 + 1)
-    return kx, ky
-
-
-def velocity_from_vorticity(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Velocity ``(u, v)`` of a periodic vorticity field on ``[0, 2 pi)^2``.
-
-    Parameters
-    ----------
-    w : torch.Tensor
-        ``(..., n, n)`` real vorticity; its mean is ignored (it carries no velocity).
-
-    Returns
-    -------
-    tuple of torch.Tensor
-        ``u`` (along the last axis, ``x``) and ``v`` (along the second-to-last
-        axis, ``y``), both ``(..., n, n)``; ``du/dx + dv/dy = 0`` and
-        ``dv/dx - du/dy = w - mean(w)``.
-    """
-    check_real_tensor(w, "w", min_ndim=2)
-    n_y, n_x = w.shape[-2:]
-    if n_y != n_x:
-        raise ValueError(f"w must be square (..., n, n), got {tuple(w.shape)}; crop or pad it to a square.")
-    kx, ky = _wavenumbers(n_x, w.dtype, w.device)
-    k2 = kx**2 + ky**2
-    k2[0, 0] = 1.0
-    psi_hat = torch.fft.rfft2(w) / k2
-    psi_hat[..., 0, 0] = 0
-    u = torch.fft.irfft2(1j * ky * psi_hat, s=(n_y, n_x))
-    v = torch.fft.irfft2(-1j * kx * psi_hat, s=(n_y, n_x))
-    return u, v
-
-
-@dataclass
-class _Params:
-    size: int
-    forcing_wavenumber: float
-    forcing_width: float
-    injection_rate: float
-    drag: float
-    hyperviscosity: float
-    hyperviscosity_order: int
-    cfl: float
-    max_dt: float
-
-
-class TurbulenceSolver:
-    """Batched pseudo-spectral solver of forced 2D Navier–Stokes in vorticity form.
-
-    Parameters
-    ----------
-    size : int
-        Grid side ``n`` (even, at least 8).
-    batch : int
-        Number of independent simulations advanced together.
-    forcing_wavenumber : float
-        Centre ``k_f`` of the forcing ring, in units of ``2 pi / box``.
-    forcing_width : float
-        Width of the forcing ring.
-    injection_rate : float
-        Mean energy injection rate ``epsilon`` of the forcing.
-    drag : float
-        Linear drag ``mu``.
-    hyperviscosity : float
-        Coefficient ``nu_p`` of ``(-Laplacian)^p``.
-    hyperviscosity_order : int
-        Order ``p``.
-    cfl : float
-        Courant number; ``dt = cfl * dx / max(|u| + |v|)``.
-    max_dt : float
-        Upper bound on ``dt``.
-    generator : torch.Generator
-        Random source of the forcing (on the CPU).
-    dtype : torch.dtype
-        ``torch.float32`` or ``torch.float64``.
-    device : str or torch.device
-        Where the fields live.
-    """
-
-    def __init__(self, size: int, batch: int, *, forcing_wavenumber: float, forcing_width: float,
-                 injection_rate: float, drag: float, hyperviscosity: float, hyperviscosity_order: int,
-                 cfl: float, max_dt: float, generator: torch.Generator, dtype: torch.dtype = torch.float64,
-                 device: str | torch.device = "cpu") -> None:
-        size = check_positive_int(size, "size", minimum=8)
-        if size % 2:
-            raise ValueError(f"size must be even, got {size}; use e.g. {size + 1}.")
-        batch = check_positive_int(batch, "batch")
-        if dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
-        for name, value in (("forcing_width", forcing_width), ("cfl", cfl), ("max_dt", max_dt)):
-            _check_float(value, name, positive=True)
-        for name, value in (("injection_rate", injection_rate), ("drag", drag), ("hyperviscosity", hyperviscosity)):
-            _check_float(value, name, nonnegative=True)
-        hyperviscosity_order = check_positive_int(hyperviscosity_order, "hyperviscosity_order")
-        self.p = _Params(size, forcing_wavenumber, forcing_width, injection_rate, drag, hyperviscosity,
-                         hyperviscosity_order, cfl, max_dt)
-        self.n = n = size
-        self.batch = batch
-        self.dtype = dtype
-        self.device = torch.device(device)
-        self.generator = generator
-        kx, self.ky = _wavenumbers(n, dtype, self.device)
-        # Only the columns k_x < n / 3 survive dealiasing, so the state stores just those
-        # (a third fewer than rfft2's n / 2 + 1) and the transforms skip the rest.
-        self.n_cols = c = int(math.ceil(n / 3))
-        self.kx = kx[:, :c]
-        k2 = self.kx**2 + self.ky**2
-        self.k2 = k2
-        inv = 1.0 / torch.where(k2 > 0, k2, torch.ones_like(k2))
-        self.inv_k2 = torch.where(k2 > 0, inv, torch.zeros_like(inv))
-        cut = n / 3.0
-        self.dealias = ((self.kx.abs() < cut) & (self.ky.abs() < cut)).to(dtype)
-        self.linear = -(drag + hyperviscosity * k2**hyperviscosity_order)
-        # Multipliers giving u, v, dw/dx, dw/dy from w_hat, built once and applied in one
-        # batched product so that the four inverse transforms are a single call.
-        cd = self._cdtype()
-        self._grad = torch.stack([1j * self.ky * self.inv_k2, -1j * self.kx * self.inv_k2,
-                                  (1j * self.kx).expand(n, c), (1j * self.ky).expand(n, c)]).to(cd)
-        # rfft2 stores the k_x >= 0 half plane: every column but k_x = 0 stands for two modes
-        # (the Nyquist column, counted once, is never kept).
-        w = torch.full((1, c), 2.0, dtype=dtype, device=self.device)
-        w[0, 0] = 1.0
-        self.half_weight = w
-        self._setup_forcing()
-        self.time = 0.0
-        self.w_hat = torch.zeros(batch, n, c, dtype=self._cdtype(), device=self.device)
-        self.last_max_speed = 0.0
-        self._pad_buffers: dict[tuple[int, ...], torch.Tensor] = {}
-
-    def _cdtype(self) -> torch.dtype:
-        return torch.complex128 if self.dtype == torch.float64 else torch.complex64
-
-    def _setup_forcing(self) -> None:
-        # White noise is drawn on a small grid that just holds the ring and its
-        # spectrum is scattered into the big one: exactly Hermitian and cheap.
-        kf, width, n = self.p.forcing_wavenumber, self.p.forcing_width, self.n
-        kmax = kf + width / 2
-        m = 2 * int(math.floor(kmax)) + 2
-        m += m % 2
-        if kmax >= n / 3:
-            raise ValueError(
-                f"forcing_wavenumber + forcing_width / 2 = {kmax} must be below the dealiasing cutoff "
-                f"size / 3 = {n / 3:.1f}; lower forcing_wavenumber or raise size."
-            )
-        skx = torch.fft.rfftfreq(m, d=1.0 / m, dtype=torch.float64).reshape(1, -1)
-        sky = torch.fft.fftfreq(m, d=1.0 / m, dtype=torch.float64).reshape(-1, 1)
-        kk = torch.sqrt(skx**2 + sky**2)
-        ring = (kk >= kf - width / 2) & (kk <= kf + width / 2) & (kk > 0)
-        iy, ix = torch.nonzero(ring, as_tuple=True)
-        if iy.numel() == 0:
-            raise ValueError(
-                f"the forcing ring |k - {kf}| <= {width / 2} holds no wavenumber; widen forcing_width."
-            )
-        ky_int = sky[iy, 0].round().long()
-        kx_int = skx[0, ix].round().long()
-        self._small = m
-        self._small_idx = (iy, ix)
-        self._big_idx = ((ky_int % n).to(self.device), kx_int.to(self.device))
-        k2 = (kx_int**2 + ky_int**2).double()
-        weight = torch.where(kx_int == 0, 1.0, 2.0).double()
-        # Expected injection rate per unit amplitude^2 with E|xi_k|^2 = n^2 per mode (see module doc).
-        rate_per_amp2 = 0.5 * float((weight / k2).sum()) / n**2
-        self._amp = math.sqrt(self.p.injection_rate / rate_per_amp2) if self.p.injection_rate > 0 else 0.0
-
-    def random_initial_condition(self, peak_wavenumber: float, energy: float) -> None:
-        """Set random-phase vorticity with energy spectrum ``~ k^3 exp(-2 (k / k_0)^2)``.
-
-        Parameters
-        ----------
-        peak_wavenumber : float
-            ``k_0``, near the peak of the energy spectrum.
-        energy : float
-            Kinetic energy ``<|u|^2> / 2`` of every simulation.
-        """
-        noise = torch.randn(self.batch, self.n, self.n, generator=self.generator, dtype=torch.float64)
-        k = torch.sqrt(self.k2).to(torch.float64).cpu()
-        # White vorticity noise has an energy spectrum ~ k^-1 (shell area k over k^2); the filter
-        # k^2 exp(-(k/k0)^2) turns it into k^3 exp(-2 (k/k0)^2).
-        filt = (k / peak_wavenumber) ** 2 * torch.exp(-((k / peak_wavenumber) ** 2))
-        w = torch.fft.rfft2(noise)[..., : self.n_cols] * filt
-        w[..., 0, 0] = 0
-        self.w_hat = (w.to(self._cdtype()).to(self.device)) * self.dealias
-        e = self.energy()
-        self.w_hat = self.w_hat * torch.sqrt(energy / e).reshape(-1, 1, 1).to(self.w_hat.dtype)
-
-    def forcing_sample(self) -> torch.Tensor:
-        """Draw one forcing spectrum ``xi_hat`` (energy injection ``epsilon`` per unit time).
-
-        Returns
-        -------
-        torch.Tensor
-            ``(batch, n, n_cols)`` complex spectrum supported on the forcing ring.
-        """
-        m, n = self._small, self.n
-        noise = torch.randn(self.batch, m, m, generator=self.generator, dtype=torch.float64)
-        small = torch.fft.rfft2(noise)[:, self._small_idx[0], self._small_idx[1]]
-        out = torch.zeros(self.batch, n, self.n_cols, dtype=self._cdtype(), device=self.device)
-        out[:, self._big_idx[0], self._big_idx[1]] = (small * (self._amp * n / m)).to(out.dtype).to(self.device)
-        return out
-
-    def nonlinear(self, w_hat: torch.Tensor, track_speed: bool = False) -> torch.Tensor:
-        """Dealiased advection term ``-FFT(u . grad w)``.
-
-        Parameters
-        ----------
-        w_hat : torch.Tensor
-            ``(batch, n, n_cols)`` vorticity spectrum (columns ``k_x < n / 3`` of ``rfft2``).
-        track_speed : bool
-            Also record ``max |u| + max |v|`` (for the CFL step) in ``last_max_speed``.
-
-        Returns
-        -------
-        torch.Tensor
-            Spectrum of the same shape.
-        """
-        f = self._to_grid(self._grad * w_hat.unsqueeze(-3))
-        u, v, wx, wy = f.unbind(-3)
-        if track_speed:
-            self.last_max_speed = float(u.abs().amax() + v.abs().amax())
-        return -self._to_spectrum(u * wx + v * wy) * self.dealias
-
-    def _to_grid(self, spec: torch.Tensor) -> torch.Tensor:
-        # irfft2 of a spectrum whose columns k_x >= n_cols are zero, without touching them.
-        # irfft zero-fills missing columns ~3x slower than a padded input, so the spectrum is
-        # copied into a zero buffer that is allocated once per shape (its tail stays zero).
-        shape = (*spec.shape[:-1], self.n // 2 + 1)
-        buf = self._pad_buffers.get(shape)
-        if buf is None or buf.dtype != spec.dtype:
-            buf = torch.zeros(shape, dtype=spec.dtype, device=spec.device)
-            self._pad_buffers[shape] = buf
-        buf[..., : self.n_cols] = torch.fft.ifft(spec, dim=-2)
-        return torch.fft.irfft(buf, n=self.n, dim=-1)
-
-    def _to_spectrum(self, field: torch.Tensor) -> torch.Tensor:
-        # rfft2 restricted to the stored columns.
-        return torch.fft.fft(torch.fft.rfft(field, dim=-1)[..., : self.n_cols], dim=-2)
-
-    def step(self) -> float:
-        """Advance every simulation by one adaptive time step.
-
-        Returns
-        -------
-        float
-            The step ``dt`` taken.
-        """
-        w = self.w_hat
-        a = self.nonlinear(w, track_speed=True)
-        speed = self.last_max_speed
-        dx = 2 * math.pi / self.n
-        dt = self.p.max_dt if speed == 0 else min(self.p.max_dt, self.p.cfl * dx / speed)
-        e2 = torch.exp(self.linear * (dt / 2))
-        e1 = e2 * e2
-        b = self.nonlinear(e2 * (w + 0.5 * dt * a))
-        c = self.nonlinear(e2 * w + 0.5 * dt * b)
-        d = self.nonlinear(e1 * w + dt * e2 * c)
-        w = e1 * w + (dt / 6) * (e1 * a + 2 * e2 * (b + c) + d)
-        if self._amp > 0:
-            w = w + math.sqrt(dt) * self.forcing_sample()
-        w[..., 0, 0] = 0
-        self.w_hat = w * self.dealias
-        self.time += dt
-        return dt
-
-    def vorticity(self) -> torch.Tensor:
-        """Current vorticity fields.
-
-        Returns
-        -------
-        torch.Tensor
-            ``(batch, n, n)`` real tensor.
-        """
-        return self._to_grid(self.w_hat)
-
-    def energy(self) -> torch.Tensor:
-        """Kinetic energy ``<|u|^2> / 2`` of each simulation.
-
-        Returns
-        -------
-        torch.Tensor
-            ``(batch,)``.
-        """
-        return 0.5 * (self.w_hat.abs() ** 2 * self.inv_k2 * self.half_weight).sum(dim=(-2, -1)) / self.n**4
-
-    def enstrophy(self) -> torch.Tensor:
-        """Enstrophy ``<w^2> / 2`` of each simulation.
-
-        Returns
-        -------
-        torch.Tensor
-            ``(batch,)``.
-        """
-        return 0.5 * (self.w_hat.abs() ** 2 * self.half_weight).sum(dim=(-2, -1)) / self.n**4
-
-    def resample(self, size: int) -> None:
-        """Change the grid to ``size`` by spectral padding or truncation (keeps the flow).
-
-        The hyperviscosity is rescaled so that its damping rate at the
-        dealiasing cutoff stays the same; the large scales are unchanged.
-
-        Parameters
-        ----------
-        size : int
-            New grid side (even).
-        """
-        old, new = self.n, size
-        keep = int(math.ceil(min(old, new) / 3))  # modes |k_x|, |k_y| < keep survive on both grids
-        nu = self.p.hyperviscosity * (old / new) ** (2 * self.p.hyperviscosity_order)
-        w_old = self.w_hat
-        gen = self.generator
-        t = self.time
-        self.__init__(new, self.batch, forcing_wavenumber=self.p.forcing_wavenumber,  # type: ignore[misc]
-                      forcing_width=self.p.forcing_width, injection_rate=self.p.injection_rate,
-                      drag=self.p.drag, hyperviscosity=nu, hyperviscosity_order=self.p.hyperviscosity_order,
-                      cfl=self.p.cfl, max_dt=self.p.max_dt, generator=gen, dtype=self.dtype, device=self.device)
-        self.time = t
-        scale = (new / old) ** 2
-        w = torch.zeros_like(self.w_hat)
-        w[:, :keep, :keep] = w_old[:, :keep, :keep] * scale
-        w[:, -(keep - 1):, :keep] = w_old[:, -(keep - 1):, :keep] * scale
-        self.w_hat = w * self.dealias
+# Bump when the numerics change, so that cached fields of an older scheme are not reused.
+_CACHE_VERSION = 1
 
 
 def default_hyperviscosity(size: int, order: int = 4, cutoff_damping: float = 20.0) -> float:
@@ -384,19 +52,6 @@ def default_hyperviscosity(size: int, order: int = 4, cutoff_damping: float = 20
     return cutoff_damping / (size / 3.0) ** (2 * order)
 
 
-def _check_float(value: object, name: str, *, positive: bool = False, nonnegative: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({value!r}).")
-    v = float(value)
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}.")
-    if positive and v <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}.")
-    if nonnegative and v < 0:
-        raise ValueError(f"{name} must be >= 0, got {value!r}.")
-    return v
-
-
 def _levels(size: int, coarse_spinup: bool, spinup_time: float) -> list[tuple[int, float]]:
     # Vortices form at scales far above the grid scale, so most of the spin-up runs on a
     # grid of half the side (about 8x cheaper per time unit: 4x fewer points, 2x larger
@@ -408,7 +63,7 @@ def _levels(size: int, coarse_spinup: bool, spinup_time: float) -> list[tuple[in
     return [(size, spinup_time)]
 
 
-def turbulence2d(size: int, n_samples: int, seed: int = 0, *, forcing_wavenumber: float = 4.0,
+def turbulence2d(size: int, n_samples: int, random_state: int = 0, *, forcing_wavenumber: float = 4.0,
                  forcing_width: float = 1.0, injection_rate: float = 0.01, drag: float = 0.01,
                  hyperviscosity: float | None = None, hyperviscosity_order: int = 4,
                  initial_wavenumber: float = 10.0, initial_energy: float | None = None,
@@ -445,7 +100,7 @@ def turbulence2d(size: int, n_samples: int, seed: int = 0, *, forcing_wavenumber
         Grid side ``n`` (even, at least 32); the box is ``[0, 2 pi)^2``.
     n_samples : int
         Number of fields returned.
-    seed : int
+    random_state : int
         Seed of the initial condition and of the forcing.
     forcing_wavenumber : float
         Centre ``k_f`` of the forcing ring (units of ``2 pi / box``).
@@ -484,17 +139,18 @@ def turbulence2d(size: int, n_samples: int, seed: int = 0, *, forcing_wavenumber
         vortices are resolved on the coarse grid and the last 5 % regrows the
         finest filaments).
     cache : bool
-        Store the result under ``cache_dir("physics")``, keyed by every argument
-        and the library version, and return it from there on later calls; the
-        file is written atomically and checked by SHA-256 when read back. A run
-        with ``cache=True`` also checkpoints itself every ~30 s next to the cache
-        file and resumes from that checkpoint after a kill.
+        Store the result under ``cache_dir("physics")`` as a
+        :class:`~wavephase.runs.Checkpoint` bound to every argument and the
+        version of the numerics, and return it from there on later calls (a
+        corrupt or stale file is recomputed). A run with ``cache=True`` also
+        saves its state every ~30 s next to the cache file and resumes from it
+        after a kill.
     progress : bool
         Show a tqdm bar over simulated time.
     dtype : torch.dtype
         Precision of the simulation (``torch.float64`` or ``torch.float32``).
     device : str or torch.device
-        Where the simulation runs.
+        Where the simulation runs (see :func:`~wavephase.validation.check_device`).
     num_threads : int or None
         CPU threads torch may use during the simulation (the previous setting
         is restored afterwards); ``None`` keeps torch's setting. The default 1
@@ -508,35 +164,39 @@ def turbulence2d(size: int, n_samples: int, seed: int = 0, *, forcing_wavenumber
     torch.Tensor
         ``(n_samples, size, size)`` float32 vorticity on the CPU, not normalised
         (zero mean by construction; divide by ``std`` to normalise).
+
+    Shapes
+    ------
+    -> (n_samples, size, size)
     """
     size = check_positive_int(size, "size", minimum=32)
     if size % 2:
         raise ValueError(f"size must be even, got {size}; use e.g. {size + 1}.")
     n_samples = check_positive_int(n_samples, "n_samples")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}).")
-    kf = _check_float(forcing_wavenumber, "forcing_wavenumber", positive=True)
-    width = _check_float(forcing_width, "forcing_width", positive=True)
-    eps = _check_float(injection_rate, "injection_rate", nonnegative=True)
-    mu = _check_float(drag, "drag", nonnegative=True)
+    random_state = check_random_state(random_state)
+    kf = check_real_number(forcing_wavenumber, "forcing_wavenumber", positive=True)
+    width = check_real_number(forcing_width, "forcing_width", positive=True)
+    eps = check_real_number(injection_rate, "injection_rate", nonnegative=True)
+    mu = check_real_number(drag, "drag", nonnegative=True)
     order = check_positive_int(hyperviscosity_order, "hyperviscosity_order")
-    nu = None if hyperviscosity is None else _check_float(hyperviscosity, "hyperviscosity", nonnegative=True)
-    k0 = _check_float(initial_wavenumber, "initial_wavenumber", positive=True)
+    nu = None if hyperviscosity is None else check_real_number(hyperviscosity, "hyperviscosity", nonnegative=True)
+    k0 = check_real_number(initial_wavenumber, "initial_wavenumber", positive=True)
     if initial_energy is None:
         e0 = eps / (2 * mu) if mu > 0 and eps > 0 else 0.5
     else:
-        e0 = _check_float(initial_energy, "initial_energy", nonnegative=True)
-    cfl = _check_float(cfl, "cfl", positive=True)
+        e0 = check_real_number(initial_energy, "initial_energy", nonnegative=True)
+    cfl = check_real_number(cfl, "cfl", positive=True)
     if cfl > 1.5:
         raise ValueError(f"cfl={cfl} is above the RK4 stability limit; use cfl <= 1.")
-    max_dt = _check_float(max_dt, "max_dt", positive=True)
-    spinup = _check_float(spinup_time, "spinup_time", nonnegative=True)
-    interval = _check_float(sample_interval, "sample_interval", positive=True)
+    max_dt = check_real_number(max_dt, "max_dt", positive=True)
+    spinup = check_real_number(spinup_time, "spinup_time", nonnegative=True)
+    interval = check_real_number(sample_interval, "sample_interval", positive=True)
     chains = min(n_samples, 16) if n_chains is None else check_positive_int(n_chains, "n_chains")
     chains = min(chains, n_samples)
     if dtype not in (torch.float32, torch.float64):
         raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
     threads = None if num_threads is None else check_positive_int(num_threads, "num_threads")
+    device = check_device(device)
     levels = _levels(size, bool(coarse_spinup), spinup)
     if kf + width / 2 >= levels[0][0] / 3:
         raise ValueError(
@@ -545,71 +205,58 @@ def turbulence2d(size: int, n_samples: int, seed: int = 0, *, forcing_wavenumber
             f"coarse_spinup=False."
         )
 
-    args = dict(size=size, n_samples=n_samples, seed=int(seed), forcing_wavenumber=kf, forcing_width=width,
-                injection_rate=eps, drag=mu, hyperviscosity=nu, hyperviscosity_order=order,
-                initial_wavenumber=k0, initial_energy=e0, cfl=cfl, max_dt=max_dt, spinup_time=spinup,
-                sample_interval=interval, n_chains=chains, coarse_spinup=bool(coarse_spinup),
-                dtype=str(dtype), device=torch.device(device).type, version=_CACHE_VERSION)
-    cache_file = ckpt_file = None
-    if cache:
-        from wavephase.data.cache import cache_dir
 
-        key = hashlib.sha256(json.dumps(args, sort_keys=True).encode()).hexdigest()[:24]
-        cache_file = cache_dir("physics") / f"turbulence2d-{key}.pt"
-        ckpt_file = cache_file.with_name(cache_file.name + ".partial")
-        cached = _read_cache(cache_file, (n_samples, size, size))
+    args = dict(size=size, n_samples=n_samples, random_state=random_state, forcing_wavenumber=kf,
+                forcing_width=width, injection_rate=eps, drag=mu, hyperviscosity=nu, hyperviscosity_order=order,
+                initial_wavenumber=k0, initial_energy=e0, cfl=cfl, max_dt=max_dt, spinup_time=spinup,
+                sample_interval=interval, n_chains=chains, coarse_spinup=bool(coarse_spinup), dtype=str(dtype),
+                device=device.type, version=_CACHE_VERSION)
+    store = partial = Checkpoint(None, args)
+    if cache:
+        path = cache_dir("physics") / f"turbulence2d-{fingerprint(args)[:24]}.npy"
+        store = Checkpoint(path, args, what="turbulence cache", on_mismatch="recompute")
+        cached = store.load_array()
         if cached is not None:
-            return cached
+            return torch.from_numpy(cached)
+        partial = Checkpoint(path.with_name(path.name + ".partial"), args, what="turbulence checkpoint",
+                             on_mismatch="recompute")
 
     per_chain = -(-n_samples // chains)
-    total_time = spinup + (per_chain - 1) * interval
+    solver_args = dict(forcing_wavenumber=kf, forcing_width=width, injection_rate=eps, drag=mu,
+                       hyperviscosity_order=order, cfl=cfl, max_dt=max_dt, dtype=dtype, device=device)
     previous_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
     try:
-        out = _simulate(levels, chains, per_chain, interval, total_time, kf, width, eps, mu, nu, order, k0, e0,
-                        cfl, max_dt, int(seed), dtype, device, progress, ckpt_file)
+        out = _simulate(levels, chains, per_chain, interval, solver_args, nu, k0, e0, random_state, progress,
+                        partial)
     finally:
         torch.set_num_threads(previous_threads)
     out = out[:n_samples].contiguous()
-    if cache_file is not None:
-        _write_cache(cache_file, out)
-        if ckpt_file is not None and ckpt_file.exists():
-            ckpt_file.unlink()
+    store.save_array(out.numpy())
+    partial.remove()
     return out
 
 
-# Seconds between two checkpoints of a cached run.
-_CHECKPOINT_SECONDS = 30.0
-
-# Bump when the numerics change, so that cached fields of an older scheme are not reused.
-_CACHE_VERSION = 1
-
-
-def _simulate(levels: list[tuple[int, float]], chains: int, per_chain: int, interval: float, total_time: float,
-              kf: float, width: float, eps: float, mu: float, nu: float | None, order: int, k0: float,
-              e0: float, cfl: float, max_dt: float, seed: int, dtype: torch.dtype,
-              device: str | torch.device, progress: bool, ckpt_file: object) -> torch.Tensor:
-    import time as _time
-
-    from wavephase.checkpoint import load_checkpoint, save_checkpoint
-
-    gen = torch.Generator().manual_seed(seed)
-    final = levels[-1][0]
-    n0 = levels[0][0]
+def _simulate(levels: list[tuple[int, float]], chains: int, per_chain: int, interval: float,
+              solver_args: dict[str, Any], nu: float | None, k0: float, e0: float, random_state: int,
+              progress: bool, partial: Checkpoint) -> torch.Tensor:
+    """Spin ``chains`` simulations up through the grid ``levels``, then take ``per_chain`` samples of each."""
+    gen = torch.Generator().manual_seed(random_state)
+    final, n0 = levels[-1][0], levels[0][0]
+    order = solver_args["hyperviscosity_order"]
     nu0 = default_hyperviscosity(n0, order) if nu is None else nu * (final / n0) ** (2 * order)
-    solver = TurbulenceSolver(n0, chains, forcing_wavenumber=kf, forcing_width=width, injection_rate=eps,
-                              drag=mu, hyperviscosity=nu0, hyperviscosity_order=order, cfl=cfl,
-                              max_dt=max_dt, generator=gen, dtype=dtype, device=device)
+    solver = TurbulenceSolver(n0, chains, hyperviscosity=nu0, generator=gen, **solver_args)
     solver.random_initial_condition(k0, e0)
     # Times at which the grid is refined, then at which samples are taken.
     switch_times = list(np.cumsum([t for _, t in levels])[:-1])
     spinup = sum(t for _, t in levels)
     sample_times = [spinup + i * interval for i in range(per_chain)]
+    total_time = sample_times[-1]
     samples: list[torch.Tensor] = []
     level = 0
 
-    state = load_checkpoint(ckpt_file) if ckpt_file is not None else None
+    state = partial.load()
     if state is not None:
         level = int(state["level"])
         if solver.n != levels[level][0]:
@@ -621,12 +268,10 @@ def _simulate(levels: list[tuple[int, float]], chains: int, per_chain: int, inte
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=round(total_time, 3), desc=f"turbulence {final}x{final}", unit="time",
                    bar_format="{l_bar}{bar}| t={n:.2f}/{total:.2f} [{elapsed}<{remaining}{postfix}]")
         bar.update(round(min(solver.time, total_time), 3))
-    last_save = _time.monotonic()
+    last_save = time.monotonic()
     step_count = 0
     while len(samples) < per_chain:
         next_sample = sample_times[len(samples)]
@@ -656,45 +301,11 @@ def _simulate(levels: list[tuple[int, float]], chains: int, per_chain: int, inte
                 bar.set_postfix(E=f"{float(solver.energy().mean()):.3g}", Z=f"{float(solver.enstrophy().mean()):.3g}",
                                 n=solver.n, refresh=False)
         step_count += 1
-        if ckpt_file is not None and _time.monotonic() - last_save > _CHECKPOINT_SECONDS:
-            save_checkpoint({"level": level, "w_hat": solver.w_hat.cpu(), "time": solver.time,
-                             "generator": gen.get_state(), "samples": samples}, ckpt_file)
-            last_save = _time.monotonic()
+        if partial.path is not None and time.monotonic() - last_save > _CHECKPOINT_SECONDS:
+            partial.save({"level": level, "w_hat": solver.w_hat.cpu(), "time": solver.time,
+                          "generator": gen.get_state(), "samples": samples})
+            last_save = time.monotonic()
     if bar is not None:
         bar.close()
     # Chain-major interleaving: sample i of every chain before sample i + 1 of any.
     return torch.stack(samples, dim=1).reshape(-1, final, final)
-
-
-def _read_cache(path: object, shape: tuple[int, int, int]) -> torch.Tensor | None:
-    from pathlib import Path
-
-    from wavephase.io import sha256_file
-
-    path = Path(str(path))
-    digest_file = path.with_name(path.name + ".sha256")
-    if not path.exists() or not digest_file.exists():
-        return None
-    if sha256_file(path) != digest_file.read_text().strip():
-        # A corrupt cache entry is regenerated rather than trusted.
-        return None
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return None
-    if not isinstance(data, torch.Tensor) or tuple(data.shape) != shape or data.dtype != torch.float32:
-        return None
-    return data
-
-
-def _write_cache(path: object, fields: torch.Tensor) -> None:
-    from pathlib import Path
-
-    from wavephase.io import atomic_write_bytes
-
-    path = Path(str(path))
-    buf = io.BytesIO()
-    torch.save(fields, buf)
-    data = buf.getvalue()
-    atomic_write_bytes(path, data)
-    atomic_write_bytes(path.with_name(path.name + ".sha256"), hashlib.sha256(data).hexdigest().encode())

@@ -35,7 +35,7 @@ def _scattering(out: Path, quick: bool) -> dict[str, Any]:
 
 
 def _field_section(field: str, out: Path, quick: bool, full_size: int) -> dict[str, Any]:
-    from wavephase.synthesis.run import run_synthesis
+    from wavephase.experiments.synthesis import run_synthesis
 
     # Quick mode keeps the simulations short: four held-out fields are enough to show the contrast.
     sizes: dict[str, Any] = {"n_heldout": 4} if quick else {"size": full_size, "n_samples": 4, "steps": 1000}

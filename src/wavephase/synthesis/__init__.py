@@ -1,25 +1,27 @@
 """Maximum-entropy synthesis of stationary fields (Gaussian and microcanonical models)."""
 
+from wavephase.synthesis.coarse import check_conditioning, coarse_grain, condition, lift
+from wavephase.synthesis.gaussian import check_targets, gaussian_synthesis
 from wavephase.synthesis.maxent import (
     STATISTICS,
     SynthesisDivergenceWarning,
+    SynthesisResult,
     build_statistics,
-    coarse_grain,
     default_J,
-    gaussian_synthesis,
-    lift,
-    power_spectrum_2d,
     synthesize,
 )
 
 __all__ = [
     "STATISTICS",
     "SynthesisDivergenceWarning",
+    "SynthesisResult",
     "build_statistics",
+    "check_conditioning",
+    "check_targets",
     "coarse_grain",
+    "condition",
     "default_J",
     "gaussian_synthesis",
     "lift",
-    "power_spectrum_2d",
     "synthesize",
 ]

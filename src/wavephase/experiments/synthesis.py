@@ -5,12 +5,11 @@ draws ``n_targets`` target fields and, from independent simulations (another
 seed), the held-out fields of the same process (never used as targets),
 synthesises ``n_samples`` fields from the targets, draws as many samples of the
 Gaussian model, and compares the three sets with
-:func:`wavephase.metrics.fields.compare_fields` (with jackknife standard errors).
+:func:`wavephase.metrics.compare_fields` (with jackknife standard errors).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from wavephase.validation import check_positive_int
+from wavephase.data.images import load_image
+from wavephase.experiments.outputs import prepare_output_dir, write_metrics
+from wavephase.io import atomic_write_bytes
+from wavephase.metrics.field_comparison import compare_fields
+from wavephase.metrics.fields import power_spectrum
+from wavephase.physics import ising, turbulence2d
+from wavephase.synthesis import STATISTICS, synthesize
+from wavephase.validation import check_device, check_positive_int, check_random_state
 
 __all__ = ["QUICK_SETTINGS", "load_fields", "run_synthesis"]
 
@@ -28,10 +34,22 @@ QUICK_SETTINGS: dict[str, tuple[int, int, int]] = {
     "turbulence": (128, 2, 150),
     "image": (128, 1, 200),
 }
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
-def load_fields(field: str, size: int, n: int, seed: int = 0, progress: bool = True,
-                cache: bool = False) -> torch.Tensor:
+def _kind(field: str) -> str:
+    """``"ising"``, ``"turbulence"`` or ``"image"``; an image must be an existing PNG/JPEG file."""
+    if field in ("ising", "turbulence"):
+        return field
+    path = Path(field)
+    if path.suffix.lower() not in _IMAGE_SUFFIXES or not path.is_file():
+        raise ValueError(f"field={field!r} is neither 'ising', 'turbulence' nor an existing PNG/JPEG file; pass one "
+                         f"of them (e.g. --field ising or --field texture.png).")
+    return "image"
+
+
+def load_fields(field: str, size: int, n: int, random_state: int = 0, progress: bool = True,
+                cache: bool = False, device: str | torch.device | None = None) -> torch.Tensor:
     """Draw ``n`` fields of a named process, or load an image file.
 
     Parameters
@@ -43,39 +61,33 @@ def load_fields(field: str, size: int, n: int, seed: int = 0, progress: bool = T
         Side of the square fields.
     n : int
         Number of fields (ignored for images).
-    seed : int
+    random_state : int
         Seed of the simulation.
     progress : bool
         Show the simulation's progress bar.
     cache : bool
         Keep turbulence fields in the physics cache (see
         :func:`wavephase.physics.turbulence2d`); Ising samples are cheap and not cached.
+    device : str or torch.device, optional
+        Where the turbulence simulation runs (the CPU by default).
 
     Returns
     -------
     torch.Tensor
-        float32 fields.
+        float32 fields on the CPU.
 
     Shapes
     ------
     -> (n, size, size), or (1, size, size) for an image
     """
+    kind = _kind(field)
     size = check_positive_int(size, "size", minimum=8)
-    if field == "ising":
-        from wavephase.physics import ising
-
-        return ising(size, n, seed=seed, progress=progress).float()
-    if field == "turbulence":
-        from wavephase.physics import turbulence2d
-
-        return turbulence2d(size, n, seed=seed, cache=cache, progress=progress).float()
-    path = Path(field)
-    if path.suffix.lower() not in (".png", ".jpg", ".jpeg") and not path.is_file():
-        raise ValueError(f"field={field!r} is neither 'ising', 'turbulence' nor an image file; pass one of "
-                         f"them (e.g. --field ising or --field texture.png).")
-    from wavephase.data.images import load_image
-
-    return torch.from_numpy(np.ascontiguousarray(load_image(path, size)))[None].float()
+    if kind == "ising":
+        return ising(size, n, random_state=random_state, progress=progress).float()
+    if kind == "turbulence":
+        return turbulence2d(size, n, random_state=random_state, cache=cache, progress=progress,
+                            device=check_device(device)).float()
+    return torch.from_numpy(np.ascontiguousarray(load_image(field, size)))[None].float()
 
 
 def _figures(out: Path, target: torch.Tensor, synth: torch.Tensor, gauss: torch.Tensor, truth: torch.Tensor,
@@ -84,8 +96,6 @@ def _figures(out: Path, target: torch.Tensor, synth: torch.Tensor, gauss: torch.
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from wavephase.metrics.fields import power_spectrum
 
     names = []
     rows = min(2, synth.shape[0])
@@ -154,10 +164,12 @@ def _table(metrics: dict[str, Any]) -> str:
 
 
 def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n_samples: int | None = None,
-                  steps: int | None = None, seed: int = 0, statistics: str = "phase-harmonics",
+                  steps: int | None = None, random_state: int = 0, statistics: str = "phase-harmonics",
                   n_targets: int | None = None, n_heldout: int | None = None, threads: int | None = 1,
-                  progress: bool = True) -> dict[str, Any]:
+                  device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
     """Synthesise fields of a physical process (or an image texture) and compare them with held-out truth.
+
+    Every argument and the output folder are checked before any simulation.
 
     Parameters
     ----------
@@ -170,9 +182,9 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     size, n_samples, steps : int, optional
         Field side, number of syntheses and L-BFGS iterations;
         :data:`QUICK_SETTINGS` (under about 2 minutes) by default.
-    seed : int
+    random_state : int
         Seed of the target simulations and of the syntheses; the held-out
-        fields come from independent simulations with seed ``seed + 1``.
+        fields come from independent simulations with seed ``random_state + 1``.
     statistics : str
         Model: ``"phase-harmonics"``, ``"scattering-covariance"`` or ``"gaussian"``.
     n_targets : int, optional
@@ -189,51 +201,55 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
         keeps the current setting. One thread is the default because the
         moments are many small operations: on a shared 2-core machine, 2
         threads measured 5x slower than 1 (64x64, 4 fields).
+    device : str or torch.device, optional
+        Where the simulations and syntheses run (the CPU by default).
     progress : bool
         Show progress bars.
 
     Returns
     -------
     dict
-        The content of ``metrics.json``: settings, timings, loss history and,
-        under ``"metrics"``, :func:`~wavephase.metrics.fields.compare_fields`'s output
-        (for Ising: energy and mean ``|m|`` of ``sign(x)``).
+        The content of ``metrics.json`` (without its ``"run"`` entry): settings,
+        timings, loss history and, under ``"metrics"``,
+        :func:`~wavephase.metrics.compare_fields`'s output (for Ising: energy and
+        mean ``|m|`` of ``sign(x)``).
     """
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(check_positive_int(threads, "threads"))
-    try:
-        return _run(field, out_dir, size, n_samples, steps, seed, statistics, n_targets, n_heldout, progress)
-    finally:
-        torch.set_num_threads(old_threads)
-
-
-def _run(field: str, out_dir: str | Path, size: int | None, n_samples: int | None, steps: int | None, seed: int,
-         statistics: str, n_targets: int | None, n_heldout: int | None, progress: bool) -> dict[str, Any]:
-    from wavephase.synthesis.maxent import synthesize
-
-    kind = field if field in ("ising", "turbulence") else "image"
+    kind = _kind(field)
     q_size, q_n, q_steps = QUICK_SETTINGS[kind]
     size = q_size if size is None else check_positive_int(size, "size", minimum=8)
     n_samples = q_n if n_samples is None else check_positive_int(n_samples, "n_samples")
+    steps = q_steps if steps is None else check_positive_int(steps, "steps", minimum=0)
+    random_state = check_random_state(random_state)
+    if statistics not in STATISTICS:
+        raise ValueError(f"statistics={statistics!r} is not supported; choose one of {STATISTICS}.")
     if n_targets is None:
         # Ising fields are cheap and their moments are averaged: many targets cost only their sampling
         n_targets = max(n_samples, 64) if kind == "ising" else n_samples
     n_targets = check_positive_int(n_targets, "n_targets")
-    steps = q_steps if steps is None else check_positive_int(steps, "steps", minimum=0)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
+    n_heldout = max(n_samples, 8) if n_heldout is None else check_positive_int(n_heldout, "n_heldout")
+    threads = None if threads is None else check_positive_int(threads, "threads")
+    device = check_device(device)
+    out = prepare_output_dir(out_dir)
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _run(field, kind, out, size, n_samples, steps, random_state, statistics, n_targets, n_heldout,
+                    device, progress)
+    finally:
+        torch.set_num_threads(old_threads)
 
+
+def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int, random_state: int,
+         statistics: str, n_targets: int, n_heldout: int, device: torch.device, progress: bool) -> dict[str, Any]:
+    timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if kind == "image":
-        targets = load_fields(field, size, 1)
-        truth = targets
+        targets = truth = load_fields(field, size, 1)
     else:
-        n_held = max(n_samples, 8) if n_heldout is None else check_positive_int(n_heldout, "n_heldout")
         cache = kind == "turbulence"
-        targets = load_fields(field, size, n_targets, seed=seed, progress=progress, cache=cache)
-        truth = load_fields(field, size, n_held, seed=seed + 1, progress=progress, cache=cache)
+        targets = load_fields(field, size, n_targets, random_state, progress, cache, device)
+        truth = load_fields(field, size, n_heldout, random_state + 1, progress, cache, device)
     timings["true_fields"] = time.perf_counter() - t0
 
     # Ising is +- symmetric: a plain average of the targets' moments would cancel
@@ -241,43 +257,27 @@ def _run(field: str, out_dir: str | Path, size: int | None, n_samples: int | Non
     match = "sign" if kind == "ising" else "average"
     # Spectral preconditioning slows the sharp +-1 edges of spins (128x128, 150 steps: energy
     # 4.9 % off instead of 2.0 %) but is what keeps a dealiased vorticity's corners empty.
-    synth, info = synthesize(targets, statistics, n_samples=n_samples, steps=steps, seed=seed, match=match,
-                             precondition=kind != "ising", checkpoint=out / "synthesis.pt", progress=progress,
-                             return_info=True)
-    timings["synthesis"] = info["seconds"]
+    result = synthesize(targets, statistics, n_samples=n_samples, steps=steps, random_state=random_state,
+                        match=match, precondition=kind != "ising", checkpoint=out / "synthesis.pt", device=device,
+                        progress=progress)
+    synth = result.fields.cpu()
+    timings["synthesis"] = result.seconds
     t0 = time.perf_counter()
-    gauss = synthesize(targets, "gaussian", n_samples=n_samples, seed=seed + 1)
+    gauss = synthesize(targets, "gaussian", n_samples=n_samples, random_state=random_state + 1).fields
     timings["gaussian"] = time.perf_counter() - t0
-
-    from wavephase.metrics.fields import compare_fields
 
     metrics = compare_fields(synth, truth, gauss, kind=kind if kind != "image" else "generic")
     figures = _figures(out, targets, synth, gauss, truth, f"{field} {size}x{size}, {statistics}")
-    result: dict[str, Any] = {
+    summary: dict[str, Any] = {
         "field": field, "size": size, "n_samples": n_samples, "n_targets": int(targets.shape[0]),
-        "n_heldout": int(truth.shape[0]),
-        "steps": steps, "steps_done": info["steps_done"], "seed": seed, "statistics": statistics,
-        "match": match, "diverged": info["diverged"], "resumed": info["resumed"],
-        "loss_history": info["loss_history"], "seconds": timings, "figures": figures,
-        "metrics": _jsonable(metrics),
+        "n_heldout": int(truth.shape[0]), "steps": steps, "steps_done": result.steps_done,
+        "random_state": random_state, "statistics": statistics, "match": match, "diverged": result.diverged,
+        "resumed": result.resumed, "loss_history": result.loss_history, "seconds": timings, "figures": figures,
+        "metrics": metrics,
     }
-    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    write_metrics(out, summary)
     header = (f"{field} {size}x{size}: {n_samples} syntheses of {targets.shape[0]} targets ({statistics}, "
-              f"{info['steps_done']} L-BFGS steps, {timings['synthesis']:.1f} s) vs {truth.shape[0]} held-out "
+              f"{result.steps_done} L-BFGS steps, {timings['synthesis']:.1f} s) vs {truth.shape[0]} held-out "
               f"true fields (± jackknife standard errors)\n")
-    (out / "metrics.txt").write_text(header + _table(result["metrics"]))
-    return result
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.detach().cpu().tolist())
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    return obj
+    atomic_write_bytes(out / "metrics.txt", (header + _table(metrics)).encode())
+    return summary

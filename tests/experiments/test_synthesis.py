@@ -1,0 +1,80 @@
+"""The synthesis experiment: fields, syntheses, metrics.json; arguments checked before any work."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from wavephase.experiments import synthesis as experiment
+from wavephase.experiments.synthesis import load_fields, run_synthesis
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _png(path, size: int = 48):
+    g = torch.Generator().manual_seed(0)
+    k = torch.fft.fftfreq(size)
+    smooth = torch.fft.ifft2(torch.fft.fft2(torch.randn(size, size, generator=g))
+                             * torch.exp(-((k[:, None] ** 2 + k[None] ** 2) / 0.02))).real
+    img = ((smooth - smooth.min()) / (smooth.max() - smooth.min()) * 255).numpy().astype(np.uint8)
+    Image.fromarray(img).save(path)
+    return path
+
+
+def test_run_synthesis_ising_with_more_targets_than_samples(tmp_path):
+    m = run_synthesis("ising", tmp_path, size=16, n_samples=2, n_targets=6, n_heldout=4, steps=3, progress=False)
+    assert (m["n_samples"], m["n_targets"], m["n_heldout"], m["match"]) == (2, 6, 4, "sign")
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    energy = written["metrics"]["energy"]
+    assert energy["truth_se"] > 0 and energy["synthesis_se"] >= 0 and energy["gaussian_se"] >= 0
+    assert written["run"]["torch"] == torch.__version__ and written["random_state"] == 0
+    assert "±" in (tmp_path / "metrics.txt").read_text()
+
+
+def test_run_synthesis_on_an_image_resumes_from_its_checkpoint(tmp_path):
+    png = _png(tmp_path / "texture.png")
+    out = tmp_path / "out"
+    m = run_synthesis(str(png), out, size=32, n_samples=2, steps=4, progress=False)
+    assert m["steps_done"] == 4 and not m["resumed"] and m["n_heldout"] == 1
+    again = run_synthesis(str(png), out, size=32, n_samples=2, steps=4, progress=False)
+    assert again["resumed"] and again["metrics"] == m["metrics"]
+
+
+def test_load_fields_of_each_kind(tmp_path):
+    spins = load_fields("ising", 8, 3, random_state=1, progress=False)
+    assert spins.shape == (3, 8, 8) and set(spins.unique().tolist()) <= {-1.0, 1.0}
+    assert torch.equal(spins, load_fields("ising", 8, 3, random_state=1, progress=False))
+    image = load_fields(str(_png(tmp_path / "a.png")), 16, 5)
+    assert image.shape == (1, 16, 16) and image.dtype == torch.float32
+
+
+@pytest.mark.parametrize("field, kwargs, match", [
+    ("clouds", {}, "neither"),
+    ("missing.png", {}, "existing"),
+    ("ising", {"size": 4}, "size"),
+    ("ising", {"statistics": "wavelets"}, "statistics"),
+    ("ising", {"n_samples": 0}, "n_samples"),
+    ("ising", {"threads": 0}, "threads"),
+    ("ising", {"random_state": -3}, "random_state"),
+    ("ising", {"device": "tpu"}, "device"),
+])
+def test_bad_arguments_are_refused_before_any_work(tmp_path, monkeypatch, field, kwargs, match):
+    def no_simulation(*args, **kw):
+        raise AssertionError("a simulation started before the arguments were checked")
+
+    monkeypatch.setattr(experiment, "ising", no_simulation)
+    with pytest.raises(ValueError, match=match):
+        run_synthesis(field, tmp_path / "out", progress=False, **kwargs)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unusable_output_folder_is_refused_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiment, "ising", lambda *a, **k: pytest.fail("simulated before checking --out"))
+    existing_file = tmp_path / "file"
+    existing_file.write_text("x")
+    with pytest.raises(ValueError, match="existing file"):
+        run_synthesis("ising", existing_file, progress=False)
