@@ -54,7 +54,7 @@ def _without_timings(metrics: dict) -> dict:
     return {k: v for k, v in metrics.items() if k not in TIMINGS}
 
 
-def test_classify_cli_writes_metrics_and_confusion_matrix(idx, tmp_path):
+def test_classify_cli_writes_metrics_and_confusion_matrix(idx, tmp_path, capsys):
     out = tmp_path / "out"
     status = main(["classify", "--dataset", "mnist", "--model", "scattering-linear", "--data-dir", str(idx),
                    "--no-cache", "--L", "4", "--no-progress", "--out", str(out)])
@@ -68,6 +68,10 @@ def test_classify_cli_writes_metrics_and_confusion_matrix(idx, tmp_path):
     assert (out / "confusion.png").stat().st_size > 1000
     assert main(["classify", "--dataset", "mnist", "--train-size", "1", "--data-dir", str(idx),
                  "--out", str(out)]) == 2
+    assert main(["classify", "--n-atoms", "8", "--workers", "2", "--out", str(out)]) == 2  # sparse-only flags
+    assert "--n-atoms, --workers apply to --model sparse-scattering only" in capsys.readouterr().err
+    assert main(["classify", "--out", str(out / "metrics.json")]) == 2
+    assert "--out=" in capsys.readouterr().err
 
 
 def test_classify_cli_validation_split_with_augmentation_and_test_flips(idx, tmp_path):
@@ -165,7 +169,14 @@ def test_rerun_is_identical_and_other_data_in_the_same_out_is_refused(idx, tmp_p
     assert _without_timings(json.loads((out / "metrics.json").read_text())) == _without_timings(first)
     other = _lines_idx_dir(tmp_path / "other", seed=1, flip=True)
     capsys.readouterr()
+    assert main([*args, "--data-dir", str(other)]) == 2  # refused before any feature is computed
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(out / "checkpoint" / "run.ckpt") in err and "other data" in err
+    assert _without_timings(json.loads((out / "metrics.json").read_text())) == _without_timings(first)
+    # Without the run's record, the estimator's own checkpoint refuses (once it has the features).
+    (out / "checkpoint" / "run.ckpt").unlink()
     assert main([*args, "--data-dir", str(other)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(out / "checkpoint" / "checkpoint.pt") in err and "other data" in err
-    assert _without_timings(json.loads((out / "metrics.json").read_text())) == _without_timings(first)
+    # Settings that do not change the training (more members, evaluation) reuse the checkpoints.
+    assert main([*args, "--data-dir", str(idx), "--ensemble", "2", "--test-size", "30"]) == 0

@@ -73,6 +73,12 @@ def _run(args: argparse.Namespace) -> int:
     from wavephase.experiments.classification import run_classification
     from wavephase.experiments.outputs import prepare_output_dir
 
+    sparse_only = {"--n-proj": args.n_proj, "--n-atoms": args.n_atoms, "--n-steps": args.n_steps,
+                   "--label-smoothing": args.label_smoothing, "--ensemble": args.ensemble,
+                   "--workers": args.workers, "--views": args.views}
+    given = [flag for flag, value in sparse_only.items() if value is not None]
+    if given and args.model != "sparse-scattering":
+        raise ValueError(f"{', '.join(given)} apply to --model sparse-scattering only.")
     prepare_output_dir(args.out, "--out")
     m = run_classification(
         args.dataset, args.model, args.out, train_size=args.train_size, test_size=args.test_size,

@@ -29,6 +29,7 @@ from wavephase.io import write_json
 from wavephase.models.features import scattering_features
 from wavephase.models.scattering_classifier import ScatteringClassifier
 from wavephase.models.sparse_classifier import SparseScatteringClassifier, view_images
+from wavephase.runs import Checkpoint
 from wavephase.validation import check_device, check_positive_int, check_random_state
 
 __all__ = ["AUGMENTATIONS", "MODELS", "run_classification"]
@@ -94,6 +95,20 @@ def _split(n_train: int, n_test: int, train_size: int | None, validation_size: i
             raise ValueError(f"test_size must be in [1, {n_eval}], got {test_size}.")
         eval_rows = np.arange(test_size) if eval_rows is None else eval_rows[:test_size]
     return keep, eval_rows
+
+
+def _checkpoints_record(est: SparseScatteringClassifier, dataset: str, data: tuple[np.ndarray, ...],
+                        keep: np.ndarray | None, aug: dict[str, Any] | None) -> Checkpoint:
+    # The estimator refuses checkpoints of other settings or data, but only once
+    # it holds the features; this record of what the folder's checkpoints were
+    # made from lets a folder left by another run be refused before any heavy work.
+    config = {"dataset": dataset, "augmentation": aug, **est.training_config()}
+    folder = Path(est.checkpoint_dir)
+    record = Checkpoint(folder / "run.ckpt", config, *data, keep, what="classification checkpoints",
+                        on_mismatch="raise")
+    if record.load() is None and not any(folder.glob("checkpoint*.pt")):
+        record.save({})  # an empty folder: these checkpoints will be this run's
+    return record
 
 
 def _plot_confusion(cm: np.ndarray, labels: np.ndarray, title: str, path: Path) -> None:
@@ -229,6 +244,8 @@ def run_classification(
 
     X_train, y_train, X_test, y_test = load_dataset(dataset, data_path)
     keep, eval_rows = _split(len(X_train), len(X_test), train_size, validation_size, test_size, random_state)
+    if model == "sparse-scattering":
+        record = _checkpoints_record(est, dataset, (X_train, y_train), keep, aug if augment else None)
     t_feat = time.perf_counter()
 
     def all_views(versions: Iterable[tuple[np.ndarray, str]], n_versions: int, rows: np.ndarray | None
@@ -280,6 +297,8 @@ def run_classification(
     t_fit = time.perf_counter()
     est.fit(F_train, y_fit)
     fit_seconds = time.perf_counter() - t_fit
+    if model == "sparse-scattering":
+        record.save({})  # the checkpoints, made or accepted by fit, are this run's
     if model == "sparse-scattering":
         member_proba = est.member_proba(F_test)
         pred = est.classes_[member_proba.mean(0).argmax(1)]

@@ -151,6 +151,10 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
     feature_shapes_ : list of tuple
         ``(C, h, w)`` of each view's features.
 
+    Notes
+    -----
+    The cascades train in float32: images and features of any real dtype are cast to it.
+
     Shapes
     ------
     X: (n, M, N) images, or (n, C, h, w) / (V, n, C, h, w) when ``precomputed`` (a list of them
@@ -274,13 +278,24 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
             for view in (self.views or [None])
         ]
 
-    def _checkpoint(self, path: Path | None, seed: int, view: int, data: str) -> Checkpoint:
-        # What determines one member's training, not how many members there are nor
-        # where or how fast they train: member 0 of an ensemble resumes (or reuses)
-        # the checkpoint of the single model with the same seed and data.
+    def training_config(self) -> dict[str, Any]:
+        """The hyper-parameters that determine the members' training, as recorded in their checkpoints.
+
+        Not how many members there are nor where or how fast they train (``ensemble``,
+        ``n_jobs``, ``device``, ``progress``, ``checkpoint_dir``): member 0 of an
+        ensemble resumes (or reuses) the checkpoint of the single model of the same
+        seed and data, and a checkpoint resumes on any device.
+
+        Returns
+        -------
+        dict
+            Parameter name to value.
+        """
         skip = ("progress", "checkpoint_dir", "ensemble", "n_jobs", "device")
-        config = {k: v for k, v in self.get_params().items() if k not in skip}
-        config.update(random_state=seed, view=view)
+        return {k: v for k, v in self.get_params().items() if k not in skip}
+
+    def _checkpoint(self, path: Path | None, seed: int, view: int, data: str) -> Checkpoint:
+        config = {**self.training_config(), "random_state": seed, "view": view}
         return Checkpoint(path, config, data, what="sparse-cascade checkpoint", on_mismatch="raise")
 
     def _fit_member(self, feats: torch.Tensor, targets: torch.Tensor, seed: int, ckpt: Checkpoint,
