@@ -1,6 +1,6 @@
 """Test error of the scattering classifiers for training sizes 1k, 10k and full, with wall times.
 
-Each (data set, model, training size) is one :func:`wavephase.models.classification.run_classification`
+Each (data set, model, training size) is one :func:`wavephase.experiments.classification.run_classification`
 run written to ``OUT/<dataset>-<model>-<size>/metrics.json`` (the same as
 ``wavephase classify ... --out`` writes); runs already there are read back, not
 repeated, so a killed benchmark resumes. Prints a Markdown table.
@@ -19,7 +19,8 @@ import argparse
 import json
 from pathlib import Path
 
-from wavephase.models.classification import DATASETS, run_classification
+from wavephase.data.datasets import DATASETS
+from wavephase.experiments.classification import run_classification
 
 MODELS = ("scattering-linear", "sparse-scattering")
 
@@ -29,7 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="directory of the runs")
     parser.add_argument("--sizes", nargs="+", default=["1000", "10000", "full"])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--datasets", nargs="+", default=sorted(DATASETS), choices=sorted(DATASETS))
     parser.add_argument("--models", nargs="+", default=list(MODELS))
     parser.add_argument("--epochs", type=int, default=20, help="epochs of the sparse cascade")
     parser.add_argument("--augment", type=int, default=0, help="augmented copies for the sparse cascade")

@@ -38,27 +38,21 @@ COPIES, J, L = 8, 3, 8
 
 def _features(work: Path, out: Path, device: str, limit: int | None) -> None:
     # The training set and its copies (seed 0, as `wavephase classify --seed 0`), scattered on the device.
-    import torch
-
     from wavephase.data.augment import augmented_copies
-    from wavephase.models.classification import AUGMENTATIONS, load_dataset
+    from wavephase.data.datasets import load_dataset
+    from wavephase.experiments.classification import AUGMENTATIONS
+    from wavephase.models.features import scatter_in_batches
     from wavephase.scattering.scattering2d import Scattering2D
 
     X, y, Xt, yt = (a[:limit] for a in load_dataset("mnist"))
-    scat = Scattering2D(J, X.shape[1:], L=L).to(device)
-
-    def scatter(images: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            return np.concatenate([scat(torch.from_numpy(images[i : i + 4000]).to(device)).cpu().numpy()
-                                   for i in range(0, len(images), 4000)])
-
+    scat = Scattering2D(J, X.shape[1:], L=L)
     versions = [X, *augmented_copies(X, COPIES, 0, **AUGMENTATIONS["mnist"])]
     train = np.lib.format.open_memmap(work / "train.npy", mode="w+", dtype=np.float32,
                                       shape=(len(versions), len(X), scat.output_channels, *scat.output_shape))
     for v, images in enumerate(versions):
-        train[v] = scatter(images)
+        train[v] = scatter_in_batches(scat, images, batch_size=4000, device=device)
     train.flush()
-    np.save(work / "test.npy", scatter(Xt))
+    np.save(work / "test.npy", scatter_in_batches(scat, Xt, batch_size=4000, device=device))
     np.save(work / "y.npy", y)
     np.save(out / "y_test.npy", yt)
 
@@ -66,7 +60,7 @@ def _features(work: Path, out: Path, device: str, limit: int | None) -> None:
 def _worker(work: Path, out: Path, seed: int, device: str, epochs: int) -> None:
     import torch
 
-    from wavephase.models.classification import SparseScatteringClassifier
+    from wavephase.models import SparseScatteringClassifier
 
     torch.set_num_threads(1)
     train = np.load(work / "train.npy", mmap_mode="r")

@@ -123,7 +123,8 @@ def test_istc_matches_cpu():
 
 
 def test_sparse_cascade_trains_on_gpu_and_resumes_on_cpu(tmp_path):
-    from wavephase.models.classification import SparseScatteringClassifier, scattering_features
+    from wavephase.models import SparseScatteringClassifier
+    from wavephase.models.features import scattering_features
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 240)

@@ -98,7 +98,7 @@ def compute_outputs() -> dict[str, np.ndarray]:
     out["istc"] = net(xs).detach().numpy()
 
     # Classification on small synthetic digits: two classes of oriented bars.
-    from wavephase.models.classification import ScatteringClassifier, SparseScatteringClassifier
+    from wavephase.models import ScatteringClassifier, SparseScatteringClassifier
 
     rng = np.random.default_rng(0)
     n = 60

@@ -1,9 +1,9 @@
 """Seeded data augmentation of image stacks: flips, shifts, rotations, scalings, elastic deformations.
 
 Every random draw comes from one ``numpy.random.Generator`` seeded by the
-caller, so an augmented copy is a function of (images, seed, parameters) only:
-its scattering can be cached on disk under the SHA-256 of the result, and a
-training run that is killed and resumed sees the same copies.
+caller, so an augmented copy is a function of (images, random_state, copy,
+parameters) only: its scattering can be cached on disk under the SHA-256 of
+the result, and a training run that is killed and resumed sees the same copies.
 
 All geometric transforms are applied by a single bilinear resampling
 (``torch.nn.functional.grid_sample``, zero outside the image), so integer shifts
@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from wavephase.validation import check_images, check_positive_int, check_random_state
 
 __all__ = ["augment_images", "augmented_copies", "place_on_canvas"]
 
@@ -36,7 +38,8 @@ def _smooth_noise(rng: np.random.Generator, n: int, M: int, N: int, sigma: float
 def augment_images(
     X: np.ndarray,
     *,
-    seed: int | tuple[int, ...],
+    random_state: int,
+    copy: int | None = None,
     max_shift: int = 0,
     flip: bool = False,
     max_rotation: float = 0.0,
@@ -49,10 +52,15 @@ def augment_images(
 
     Parameters
     ----------
-    X : numpy.ndarray
-        Images, (n, M, N) floating, background 0 (pixels moved in from outside are 0).
-    seed : int or tuple of int
-        Seed of every random draw (any ``numpy.random.default_rng`` seed).
+    X : array-like
+        Images, (n, M, N), background 0 (pixels moved in from outside are 0);
+        integer images are converted to float32, not rescaled.
+    random_state : int
+        Seed of every random draw.
+    copy : int, optional
+        Index of the copy among several of the same images: the draws are then
+        seeded by ``(random_state, copy)``, so copies of one seed differ
+        (see :func:`augmented_copies`).
     max_shift : int
         Integer translations uniform in ``[-max_shift, max_shift]`` pixels on each axis.
     flip : bool
@@ -72,16 +80,27 @@ def augment_images(
     Returns
     -------
     numpy.ndarray
-        Augmented images. Shapes: (n, M, N) → (n, M, N) float32.
+        Augmented images, float32.
+
+    Shapes
+    ------
+    X: (n, M, N) -> (n, M, N)
     """
-    X = np.asarray(X)
-    if X.ndim != 3 or not np.issubdtype(X.dtype, np.floating):
-        raise ValueError(f"X must be floating images of shape (n, M, N), got shape {X.shape} dtype {X.dtype}.")
-    if not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
+    X = check_images(X)
+    seed = check_random_state(random_state)
+    if copy is not None:
+        seed = (seed, check_random_state(copy, "copy"))
+    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
         raise ValueError(f"max_shift must be a non-negative integer number of pixels, got {max_shift!r}.")
-    if max_rotation < 0 or max_scale < 0 or elastic < 0 or not elastic_sigma > 0:
+    amounts = {"max_rotation": max_rotation, "max_scale": max_scale, "elastic": elastic,
+               "elastic_sigma": elastic_sigma}
+    for name, value in amounts.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r}).")
+    if not (max_rotation >= 0 and max_scale >= 0 and elastic >= 0 and elastic_sigma > 0):  # NaN fails too
         raise ValueError(f"max_rotation, max_scale and elastic must be >= 0 and elastic_sigma > 0, got "
                          f"{max_rotation}, {max_scale}, {elastic}, {elastic_sigma}.")
+    check_positive_int(batch_size, "batch_size")
     n, M, N = X.shape
     rng = np.random.default_rng(seed)
     # Draw everything up front, in a fixed order, so the result does not depend on batch_size.
@@ -122,32 +141,38 @@ def augment_images(
     return out
 
 
-def augmented_copies(X: np.ndarray, n_copies: int, seed: int, **params: Any) -> Iterator[np.ndarray]:
+def augmented_copies(X: np.ndarray, n_copies: int, random_state: int, **params: Any) -> Iterator[np.ndarray]:
     """The ``n_copies`` seeded augmented copies of a training set, one at a time.
 
-    Copy ``k`` is ``augment_images(X, seed=(seed, k), **params)``: the one place
-    that fixes this seeding, so the copies a model scatters itself and those
-    whose scattering is cached on disk are the same images.
+    Copy ``k`` is ``augment_images(X, random_state=random_state, copy=k, **params)``,
+    so the copies a model scatters itself and those whose scattering is cached
+    on disk are the same images.
 
     Parameters
     ----------
-    X : numpy.ndarray
-        Images, (n, M, N) floating.
+    X : array-like
+        Images, (n, M, N).
     n_copies : int
         Number of copies (0: none).
-    seed : int
-        Base seed; copy ``k`` uses ``(seed, k)``.
+    random_state : int
+        Seed shared by the copies.
     **params
         Keyword arguments of :func:`augment_images`.
 
     Yields
     ------
     numpy.ndarray
-        One augmented copy, (n, M, N) float32 (a generator, so only one copy
-        is held in memory at a time).
+        One augmented copy, float32 (a generator, so only one copy is held in
+        memory at a time).
+
+    Shapes
+    ------
+    X: (n, M, N) -> n_copies x (n, M, N)
     """
+    if isinstance(n_copies, bool) or not isinstance(n_copies, (int, np.integer)) or n_copies < 0:
+        raise ValueError(f"n_copies must be a non-negative int, got {n_copies!r}.")
     for k in range(n_copies):
-        yield augment_images(X, seed=(seed, k), **params)
+        yield augment_images(X, random_state=random_state, copy=k, **params)
 
 
 def place_on_canvas(X: np.ndarray, size: int, offset: int) -> np.ndarray:
@@ -160,8 +185,8 @@ def place_on_canvas(X: np.ndarray, size: int, offset: int) -> np.ndarray:
 
     Parameters
     ----------
-    X : numpy.ndarray
-        Images, (n, M, N).
+    X : array-like
+        Images, (n, M, N); integer images are converted to float32.
     size : int
         Canvas side.
     offset : int
@@ -170,12 +195,14 @@ def place_on_canvas(X: np.ndarray, size: int, offset: int) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Shapes: (n, M, N) → (n, size, size) float32; ``X`` itself (as float32)
-        when the canvas is the image and the offset 0.
+        float32 images; ``X`` itself (as float32) when the canvas is the image
+        and the offset 0.
+
+    Shapes
+    ------
+    X: (n, M, N) -> (n, size, size)
     """
-    X = np.asarray(X)
-    if X.ndim != 3 or not np.issubdtype(X.dtype, np.floating):
-        raise ValueError(f"X must be floating images of shape (n, M, N), got shape {X.shape} dtype {X.dtype}.")
+    X = check_images(X)
     if not isinstance(size, (int, np.integer)) or size < 1:
         raise ValueError(f"size must be a positive integer number of pixels, got {size!r}.")
     if not isinstance(offset, (int, np.integer)) or not -min(X.shape[1:]) < offset < size:

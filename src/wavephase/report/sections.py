@@ -94,7 +94,7 @@ def _qm9(out: Path, quick: bool) -> dict[str, Any]:
 
 
 def _classification(out: Path, quick: bool) -> dict[str, Any]:
-    from wavephase.models.classification import run_classification
+    from wavephase.experiments.classification import run_classification
 
     sizes = dict(train_size=3000, test_size=1000, cache_features=False) if quick else {}
     epochs = 4 if quick else 30
