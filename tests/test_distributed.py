@@ -229,6 +229,19 @@ def test_fingerprint_tracks_module_state():
     assert transform_fingerprint(a) != transform_fingerprint(b)
 
 
+def test_fingerprint_covers_settings_and_the_code_the_transform_uses():
+    from wavephase import SolidHarmonicScattering3D
+    from wavephase.distributed import _source_files
+
+    base = transform_fingerprint(SolidHarmonicScattering3D())
+    assert transform_fingerprint(SolidHarmonicScattering3D(align=False)) != base
+    assert transform_fingerprint(SolidHarmonicScattering3D(modulus_eps=0.0)) != base
+    assert transform_fingerprint(SolidHarmonicScattering3D(chunk_size=3, memory_limit="1GB")) == base
+    files = {Path(f).name for f in _source_files([SolidHarmonicScattering3D])}
+    # The grid numerics and the harmonics live in modules of their own: editing them invalidates caches too.
+    assert {"solid_harmonic3d.py", "_grid3d.py", "solid_harmonics.py", "molecules.py"} <= files
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_local_cluster_survives_killed_worker(tmp_path):

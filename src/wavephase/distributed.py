@@ -37,6 +37,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -61,6 +62,34 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _DASK_FIX = "install it with pip install 'wavephase[distributed]', or compute in this process with scheduler='serial'"
 
 
+def _source_files(objects: list[Any]) -> list[str]:
+    """Files defining ``objects``, with, for code of wavephase, every wavephase module it draws on.
+
+    A transform's numerics live in helper modules as much as in its class; following
+    the names each module holds (functions, classes, modules) finds them.
+    """
+    files, seen = set(), set()
+    todo = [inspect.getmodule(obj) for obj in objects]
+    while todo:
+        module = todo.pop()
+        if module is None or module.__name__ in seen:
+            continue
+        seen.add(module.__name__)
+        source = getattr(module, "__file__", None)
+        if source is None or not os.path.isfile(source):
+            continue
+        files.add(source)
+        if module.__name__.split(".")[0] != "wavephase":
+            continue
+        for value in vars(module).values():
+            used = value if inspect.ismodule(value) else sys.modules.get(getattr(value, "__module__", None) or "")
+            # Package __init__ files only re-export; following them would pull in whole folders.
+            if used is not None and used.__name__.startswith("wavephase.") and not str(
+                    getattr(used, "__file__", "")).endswith("__init__.py"):
+                todo.append(used)
+    return sorted(files)
+
+
 def transform_fingerprint(transform: Any) -> str:
     """A stable identifier of a transform, for cache keys.
 
@@ -69,8 +98,8 @@ def transform_fingerprint(transform: Any) -> str:
     transform : nn.Module or callable
         For a module: its class, ``repr`` and the SHA-256 of its parameters and
         buffers; for a function: its module and qualified name. The source files
-        defining it (and, for a module, its submodules) are hashed too, so editing
-        the code changes the fingerprint.
+        defining it (for a module, its submodules too), and every wavephase module
+        they use, are hashed as well, so editing the code changes the fingerprint.
 
     Returns
     -------
@@ -78,25 +107,15 @@ def transform_fingerprint(transform: Any) -> str:
         Hex digest.
     """
     h = hashlib.sha256()
-    # The sources of the transform's class (and of every submodule's class) or function: a
-    # code change invalidates cached features.
     if isinstance(transform, torch.nn.Module):
         defining = [type(m) for m in transform.modules()]
     else:
         defining = [transform if inspect.isfunction(transform) else type(transform)]
-    sources = set()
-    for obj in defining:
-        try:
-            source = inspect.getsourcefile(obj)
-        except TypeError:  # built-ins have no source file
-            continue
-        if source is not None and os.path.isfile(source):
-            sources.add(source)
-    for source in sorted(sources):
+    for source in _source_files(defining):
         h.update(Path(source).read_bytes())
     if isinstance(transform, torch.nn.Module):
         h.update(f"{type(transform).__module__}.{type(transform).__qualname__}\n{transform!r}".encode())
-        for name, t in sorted(transform.state_dict().items()):
+        for name, t in sorted([*transform.named_parameters(), *transform.named_buffers()], key=lambda item: item[0]):
             h.update(name.encode())
             h.update(t.detach().to("cpu").contiguous().numpy().tobytes())
     else:

@@ -282,9 +282,11 @@ class SolidHarmonicScattering3D(MoleculeOperator):
         return {k: v.copy() for k, v in self._meta.items()}
 
     def extra_repr(self) -> str:
+        # Every setting that changes the coefficients (not chunk_size, not memory_limit): cache keys use it.
         return (f"J={self.J}, L={self.L}, qs={self.qs}, sigma={self.sigma}, scale0={self.scale0}, "
-                f"max_order={self.max_order}, channels={self.channels}, grid_step={self.grid_step}, "
-                f"margin={self.margin}, output_size={self.output_size}")
+                f"max_order={self.max_order}, channels={self.channels}, valence={self.valence}, "
+                f"grid_step={self.grid_step}, margin={self.margin}, modulus_eps={self.modulus_eps}, "
+                f"align={self.align}, output_size={self.output_size}")
 
     # --------------------------------------------------------------- forward
     def _known_elements(self) -> tuple[list[int], str]:
