@@ -16,11 +16,14 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import scipy.sparse
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from tqdm.auto import tqdm
@@ -133,9 +136,11 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    transform : nn.Module, optional
-        Maps positions (B, A, 3) Å and charges (B, A) to invariants (B, K);
-        default ``qm9_invariants("fast")`` (first-order scattering and atom-centred spectra).
+    invariants : nn.Module, optional
+        The invariant transform: maps positions (B, A, 3) Å and charges (B, A) to
+        invariants (B, K); default ``qm9_invariants("fast")`` (first-order
+        scattering and atom-centred spectra). Not called ``transform``: scikit-learn
+        would take the estimator for a transformer.
     alphas : sequence of float, optional
         Ridge penalties tried (per-sample penalty on standardised features);
         default :data:`DEFAULT_ALPHAS`. On all of QM9 the validation picks the
@@ -166,8 +171,8 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
         Validation (or cross-validation) MAE for each penalty.
     model_ : MoleculeEnergyModel
         The fitted predictor as a torch module.
-    transform_ : nn.Module
-        The transform used (``transform``, or the default one).
+    invariants_ : nn.Module
+        The invariant transform used (``invariants``, or the default one).
     quadratic_ : QuadraticTerms or None
         The fitted products of ``feature_map="quadratic"``.
     n_features_in_ : int
@@ -187,10 +192,10 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
     ((2,), (2, 7, 3))
     """
 
-    def __init__(self, transform: nn.Module | None = None, alphas: Sequence[float] | None = None,
+    def __init__(self, invariants: nn.Module | None = None, alphas: Sequence[float] | None = None,
                  feature_map: str = "linear", cv: int = 5, batch_size: int = 256, progress: bool = False,
                  n_components: int = 64, random_state: int = 0) -> None:
-        self.transform = transform
+        self.invariants = invariants
         self.alphas = alphas
         self.feature_map = feature_map
         self.cv = cv
@@ -201,10 +206,10 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
 
     # -- features ---------------------------------------------------------------------------------
 
-    def _current_transform(self) -> nn.Module:
-        if hasattr(self, "transform_"):
-            return self.transform_
-        return self.transform if self.transform is not None else qm9_invariants()
+    def _current_invariants(self) -> nn.Module:
+        if hasattr(self, "invariants_"):
+            return self.invariants_
+        return self.invariants if self.invariants is not None else qm9_invariants()
 
     def compute_features(self, X: Molecules) -> np.ndarray:
         """Invariants of molecules, in batches, without gradients.
@@ -217,7 +222,7 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         numpy.ndarray
-            float64 invariants of the fitted transform (or of ``transform`` before ``fit``).
+            float64 invariants of the fitted transform (or of ``invariants`` before ``fit``).
 
         Shapes
         ------
@@ -226,9 +231,9 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
         if not isinstance(X, Molecules):
             raise TypeError(f"X must be a Molecules container, got {type(X).__name__}; wrap positions and charges "
                             f"with wavephase.data.Molecules(positions, charges).")
-        return self._invariants(self._current_transform(), X)
+        return self._compute(self._current_invariants(), X)
 
-    def _invariants(self, transform: nn.Module, X: Molecules) -> np.ndarray:
+    def _compute(self, transform: nn.Module, X: Molecules) -> np.ndarray:
         bs = check_positive_int(self.batch_size, "batch_size")
         pos, ch = X.tensors()
         starts = range(0, len(X), bs) if len(X) else [0]  # an empty batch still gives (0, K)
@@ -241,22 +246,33 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
     def _features(self, transform: nn.Module, X: Any, name: str) -> np.ndarray:
         """Invariants of ``X``: computed for molecules, checked for precomputed ones."""
         if isinstance(X, Molecules):
-            return self._invariants(transform, X)
-        if not isinstance(X, (np.ndarray, torch.Tensor, list, tuple)):
-            raise TypeError(f"{name} must be a Molecules container or precomputed invariants (n, K), got "
-                            f"{type(X).__name__}.")
+            return self._compute(transform, X)
+        if scipy.sparse.issparse(X):
+            raise TypeError(f"{name} is a sparse matrix, and sparse input is not supported; pass {name}.toarray().")
         F = as_float_array(X, name)
+        if not F.flags.writeable:  # torch shares only writable memory
+            F = F.copy()
         if F.ndim != 2:
             raise ValueError(f"{name} must be a Molecules container or precomputed invariants of shape (n, K), got an "
-                             f"array of shape {F.shape}; wrap positions and charges as Molecules(positions, charges).")
+                             f"array of shape {F.shape}. Reshape your data to (n, K), or wrap positions and charges "
+                             f"as Molecules(positions, charges).")
+        if F.shape[1] == 0:
+            raise ValueError(f"{name} has 0 feature(s) (shape={F.shape}) while a minimum of 1 is required.")
         return F
 
     def _expand(self, F: np.ndarray) -> np.ndarray:
         return expand_invariants(torch.from_numpy(F), self.feature_map, self.quadratic_).numpy()
 
-    @staticmethod
-    def _targets(y: Any, n: int, name: str) -> np.ndarray:
-        y = as_float_array(y, name).astype(np.float64, copy=False).ravel()
+    def _targets(self, y: Any, n: int, name: str) -> np.ndarray:
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        y = as_float_array(y, name).astype(np.float64, copy=False)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(f"A column-vector y was passed when a 1d array was expected ({name} of shape (n, 1)); "
+                          f"it is raveled to (n,).", DataConversionWarning, stacklevel=3)
+            y = y.ravel()
+        if y.ndim != 1:
+            raise ValueError(f"{name} must be one energy per molecule, shape (n,), got shape {y.shape}.")
         if y.shape[0] != n:
             raise ValueError(f"{name} has {y.shape[0]} entries for {n} molecules.")
         return y
@@ -297,11 +313,11 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
         random_state = check_random_state(self.random_state)
         if validation is not None and (not isinstance(validation, (tuple, list)) or len(validation) != 2):
             raise ValueError("validation must be a pair (X_val, y_val).")
-        transform = self.transform if self.transform is not None else qm9_invariants()
+        transform = self.invariants if self.invariants is not None else qm9_invariants()
         F = self._features(transform, X, "X")
         y = self._targets(y, F.shape[0], "y")
         if F.shape[0] < 2:
-            raise ValueError(f"fit needs at least 2 molecules, got {F.shape[0]}.")
+            raise ValueError(f"fit needs at least 2 molecules, got n_samples = {F.shape[0]}.")
         quadratic = self.feature_map == "quadratic"
         if quadratic:
             F = F.astype(np.float64, copy=False)
@@ -323,7 +339,7 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
         self.scores_ = {float(a): float(m) for a, m in zip(alphas, mae)}
         W, mean, scale, y0 = fit_ridge(Z, y, alphas[best:best + 1])
         self.n_features_in_ = F.shape[1]
-        self.transform_ = transform
+        self.invariants_ = transform
         self.model_ = MoleculeEnergyModel(transform, torch.from_numpy(mean), torch.from_numpy(scale),
                                           torch.from_numpy(W[0]), y0, self.feature_map, self.quadratic_)
         return self
@@ -346,9 +362,10 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
         X: (n, A) molecules or (n, K) -> (n,)
         """
         check_is_fitted(self, "model_")
-        F = self._features(self.transform_, X, "X")
+        F = self._features(self.invariants_, X, "X")
         if F.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {F.shape[1]} columns, the model was fitted on {self.n_features_in_}.")
+            raise ValueError(f"X has {F.shape[1]} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input (the invariants it was fitted on).")
         with torch.no_grad():
             # float64: the weights of a weakly penalised ridge cancel over thousands of terms.
             return self.model_.energy_from_features(torch.from_numpy(F.astype(np.float64, copy=False))).numpy()
