@@ -273,3 +273,42 @@ def test_existing_scheduler_address(tmp_path):
         assert len(cluster.scheduler.workers) == 1  # the caller's cluster is left running
     np.testing.assert_allclose(read_features(out), _pair_features(pos, ch), rtol=1e-6)
     assert sorted(chunk_status(out)) == list(range(5))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_serial_run_killed_and_started_again_gives_the_same_features(tmp_path):
+    import subprocess
+    import textwrap
+
+    pos, ch = _data(n=60)
+    np.savez(tmp_path / "mols.npz", pos=pos, ch=ch)
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, signal, sys
+        import numpy as np
+        from wavephase.data.molecules import Molecules
+        from wavephase.distributed import extract_features
+
+        calls = []
+
+        def pairs(positions, charges):
+            if positions.shape[0] > 1:
+                calls.append(1)
+                if len(calls) == int(sys.argv[1]):
+                    os.kill(os.getpid(), signal.SIGKILL)  # killed in the middle of a chunk
+            z = charges.astype(np.float64)
+            r2 = ((positions[:, :, None, :] - positions[:, None, :, :]) ** 2).sum(-1)
+            return np.stack([z.sum(1), (z[:, :, None] * z[:, None, :] * np.exp(-r2)).sum((1, 2))], axis=1)
+
+        d = np.load({str(tmp_path / "mols.npz")!r})
+        extract_features(pairs, Molecules(d["pos"], d["ch"]), sys.argv[2], chunk_size=10, scheduler="serial",
+                         progress=False)
+    """))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    killed = subprocess.run([sys.executable, str(script), "4", str(tmp_path / "resumed")], env=env)
+    assert killed.returncode == -signal.SIGKILL
+    assert sorted(chunk_status(tmp_path / "resumed")) == [0, 1, 2]
+    for out in ("resumed", "straight"):
+        subprocess.run([sys.executable, str(script), "0", str(tmp_path / out)], env=env, check=True)
+    np.testing.assert_array_equal(read_features(tmp_path / "resumed"), read_features(tmp_path / "straight"))
