@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.model_selection import KFold, train_test_split
 from sklearn.utils import _safe_indexing
 
@@ -119,3 +121,23 @@ def test_check_molecule_inputs():
     # Padding atoms may share a place; an empty batch is fine.
     check_molecule_inputs(torch.zeros(3, 3), torch.tensor([6.0, 0.0, 0.0]))
     check_molecule_inputs(torch.zeros(0, 2, 3), torch.zeros(0, 2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.sampled_from([(0, 3, 3), (2, 3, 3), (2, 3), (2, 3, 2), (1, 0, 3)]),
+       dtype=st.sampled_from([np.float16, np.float32, np.float64, np.int32, np.uint8, np.bool_, np.complex64]),
+       special=st.sampled_from([None, np.nan, np.inf, 1e300]),
+       charges=st.sampled_from([[6, 1, 0], [0, 0, 0], [6.5, 1, 1], [-1, 6, 6], [200, 1, 0]]))
+def test_random_arrays_give_a_container_or_a_named_error(shape, dtype, special, charges):
+    positions = np.ones(shape).astype(dtype)
+    if special is not None and positions.size and dtype in (np.float32, np.float64):
+        with np.errstate(over="ignore"):  # 1e300 is inf in float32: refused the same way
+            positions.flat[0] = special
+    z = np.tile(np.asarray(charges, dtype=np.float64)[: shape[1] if len(shape) > 1 else 3], (shape[0], 1))
+    try:
+        mols = Molecules(positions, z)
+    except (TypeError, ValueError) as err:
+        assert str(err)
+        return
+    assert mols.positions.dtype in (np.float32, np.float64) and np.isfinite(mols.positions).all()
+    assert (mols.n_atoms > 0).all() and len(mols) == shape[0]

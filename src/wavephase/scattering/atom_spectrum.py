@@ -197,10 +197,13 @@ class SolidHarmonicAtomSpectrum(MoleculeOperator):
         """``(B, K)`` invariants of a chunk of ``(B, A, 3)`` positions with ``(B, A, E)`` element masks."""
         dt = pos.dtype
         diff = pos[:, :, None, :] - pos[:, None, :, :]  # (B, A_i, A_k, 3): from neighbour k to atom i
-        harm = monomial_values(diff, self.L) @ self.harmonic_matrix.to(dt)  # (B, A, A, (L+1)^2)
         s = self.scale_values.to(dt)
         c2 = s * s + self.sigma**2
         gauss = torch.exp(-(diff * diff).sum(-1)[..., None] / (2 * c2))  # (B, A, A, S)
+        # Past `reach` every Gaussian underflows to exactly 0 (exp(-760) even in float64); clamping
+        # there keeps the polynomials of far pairs finite (inf * 0 would be NaN) and changes nothing else.
+        reach = math.sqrt(2 * 760 * (self.scales[-1] ** 2 + self.sigma**2))
+        harm = monomial_values(diff.clamp(-reach, reach), self.L) @ self.harmonic_matrix.to(dt)  # (B, A, A, (L+1)^2)
         # Coefficients of each element's density at each atom: (B, A, S, E, (L+1)^2).
         X = torch.einsum("bikm,biks,bke->bisem", harm, gauss, onehot)
         ls = self.degrees.to(dt)

@@ -315,6 +315,9 @@ class SolidHarmonicScattering3D(MoleculeOperator):
         rel = (pos - centroid) * maskf
         if self.align:
             cov = (rel.transpose(1, 2) @ rel).to(torch.float64)
+            # Coordinates so large that the moments overflow keep their axes; the memory guard refuses them next.
+            finite = torch.isfinite(cov).all(-1, keepdim=True).all(-2, keepdim=True)
+            cov = torch.where(finite, cov, torch.eye(3, dtype=cov.dtype, device=cov.device))
             frame = SafeEigenvectors.apply(cov).to(pos.dtype)
             rel = rel @ frame
         inf = torch.tensor(float("inf"), dtype=pos.dtype, device=pos.device)
