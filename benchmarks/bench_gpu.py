@@ -65,7 +65,7 @@ def workloads(n_molecules: int) -> dict[str, Callable[[torch.device], tuple[Call
         data = load_qm9(download=False)
         pos = torch.as_tensor(data["positions"][:n_molecules], device=dev)
         z = torch.as_tensor(data["charges"][:n_molecules], device=dev, dtype=torch.float32)
-        S = SolidHarmonicScattering3D(chunk_size=256 if dev.type == "cuda" else 64)
+        S = SolidHarmonicScattering3D(chunk_size=256 if dev.type == "cuda" else 64).to(dev)
         return (lambda: S(pos, z)), n_molecules
 
     return {

@@ -103,7 +103,7 @@ def worker_wavephase(path: str, threads: int, config: dict, grad: bool, progress
     from tqdm import tqdm
 
     from wavephase import SolidHarmonicScattering3D
-    from wavephase.models.molecules import qm9_invariants
+    from wavephase.models.molecule_features import qm9_invariants
 
     torch.set_num_threads(threads)
     data = np.load(path)
@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--n-kymatio", type=int, default=2, help="molecules for Kymatio (0 to skip)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--source", choices=("auto", "qm9", "synthetic"), default="auto")
-    parser.add_argument("--preset", help="time the invariants of wavephase.models.molecules.QM9_PRESETS[PRESET] (scattering and spectra; --config then changes the scattering part)")
+    parser.add_argument("--preset", help="time the invariants of wavephase.models.molecule_features.QM9_PRESETS[PRESET] (scattering and spectra; --config then changes the scattering part)")
     parser.add_argument("--config", default="{}", help="JSON keyword arguments for SolidHarmonicScattering3D")
     parser.add_argument("--grad", action="store_true", help="also backpropagate (forces)")
     default_kymatio = ROOT / ".venv-kymatio" / "bin" / "python"
@@ -205,7 +205,7 @@ def main() -> None:
     parser.add_argument("--worker", nargs=2, metavar=("IMPL", "NPZ"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.preset:
-        from wavephase.models.molecules import QM9_PRESETS
+        from wavephase.models.molecule_features import QM9_PRESETS
 
         if args.preset not in QM9_PRESETS:
             parser.error(f"--preset must be one of {sorted(QM9_PRESETS)}, got {args.preset!r}")

@@ -1,7 +1,7 @@
 """Benchmark: which solid-harmonic scattering invariants the QM9 energy needs, and what they cost.
 
 For each settings preset of :class:`wavephase.SolidHarmonicScattering3D`, runs
-:func:`wavephase.models.molecules.run_qm9` on the full fixed QM9 split (110,000
+:func:`wavephase.experiments.qm9.run_qm9` on the full fixed QM9 split (110,000
 training, 10,000 validation and 10,831 test molecules, or ``--limit``): features
 of every molecule, ridge regression with the penalty chosen on the validation
 set, test MAE and the learning curve. Then, on the features of the first preset,
@@ -31,7 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from wavephase.io import atomic_write_bytes
-from wavephase.models.molecules import QM9_PRESETS
+from wavephase.models.molecule_features import QM9_PRESETS
 
 #: Settings compared (the format of ``QM9_PRESETS``); ``run_qm9``'s own presets plus other candidates.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -68,11 +68,11 @@ def _split_features(metrics: dict[str, Any]) -> tuple[dict[str, np.ndarray], dic
     """Features and energies of a finished run's train/validation/test rows."""
     from wavephase.data.qm9 import load_qm9
     from wavephase.distributed import read_features
-    from wavephase.models.molecules import _split_rows
+    from wavephase.experiments.qm9 import split_rows
 
     data = load_qm9()
     split = data["split"]
-    rows = _split_rows(metrics["train_size"], metrics["n_validation"], metrics["n_test"])
+    rows = split_rows(metrics["train_size"], metrics["n_validation"], metrics["n_test"])
     F = {k: read_features(metrics["feature_store"], r).astype(np.float64) for k, r in rows.items()}
     y = {k: data["energy_kcal_mol"][split[k][:len(r)]] for k, r in rows.items()}
     return F, y
@@ -85,9 +85,8 @@ def _test_scores(F: dict[str, np.ndarray], y: dict[str, np.ndarray], cols: Any =
     n = train_size or len(y["train"])
     t0 = time.perf_counter()
     reg = MoleculeEnergyRegressor(**params)
-    reg.fit(None, None, y["train"][:n], features=F["train"][:n, cols], validation=(None, None, y["validation"]),
-            validation_features=F["validation"][:, cols])
-    err = reg.predict(features=F["test"][:, cols]) - y["test"]
+    reg.fit(F["train"][:n, cols], y["train"][:n], validation=(F["validation"][:, cols], y["validation"]))
+    err = reg.predict(F["test"][:, cols]) - y["test"]
     return {"train_size": n, "mae_kcal_mol": float(np.abs(err).mean()), "rmse_kcal_mol": float(np.sqrt((err**2).mean())),
             "alpha": reg.alpha_, "fit_seconds": time.perf_counter() - t0}
 
@@ -123,7 +122,8 @@ def feature_map_scores(F: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> li
 
 def main() -> None:
     """Run the presets given on the command line and print/write their scores."""
-    from wavephase.models.molecules import qm9_invariants, run_qm9
+    from wavephase.experiments.qm9 import run_qm9
+    from wavephase.models.molecule_features import qm9_invariants
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True)
@@ -156,7 +156,7 @@ def main() -> None:
         m = run_qm9(out / name, limit=args.limit, progress=not args.no_progress, transform=tf,
                     scheduler=None if args.scheduler == "local" else args.scheduler, n_workers=args.workers,
                     feature_map=args.feature_map, chunk_size=args.chunk_size, device=args.device,
-                    features_path=out / f"features-{name}.zarr")
+                    features_path=out / f"features-{name}")
         curve = {c["train_size"]: c["mae_kcal_mol"] for c in m["learning_curve"]}
         row = {"settings": PRESETS[name], "repr": repr(tf), "n_invariants": tf.output_size,
                "feature_seconds_per_molecule": m["feature_seconds_per_molecule"],

@@ -82,9 +82,10 @@ def test_solid_harmonic_scattering_and_forces_match_cpu():
                          [-0.36, -0.51, -0.89]]], dtype=torch.float64)
     z = torch.tensor([[6.0, 1.0, 1.0, 1.0, 1.0]], dtype=torch.float64)
     pos = pos + 0.05 * torch.randn(pos.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    S = SolidHarmonicScattering3D(J=2, L=2, dtype=torch.float64)
+    S = SolidHarmonicScattering3D(J=2, L=2)
     pc, pg = pos.clone().requires_grad_(), pos.clone().to(CUDA).requires_grad_()
-    yc, yg = S(pc, z), S(pg, z.to(CUDA))
+    yc = S(pc, z)
+    yg = S.to(CUDA)(pg, z.to(CUDA))
     assert yg.device.type == "cuda"
     assert _rel(yg, yc) < 1e-9
     (gc,) = torch.autograd.grad(yc.sum(), pc)
@@ -93,15 +94,15 @@ def test_solid_harmonic_scattering_and_forces_match_cpu():
 
 
 def test_qm9_invariants_and_forces_match_cpu():
-    from wavephase.models.molecules import qm9_invariants
+    from wavephase.models.molecule_features import qm9_invariants
     from wavephase.testing import random_molecule
 
-    mols = [random_molecule(n, seed=n) for n in (5, 9)]
+    mols = [random_molecule(n, random_state=n) for n in (5, 9)]
     pos = torch.zeros(2, 9, 3, dtype=torch.float64)
     z = torch.zeros(2, 9, dtype=torch.float64)
     for i, (p, c) in enumerate(mols):
         pos[i, :len(c)], z[i, :len(c)] = p, c
-    T = qm9_invariants("fast", dtype=torch.float64)
+    T = qm9_invariants("fast")  # computes in the float64 of the positions
     pc, pg = pos.clone().requires_grad_(), pos.clone().to(CUDA).requires_grad_()
     yc, yg = T(pc, z), T.to(CUDA)(pg, z.to(CUDA))
     assert yg.device.type == "cuda" and _rel(yg, yc) < 1e-9

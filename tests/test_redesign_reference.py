@@ -40,17 +40,18 @@ def compute_outputs() -> dict[str, np.ndarray]:
 
     # 3D solid-harmonic scattering, atom spectra, the QM9 "fast" invariants.
     from wavephase import SolidHarmonicScattering3D
-    from wavephase.models.molecules import qm9_invariants
+    from wavephase.data.molecules import Molecules
+    from wavephase.models.molecule_features import qm9_invariants
     from wavephase.scattering.atom_spectrum import SolidHarmonicAtomSpectrum
     from wavephase.testing import random_molecule
 
-    mols = [random_molecule(n, seed=n) for n in (5, 7, 9)]
+    mols = [random_molecule(n, random_state=n) for n in (5, 7, 9)]
     pos = torch.zeros(3, 9, 3, dtype=torch.float64)
     ch = torch.zeros(3, 9, dtype=torch.float64)
     for i, (p, z) in enumerate(mols):
         pos[i, : len(p)], ch[i, : len(z)] = p, z
-    out["solid_harmonic3d"] = SolidHarmonicScattering3D(J=2, L=2, grid_step=0.8, dtype=torch.float64)(pos, ch).numpy()
-    out["atom_spectrum"] = SolidHarmonicAtomSpectrum(dtype=torch.float64)(pos, ch).numpy()
+    out["solid_harmonic3d"] = SolidHarmonicScattering3D(J=2, L=2, grid_step=0.8)(pos, ch).numpy()  # float64 input
+    out["atom_spectrum"] = SolidHarmonicAtomSpectrum()(pos, ch).numpy()
     out["qm9_fast_invariants"] = qm9_invariants("fast")(pos.float(), ch.float()).numpy()
 
     # Phase harmonics and scattering covariance.
@@ -130,13 +131,13 @@ def compute_outputs() -> dict[str, np.ndarray]:
     P = torch.zeros(24, 8, 3, dtype=torch.float64)
     Z = torch.zeros(24, 8, dtype=torch.float64)
     for i in range(24):
-        p, z = random_molecule(4 + i % 5, seed=100 + i)
+        p, z = random_molecule(4 + i % 5, random_state=100 + i)
         P[i, : len(p)], Z[i, : len(z)] = p, z
     E = (Z.sum(1) * 3.0 + (P.norm(dim=-1) * (Z > 0)).sum(1)).numpy()
     reg = MoleculeEnergyRegressor(qm9_invariants("fast"), alphas=np.logspace(-6, 2, 5), cv=3)
-    reg.fit(P[:18].float().numpy(), Z[:18].numpy(), E[:18])
-    out["molecules_predict"] = reg.predict(P[18:].float().numpy(), Z[18:].numpy())
-    out["molecules_forces"] = reg.predict_forces(P[18:20].float().numpy(), Z[18:20].numpy()).numpy()
+    reg.fit(Molecules(P[:18].float().numpy(), Z[:18].numpy()), E[:18])
+    out["molecules_predict"] = reg.predict(Molecules(P[18:].float().numpy(), Z[18:].numpy()))
+    out["molecules_forces"] = reg.predict_forces(Molecules(P[18:20].float().numpy(), Z[18:20].numpy()))
 
     return out
 

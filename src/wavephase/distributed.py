@@ -1,46 +1,93 @@
-"""Fault-tolerant feature extraction over a data set with dask.distributed.
+"""Fault-tolerant feature extraction over a set of molecules: in this process, or over Dask workers.
 
-:func:`extract_features` maps a transform over a set of molecules in chunks of
-rows. Each chunk is one dask task that computes its block, writes it into a
-zarr array whose chunks coincide with the task's rows (so no two tasks ever
-write the same file), and only *then* writes an atomic completion marker
-``<out>/_done/<chunk>.json``. Hence:
+:func:`extract_features` maps a transform over molecules in chunks of rows and
+keeps the results in a *feature store*, a folder of
+
+* ``manifest.ckpt``: what the store was made from (a fingerprint of the transform
+  and of the molecules), its size and its chunking;
+* ``chunk-000012.ckpt``: the features of one chunk of rows, each a verified file
+  of :mod:`wavephase.runs` (fingerprint of the store and the rows, SHA-256 of the
+  content, atomic write);
+* ``_done/12.json``: the chunk's completion marker (compute time, process),
+  written after the chunk.
+
+Hence:
 
 * a worker killed mid-task loses nothing: the scheduler re-runs the task on
-  another worker, and the unmarked, possibly torn block is simply rewritten;
-* a whole run killed and restarted skips every marked chunk and computes the rest;
-* a store built from other data or another transform (the fingerprint stored in
-  the zarr attributes differs) is refused instead of being silently mixed.
+  another worker, and a chunk file is either absent or whole;
+* a whole run killed and restarted skips every finished chunk and computes the rest;
+* a garbled, truncated or foreign chunk is detected by its checksum or fingerprint
+  and computed again (:func:`read_features` refuses it in one line);
+* a store built from other molecules or another transform is refused instead of
+  being silently mixed.
 
-The default scheduler is a :class:`distributed.LocalCluster` of worker processes
-on this machine; ``scheduler="tcp://HOST:PORT"`` uses an existing cluster whose
-workers see the same file system, and ``scheduler="serial"`` runs in-process.
+Chunks are computed in this process (``scheduler="serial"``, no extra
+dependency) or, with Dask installed (``pip install 'wavephase[distributed]'``),
+by a local cluster of worker processes or an existing scheduler whose workers
+see the same file system.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.util
+import inspect
 import json
 import math
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from wavephase.io import atomic_write_bytes
-from wavephase.validation import check_positive_int
+from wavephase.data.molecules import Molecules
+from wavephase.exceptions import ChecksumError, MissingDependencyError, StaleFileError
+from wavephase.io import write_json
+from wavephase.runs import Checkpoint, fingerprint
+from wavephase.validation import check_device, check_positive_int
 
-__all__ = ["extract_features", "read_features", "chunk_status", "transform_fingerprint"]
+__all__ = ["chunk_status", "extract_features", "read_features", "resolve_scheduler", "transform_fingerprint"]
 
 _DONE = "_done"
+_MANIFEST = "manifest.ckpt"
+_MANIFEST_CONFIG = {"wavephase": "feature store", "version": 2}
 # mallopt parameter numbers of glibc's malloc.h.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_DASK_FIX = "install it with pip install 'wavephase[distributed]', or compute in this process with scheduler='serial'"
+
+
+def _source_files(objects: list[Any]) -> list[str]:
+    """Files defining ``objects``, with, for code of wavephase, every wavephase module it draws on.
+
+    A transform's numerics live in helper modules as much as in its class; following
+    the names each module holds (functions, classes, modules) finds them.
+    """
+    files, seen = set(), set()
+    todo = [inspect.getmodule(obj) for obj in objects]
+    while todo:
+        module = todo.pop()
+        if module is None or module.__name__ in seen:
+            continue
+        seen.add(module.__name__)
+        source = getattr(module, "__file__", None)
+        if source is None or not os.path.isfile(source):
+            continue
+        files.add(source)
+        if module.__name__.split(".")[0] != "wavephase":
+            continue
+        for value in vars(module).values():
+            used = value if inspect.ismodule(value) else sys.modules.get(getattr(value, "__module__", None) or "")
+            # Package __init__ files only re-export; following them would pull in whole folders.
+            if used is not None and used.__name__.startswith("wavephase.") and not str(
+                    getattr(used, "__file__", "")).endswith("__init__.py"):
+                todo.append(used)
+    return sorted(files)
 
 
 def transform_fingerprint(transform: Any) -> str:
@@ -51,41 +98,70 @@ def transform_fingerprint(transform: Any) -> str:
     transform : nn.Module or callable
         For a module: its class, ``repr`` and the SHA-256 of its parameters and
         buffers; for a function: its module and qualified name. The source files
-        defining it (and, for a module, its submodules) are hashed too, so editing
-        the code changes the fingerprint.
+        defining it (for a module, its submodules too), and every wavephase module
+        they use, are hashed as well, so editing the code changes the fingerprint.
 
     Returns
     -------
     str
         Hex digest.
     """
-    import inspect
-
     h = hashlib.sha256()
-    # The sources of the transform's class (and of every submodule's class) or function: a
-    # code change invalidates cached features.
     if isinstance(transform, torch.nn.Module):
         defining = [type(m) for m in transform.modules()]
     else:
         defining = [transform if inspect.isfunction(transform) else type(transform)]
-    sources = set()
-    for obj in defining:
-        try:
-            source = inspect.getsourcefile(obj)
-        except TypeError:  # built-ins have no source file
-            continue
-        if source is not None and os.path.isfile(source):
-            sources.add(source)
-    for source in sorted(sources):
+    for source in _source_files(defining):
         h.update(Path(source).read_bytes())
     if isinstance(transform, torch.nn.Module):
         h.update(f"{type(transform).__module__}.{type(transform).__qualname__}\n{transform!r}".encode())
-        for name, t in sorted(transform.state_dict().items()):
+        for name, t in sorted([*transform.named_parameters(), *transform.named_buffers()], key=lambda item: item[0]):
             h.update(name.encode())
             h.update(t.detach().to("cpu").contiguous().numpy().tobytes())
     else:
         h.update(f"{getattr(transform, '__module__', '')}.{getattr(transform, '__qualname__', repr(transform))}".encode())
     return h.hexdigest()
+
+
+def resolve_scheduler(scheduler: str | None, n_workers: int | None) -> tuple[str, int]:
+    """Where the chunks are computed, checked before any work.
+
+    Parameters
+    ----------
+    scheduler : str or None
+        ``"serial"``: in this process; ``"tcp://HOST:PORT"`` (any address): an existing
+        Dask scheduler; None: a local Dask cluster of ``n_workers`` processes, or
+        this process when ``n_workers`` is 1.
+    n_workers : int or None
+        Worker processes of a local cluster; None means 2 when Dask is installed,
+        else 1 (this process).
+
+    Returns
+    -------
+    tuple of (str, int)
+        ``("serial", 1)``, ``("local", n_workers)`` or ``(address, n_workers)``.
+
+    Raises
+    ------
+    MissingDependencyError
+        When Dask is needed (an address, or more than one worker) and not installed.
+    """
+    if n_workers is None:
+        n_workers = 2 if scheduler != "serial" and importlib.util.find_spec("distributed") is not None else 1
+    n_workers = check_positive_int(n_workers, "n_workers")
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise TypeError(f"scheduler must be None, 'serial' or a Dask scheduler address, got {scheduler!r}.")
+    if scheduler == "serial" or (scheduler is None and n_workers == 1):
+        return "serial", 1
+    if scheduler is not None and "://" not in scheduler:
+        raise ValueError(f"scheduler must be 'serial' or a Dask scheduler address such as 'tcp://HOST:PORT', got "
+                         f"{scheduler!r}.")
+    try:
+        import distributed  # noqa: F401
+    except ImportError:
+        what = f"scheduler={scheduler!r}" if scheduler else f"n_workers={n_workers} (a local cluster)"
+        raise MissingDependencyError(f"{what} needs Dask, which is not installed; {_DASK_FIX}.") from None
+    return scheduler or "local", n_workers
 
 
 def _apply(transform: Any, positions: np.ndarray, charges: np.ndarray, device: str = "cpu") -> np.ndarray:
@@ -126,44 +202,50 @@ def _in_dask_worker() -> bool:
     return True
 
 
-def _compute_chunk(transform: Any, positions: np.ndarray, charges: np.ndarray, out: str, chunk: int,
-                   start: int, stop: int, threads: int, trim_padding: bool = False,
-                   device: str = "cpu") -> tuple[int, float]:
-    """Worker task: compute rows ``start:stop``, write them, then mark the chunk done."""
-    import zarr
+def _chunk(out: str | os.PathLike[str], store: dict[str, Any], c: int, on_mismatch: str = "raise") -> Checkpoint:
+    """The verified file of chunk ``c`` of a store described by its manifest ``store``."""
+    start, stop = c * store["chunk_size"], min(store["n"], (c + 1) * store["chunk_size"])
+    return Checkpoint(Path(out) / f"chunk-{c:06d}.ckpt", {"store": store["fingerprint"], "rows": [start, stop]},
+                      what=f"feature chunk {c} of {out}", on_mismatch=on_mismatch)  # type: ignore[arg-type]
 
+
+def _compute_chunk(transform: Any, positions: np.ndarray, charges: np.ndarray, out: str, store: dict[str, Any],
+                   chunk: int, threads: int, trim_padding: bool = False, device: str = "cpu") -> tuple[int, float]:
+    """Task: compute one chunk's rows, write them verified, then mark the chunk done."""
+    start, stop = chunk * store["chunk_size"], chunk * store["chunk_size"] + len(positions)
+    previous = torch.get_num_threads()
     torch.set_num_threads(threads)
-    if _in_dask_worker():
-        _relax_malloc()
-    t0 = time.perf_counter()
-    if trim_padding:
-        # Atom slots that are padding (charge 0) in every molecule of the block are dropped:
-        # QM9 pads to 29 atoms while most blocks need fewer, and per-atom work is wasted on them.
-        used = np.flatnonzero((charges != 0).any(axis=0))
-        keep = int(used[-1]) + 1 if used.size else 1
-        positions, charges = positions[:, :keep], charges[:, :keep]
-    block = _apply(transform, positions, charges, device)
-    seconds = time.perf_counter() - t0
-    arr = zarr.open_array(out, mode="r+")
-    if block.shape != (stop - start, arr.shape[1]):
+    try:
+        if _in_dask_worker():
+            _relax_malloc()
+        t0 = time.perf_counter()
+        if trim_padding:
+            # Atom slots that are padding in every molecule of the block cost per-atom work for nothing.
+            trimmed = Molecules._checked(positions, charges).trim()
+            positions, charges = trimmed.positions, trimmed.charges
+        block = _apply(transform, positions, charges, device)
+        seconds = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(previous)
+    if block.shape != (stop - start, store["n_features"]):
         raise ValueError(f"transform returned shape {block.shape} for rows {start}:{stop}; expected "
-                         f"({stop - start}, {arr.shape[1]}) like the first molecule's output.")
+                         f"({stop - start}, {store['n_features']}) like the first molecule's output.")
     if not np.all(np.isfinite(block)):
         raise ValueError(f"transform returned NaN or inf for rows {start}:{stop}; check those molecules.")
-    arr[start:stop] = block.astype(arr.dtype, copy=False)
-    # The marker is written after the data: a chunk is never marked done with torn data.
-    marker = {"chunk": chunk, "start": start, "stop": stop, "seconds": seconds, "pid": os.getpid()}
-    atomic_write_bytes(Path(out) / _DONE / f"{chunk}.json", json.dumps(marker).encode())
+    _chunk(out, store, chunk).save_array(block.astype(store["dtype"], copy=False))
+    # The marker is written after the data: a chunk is never marked done without its file.
+    write_json(Path(out) / _DONE / f"{chunk}.json",
+               {"chunk": chunk, "start": start, "stop": stop, "seconds": seconds, "pid": os.getpid()})
     return chunk, seconds
 
 
 def chunk_status(out: str | os.PathLike[str]) -> dict[int, dict[str, Any]]:
-    """Completion markers of a feature store.
+    """Completion markers of a feature store (the chunk files themselves are verified when read).
 
     Parameters
     ----------
     out : path-like
-        The zarr store written by :func:`extract_features`.
+        The store written by :func:`extract_features`.
 
     Returns
     -------
@@ -177,7 +259,7 @@ def chunk_status(out: str | os.PathLike[str]) -> dict[int, dict[str, Any]]:
             try:
                 m = json.loads(f.read_text())
                 done[int(m["chunk"])] = m
-            except (ValueError, KeyError, OSError):
+            except (ValueError, KeyError, TypeError, OSError):
                 f.unlink(missing_ok=True)  # an unreadable marker means "not done"
     return done
 
@@ -195,42 +277,40 @@ def _chunks_for_rows(rows: Sequence[tuple[int, int]] | None, n: int, chunk_size:
     return sorted(wanted)
 
 
-def _open_store(out: Path, fingerprint: str, n: int, n_features: Callable[[], int], chunk_size: int,
-                dtype: str, overwrite: bool) -> Any:
-    import zarr
+def _manifest(out: Path) -> Checkpoint:
+    return Checkpoint(out / _MANIFEST, _MANIFEST_CONFIG, what=f"feature store manifest of {out}")
 
+
+def _open_store(out: Path, expected: dict[str, Any], probe: Any, overwrite: bool) -> dict[str, Any]:
+    """The manifest of the store at ``out``: existing and matching, or new (replacing a foreign one)."""
     if out.exists():
+        if not out.is_dir() or not ((out / _MANIFEST).exists() or (out / _DONE).exists() or not any(out.iterdir())):
+            raise ValueError(f"out={out} exists and is not a feature store; choose another path (nothing there is "
+                             f"replaced).")
         try:
-            arr = zarr.open_array(str(out), mode="r+")
-            same = (arr.attrs.get("fingerprint") == fingerprint and arr.shape[0] == n
-                    and arr.chunks[0] == chunk_size and str(arr.dtype) == dtype)
-        except Exception:  # noqa: BLE001 - any unreadable store is treated as foreign
-            arr, same = None, False
-        if same:
-            return arr
+            store = _manifest(out).load()
+        except (ChecksumError, StaleFileError):
+            store = None
+        if store is not None and all(store.get(k) == v for k, v in expected.items()):
+            return store
         if not overwrite:
-            raise ValueError(
-                f"out={out} holds features of other data, another transform or another chunk_size/dtype; "
-                f"pass overwrite=True to replace it, or choose another out path."
-            )
+            raise StaleFileError(f"out={out} holds features of other molecules, another transform or another "
+                                 f"chunk_size/dtype; pass overwrite=True to replace it, or choose another out path.")
         shutil.rmtree(out)
-    k = n_features()
-    arr = zarr.open_array(str(out), mode="w", shape=(n, k), chunks=(chunk_size, k), dtype=dtype,
-                          fill_value=float("nan"))
-    arr.attrs["fingerprint"] = fingerprint
+    store = {**expected, "n_features": int(probe())}
     (out / _DONE).mkdir(parents=True, exist_ok=True)
-    return arr
+    _manifest(out).save(store)
+    return store
 
 
 def extract_features(
     transform: Any,
-    positions: np.ndarray,
-    charges: np.ndarray,
-    out: str | os.PathLike[str] = "features.zarr",
+    X: Molecules,
+    out: str | os.PathLike[str] = "features",
     *,
     chunk_size: int = 250,
     scheduler: str | None = None,
-    n_workers: int = 2,
+    n_workers: int | None = None,
     threads_per_worker: int = 1,
     rows: Sequence[tuple[int, int]] | None = None,
     dtype: str = "float32",
@@ -239,41 +319,40 @@ def extract_features(
     progress: bool = True,
     device: str = "cpu",
 ) -> Path:
-    """Compute ``transform(positions, charges)`` chunk by chunk into a zarr array.
+    """Compute ``transform(positions, charges)`` chunk by chunk into a verified feature store.
 
     Parameters
     ----------
     transform : nn.Module or callable
         Maps positions (m, A, 3) and charges (m, A) to features (m, K). A module
         gets float tensors (charges cast to the positions' dtype) and runs without
-        gradients; a plain function gets the NumPy arrays. It must be picklable
-        (dask ships it to worker processes).
-    positions : numpy.ndarray
-        Shape (n, A, 3) float32/float64.
-    charges : numpy.ndarray
-        Shape (n, A) atomic numbers, 0 = padding.
+        gradients; a plain function gets the NumPy arrays. With Dask it must be
+        picklable (it travels to the worker processes).
+    X : Molecules
+        The molecules, ``n`` of them.
     out : path-like
-        Zarr store to create or resume; shape (n, K), chunks (chunk_size, K).
+        Folder of the store to create or resume.
     chunk_size : int
-        Molecules per task (and per zarr chunk).
+        Molecules per task (and per stored chunk).
     scheduler : str, optional
-        ``None``: start a LocalCluster of ``n_workers`` processes on this machine;
-        ``"tcp://HOST:PORT"``: connect to an existing scheduler (its workers must
-        see ``out``); ``"serial"``: compute in this process.
-    n_workers : int
-        Worker processes of the LocalCluster.
+        ``"serial"``: compute in this process; ``"tcp://HOST:PORT"``: an existing Dask
+        scheduler (its workers must see ``out``); None: a local Dask cluster of
+        ``n_workers`` processes, or this process when ``n_workers`` is 1 (see
+        :func:`resolve_scheduler`).
+    n_workers : int, optional
+        Worker processes of the local cluster; default 2 with Dask installed, else 1.
     threads_per_worker : int
-        Torch threads per worker process.
+        Torch threads per task.
     rows : sequence of (int, int), optional
         Only compute the chunks that intersect these row ranges (default: all).
     dtype : str
         Storage dtype.
     overwrite : bool
-        Replace a store built from other data or another transform.
+        Replace a store built from other molecules or another transform.
     trim_padding : bool
-        Drop atom columns that are padding (charge 0) in every molecule of a chunk
-        before calling the transform; only valid for transforms that ignore
-        padding atoms, and it saves their per-atom work.
+        Drop atom slots that are padding in every molecule of a chunk before calling
+        the transform; only valid for transforms that ignore padding atoms, and it
+        saves their per-atom work.
     progress : bool
         Show a progress bar over chunks.
     device : str
@@ -287,123 +366,124 @@ def extract_features(
 
     Raises
     ------
+    MissingDependencyError
+        When the scheduler needs Dask and it is not installed.
+    StaleFileError
+        For a store at ``out`` built from other molecules or another transform
+        (unless ``overwrite``).
     ValueError
-        On malformed inputs, a foreign store at ``out``, or a transform output of
-        the wrong shape or with NaN.
+        On malformed arguments, or a transform output of the wrong shape or with NaN.
     """
-    positions = np.asarray(positions)
-    charges = np.asarray(charges)
-    if positions.ndim != 3 or positions.shape[-1] != 3 or positions.dtype not in (np.float32, np.float64):
-        raise ValueError(f"positions must be a float32/float64 array of shape (n, A, 3), got "
-                         f"{positions.shape} {positions.dtype}.")
-    if charges.shape != positions.shape[:2]:
-        raise ValueError(f"charges must have shape {positions.shape[:2]} (n, A), got {charges.shape}.")
-    if not np.all(np.isfinite(positions)):
-        raise ValueError("positions contains NaN or inf; clean those molecules first.")
+    if not isinstance(X, Molecules):
+        raise TypeError(f"X must be a Molecules container, got {type(X).__name__}; wrap positions and charges "
+                        f"with wavephase.data.Molecules(positions, charges).")
     chunk_size = check_positive_int(chunk_size, "chunk_size")
-    n_workers = check_positive_int(n_workers, "n_workers")
     threads = check_positive_int(threads_per_worker, "threads_per_worker")
-    try:
-        device = str(torch.device(device))
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}.") from err
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but torch sees no CUDA GPU here; use device='cpu'.")
-    n = positions.shape[0]
+    device = str(check_device(device))
+    scheduler, n_workers = resolve_scheduler(scheduler, n_workers)
+    n = len(X)
     if n == 0:
-        raise ValueError("positions holds no molecule.")
+        raise ValueError("X holds no molecule.")
     out = Path(out)
-    h = hashlib.sha256()
-    for part in (positions, charges):
-        h.update(str((part.shape, part.dtype)).encode())
-        h.update(np.ascontiguousarray(part).tobytes())
-    h.update(transform_fingerprint(transform).encode())
-    fingerprint = h.hexdigest()
-    _open_store(out, fingerprint, n, lambda: int(_apply(transform, positions[:1], charges[:1], device).shape[-1]),
-                chunk_size, dtype, overwrite)
+    expected = {"fingerprint": fingerprint({"transform": transform_fingerprint(transform), "chunk_size": chunk_size,
+                                            "dtype": dtype}, X.positions, X.charges),
+                "n": n, "chunk_size": chunk_size, "dtype": str(np.dtype(dtype))}
+    store = _open_store(out, expected, lambda: _apply(transform, X.positions[:1], X.charges[:1], device).shape[-1],
+                        overwrite)
     done = chunk_status(out)
-    todo = [c for c in _chunks_for_rows(rows, n, chunk_size) if c not in done]
+    # A marked chunk counts only if its file is whole and made for this store: a garbled one is computed again.
+    todo = [c for c in _chunks_for_rows(rows, n, chunk_size)
+            if c not in done or _chunk(out, store, c, "recompute").load_array() is None]
     if not todo:
         return out
-
-    def bounds(c: int) -> tuple[int, int]:
-        return c * chunk_size, min(n, (c + 1) * chunk_size)
-
+    bounds = {c: (c * chunk_size, min(n, (c + 1) * chunk_size)) for c in todo}
     bar = tqdm(total=len(todo), disable=not progress, desc="features", unit="chunk")
     try:
         if scheduler == "serial":
-            for c in todo:
-                s, e = bounds(c)
-                _compute_chunk(transform, positions[s:e], charges[s:e], str(out), c, s, e, threads, trim_padding,
-                               device)
+            for c, (s, e) in bounds.items():
+                _compute_chunk(transform, X.positions[s:e], X.charges[s:e], str(out), store, c, threads,
+                               trim_padding, device)
                 bar.update()
-            return out
-        from distributed import Client, LocalCluster, as_completed
-
-        cluster = None
-        if scheduler is None:
-            cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, host="127.0.0.1")
-            client = Client(cluster)
         else:
-            client = Client(scheduler)
-        try:
-            # The transform travels inside every task rather than as scattered data: scattered
-            # data dies with the workers that hold it, and then every pending task fails.
-            futures = []
-            for c in todo:
-                s, e = bounds(c)
-                futures.append(client.submit(_compute_chunk, transform, positions[s:e], charges[s:e], str(out), c,
-                                             s, e, threads, trim_padding, device,
-                                             key=f"wavephase-chunk-{fingerprint[:12]}-{c}",
-                                             pure=False))
-            for fut in as_completed(futures):
-                fut.result()
-                bar.update()
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+            _run_on_dask(scheduler, n_workers, bar, [
+                (transform, X.positions[s:e], X.charges[s:e], str(out), store, c, threads, trim_padding, device)
+                for c, (s, e) in bounds.items()], key=store["fingerprint"][:12])
     finally:
         bar.close()
     return out
 
 
+def _run_on_dask(scheduler: str, n_workers: int, bar: Any, tasks: list[tuple[Any, ...]], key: str) -> None:
+    """Run :func:`_compute_chunk` on every task over a local cluster or an existing scheduler."""
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               host="127.0.0.1")
+        client = Client(cluster)
+    else:
+        client = Client(scheduler)
+    try:
+        # The transform travels inside every task rather than as scattered data: scattered
+        # data dies with the workers that hold it, and then every pending task fails.
+        futures = [client.submit(_compute_chunk, *task, key=f"wavephase-chunk-{key}-{task[5]}", pure=False)
+                   for task in tasks]
+        for fut in as_completed(futures):
+            fut.result()
+            bar.update()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def read_features(out: str | os.PathLike[str], rows: np.ndarray | None = None) -> np.ndarray:
-    """Read features written by :func:`extract_features`, refusing unfinished chunks.
+    """Read features written by :func:`extract_features`, verifying every chunk read.
 
     Parameters
     ----------
     out : path-like
-        The zarr store.
+        The store.
     rows : numpy.ndarray, optional
         Row indices to read (default: all rows).
 
     Returns
     -------
     numpy.ndarray
-        Shape (len(rows), K).
+        Features in the store's dtype.
 
     Raises
     ------
     ValueError
-        If a requested row belongs to a chunk not marked done (run
-        :func:`extract_features` again to complete it).
-    """
-    import zarr
+        If ``out`` is not a feature store, or a requested row belongs to a chunk not
+        computed yet (run :func:`extract_features` again to complete it).
+    ChecksumError, StaleFileError
+        If a chunk file is corrupt or was not made for this store.
 
-    arr = zarr.open_array(str(out), mode="r")
-    n, cs = arr.shape[0], arr.chunks[0]
-    idx = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    Shapes
+    ------
+    rows: (m,) -> (m, K)
+    """
+    out = Path(out)
+    store = _manifest(out).load() if out.is_dir() else None
+    if store is None:
+        raise ValueError(f"{out} is not a feature store written by extract_features.")
+    n, cs = store["n"], store["chunk_size"]
+    idx = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64).ravel()
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise ValueError(f"rows must lie in [0, {n}).")
-    missing = sorted(set(np.unique(idx // cs).tolist()) - set(chunk_status(out)))
+    chunks = idx // cs
+    missing = sorted(set(np.unique(chunks).tolist()) - set(chunk_status(out)))
     if missing:
         raise ValueError(f"{len(missing)} chunk(s) of {out} are not computed (e.g. chunk {missing[0]}); "
                          f"run extract_features again with the same arguments to finish them.")
-    if not idx.size:
-        return np.asarray(arr[:0])
-    # Only the span of the requested rows is read: a split of the data set is one
-    # contiguous range, and reading the whole store for each split would hold it twice.
-    lo, hi = int(idx.min()), int(idx.max()) + 1
-    return np.asarray(arr[lo:hi])[idx - lo]
+    result = np.empty((idx.size, store["n_features"]), dtype=store["dtype"])
+    for c in np.unique(chunks).tolist():
+        block = _chunk(out, store, c).load_array()
+        if block is None:
+            raise ValueError(f"chunk {c} of {out} is marked done but its file is missing; run extract_features "
+                             f"again to recompute it.")
+        at = np.flatnonzero(chunks == c)
+        result[at] = block[idx[at] - c * cs]
+    return result

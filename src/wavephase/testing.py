@@ -12,6 +12,8 @@ from typing import Callable
 
 import torch
 
+from wavephase.validation import check_random_state
+
 __all__ = ["relative_error", "assert_invariant", "assert_covariant", "check_operator", "random_molecule",
            "random_rotation"]
 
@@ -135,14 +137,15 @@ def check_operator(make_op: Callable[[torch.dtype], torch.nn.Module], input_shap
             raise AssertionError(f"{error.__name__} not raised for input {bad.dtype} {tuple(bad.shape)}")
 
 
-def random_molecule(n_atoms: int, seed: int, dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+def random_molecule(n_atoms: int, random_state: int, dtype: torch.dtype = torch.float64
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """QM9-like random molecule: a random tree of bonds 1.0-1.5 angstrom, H/C/N/O.
 
     Parameters
     ----------
     n_atoms : int
         Number of atoms (the first half heavy atoms, the rest hydrogens).
-    seed : int
+    random_state : int
         Seed of the generator.
     dtype : torch.dtype
         Output dtype.
@@ -154,7 +157,7 @@ def random_molecule(n_atoms: int, seed: int, dtype: torch.dtype = torch.float64)
     charges : torch.Tensor
         ``(n_atoms,)`` atomic numbers.
     """
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(check_random_state(random_state))
     pos = [torch.zeros(3, dtype=torch.float64)]
     while len(pos) < n_atoms:
         base = pos[int(torch.randint(len(pos), (1,), generator=gen))]
@@ -167,12 +170,12 @@ def random_molecule(n_atoms: int, seed: int, dtype: torch.dtype = torch.float64)
     return torch.stack(pos).to(dtype), z
 
 
-def random_rotation(seed: int) -> torch.Tensor:
+def random_rotation(random_state: int) -> torch.Tensor:
     """Uniformly random proper rotation.
 
     Parameters
     ----------
-    seed : int
+    random_state : int
         Seed of the generator.
 
     Returns
@@ -180,7 +183,8 @@ def random_rotation(seed: int) -> torch.Tensor:
     torch.Tensor
         ``(3, 3)`` float64 orthogonal matrix with determinant 1.
     """
-    q, r = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(seed), dtype=torch.float64))
+    gen = torch.Generator().manual_seed(check_random_state(random_state))
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))
     q = q * torch.sign(torch.diagonal(r))
     if torch.det(q) < 0:
         q[:, 0] = -q[:, 0]

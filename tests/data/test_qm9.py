@@ -133,24 +133,32 @@ def fake_source(tmp_path, monkeypatch):
     return calls
 
 
-def test_cache_is_reused_and_rebuilt_when_corrupt(fake_source, tmp_path):
+def test_cache_is_reused_and_rebuilt_when_corrupt(fake_source, tmp_path, monkeypatch):
     d = load_qm9()
     assert fake_source["build"] == 1
     assert set(d) >= {"positions", "charges", "energy_kcal_mol", "split", "n_atoms", "index"}
     d2 = load_qm9()
     assert fake_source["build"] == 1  # read from the cache
     np.testing.assert_array_equal(d2["energy_kcal_mol"], d["energy_kcal_mol"])
-    cache = tmp_path / "cache" / "qm9" / "qm9_v1.npz"
+    assert d2["charges"].dtype == np.uint8 and d2["positions"].dtype == np.float32
+    cache = tmp_path / "cache" / "qm9" / "qm9_v2.ckpt"
     raw = bytearray(cache.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     cache.write_bytes(bytes(raw))
-    d3 = load_qm9()
+    with pytest.warns(UserWarning, match="QM9 cache .* is corrupt; recomputing"):
+        d3 = load_qm9()
     assert fake_source["build"] == 2  # the flipped byte was detected and the cache rebuilt
     np.testing.assert_array_equal(d3["charges"], d["charges"])
-    # A missing digest file also forces a rebuild (a kill between the two writes).
-    cache.with_name(cache.name + ".sha256").unlink()
-    load_qm9()
+    # A truncated cache (a kill in the middle of a copy) is rebuilt too.
+    cache.write_bytes(cache.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match="corrupt"):
+        load_qm9()
     assert fake_source["build"] == 3
+    # A cache made from another wheel is stale: rebuilt, never read.
+    monkeypatch.setattr(qm9_mod, "_CACHE_CONFIG", {**qm9_mod._CACHE_CONFIG, "sha256": "0" * 64})
+    with pytest.warns(UserWarning, match="stale"):
+        load_qm9()
+    assert fake_source["build"] == 4
 
 
 def test_download_false_without_cache_names_the_fix(tmp_path, monkeypatch):

@@ -6,16 +6,20 @@ import numpy as np
 import pytest
 import torch
 
+from wavephase.exceptions import ResourceLimitError
 from wavephase.scattering.atom_spectrum import SolidHarmonicAtomSpectrum
-from wavephase.scattering.solid_harmonic3d import solid_harmonic_response
+from wavephase.scattering.solid_harmonics import solid_harmonic_response
 from wavephase.testing import random_molecule, random_rotation, relative_error
 
+# Small tensors gain nothing from threads, and on a shared machine threads thrash.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 F64 = torch.float64
-SMALL = dict(scales=(0.4, 0.8, 1.6), L=2, scale_offsets=1, dtype=F64)
+SMALL = dict(scales=(0.4, 0.8, 1.6), L=2, scale_offsets=1)
 
 
 def test_matches_direct_sum_of_wavelet_coefficients_at_the_nuclei() -> None:
-    pos, z = random_molecule(7, seed=3)
+    pos, z = random_molecule(7, random_state=3)
     S = SolidHarmonicAtomSpectrum(**SMALL)
     out = S(pos, z)
     # Direct definition: the closed-form wavelet response of each element's density at each atom.
@@ -30,7 +34,7 @@ def test_matches_direct_sum_of_wavelet_coefficients_at_the_nuclei() -> None:
 
 
 def test_rotation_translation_permutation_reflection_invariance() -> None:
-    pos, z = random_molecule(9, seed=5)
+    pos, z = random_molecule(9, random_state=5)
     S = SolidHarmonicAtomSpectrum(**SMALL)
     ref = S(pos, z)
     perm = torch.randperm(9, generator=torch.Generator().manual_seed(0))
@@ -41,7 +45,7 @@ def test_rotation_translation_permutation_reflection_invariance() -> None:
 
 def test_padding_batch_shapes_and_batch_independence() -> None:
     S = SolidHarmonicAtomSpectrum(**SMALL, chunk_size=2)
-    mols = [random_molecule(n, seed=n) for n in (3, 6, 5)]
+    mols = [random_molecule(n, random_state=n) for n in (3, 6, 5)]
     singles = torch.stack([S(p, z) for p, z in mols])
     pos = torch.zeros(3, 8, 3, dtype=F64)
     ch = torch.zeros(3, 8, dtype=F64)
@@ -54,15 +58,18 @@ def test_padding_batch_shapes_and_batch_independence() -> None:
 
 
 def test_float32_agrees_with_float64() -> None:
-    pos, z = random_molecule(10, seed=8)
-    a = SolidHarmonicAtomSpectrum(**{**SMALL, "dtype": torch.float32})(pos.float(), z.float())
-    b = SolidHarmonicAtomSpectrum(**SMALL)(pos, z)
-    assert a.dtype == torch.float32 and relative_error(a.double(), b) < 1e-5
+    pos, z = random_molecule(10, random_state=8)
+    S = SolidHarmonicAtomSpectrum(**SMALL)
+    a, b = S(pos.float(), z.float()), S(pos, z)
+    assert a.dtype == torch.float32 and b.dtype == F64 and relative_error(a.double(), b) < 1e-5
+    # float64 constants by default; .float() converts them, and the input still sets the precision.
+    assert S.harmonic_matrix.dtype == F64 and S.float().harmonic_matrix.dtype == torch.float32
+    assert S(pos, z).dtype == F64 and relative_error(S(pos, z), b) < 1e-6
 
 
 def test_gradcheck_and_finite_gradient_on_symmetric_molecule() -> None:
-    pos, z = random_molecule(4, seed=1)
-    S = SolidHarmonicAtomSpectrum(scales=(0.5, 1.0), L=2, scale_offsets=1, dtype=F64)
+    pos, z = random_molecule(4, random_state=1)
+    S = SolidHarmonicAtomSpectrum(scales=(0.5, 1.0), L=2, scale_offsets=1)
     assert torch.autograd.gradcheck(lambda p: S(p, z), (pos.clone().requires_grad_(True),))
     # CO2: a centre of symmetry makes the odd-degree coefficients at the carbon vanish.
     co2 = torch.tensor([[0.0, 0.0, 0.0], [1.16, 0.0, 0.0], [-1.16, 0.0, 0.0]], dtype=F64, requires_grad=True)
@@ -76,7 +83,7 @@ def test_cross_element_terms_separate_what_the_full_density_mixes() -> None:
     # Swapping the two heavy atoms keeps the element counts and the set of distances
     # (what a single density of all atoms sees at second order), not the C-H distances.
     pos = torch.tensor([[0.0, 0.0, 0.0], [1.4, 0.0, 0.0], [-0.6, 0.9, 0.0], [2.3, 0.5, 0.0]], dtype=F64)
-    S = SolidHarmonicAtomSpectrum(scales=(0.5, 1.0), L=1, dtype=F64)
+    S = SolidHarmonicAtomSpectrum(scales=(0.5, 1.0), L=1)
     a = S(pos, torch.tensor([6.0, 8.0, 1.0, 1.0], dtype=F64))
     b = S(pos, torch.tensor([8.0, 6.0, 1.0, 1.0], dtype=F64))
     meta = S.meta()
@@ -116,3 +123,17 @@ def test_bad_input(positions: torch.Tensor, charges: torch.Tensor, match: str) -
 def test_bad_parameters(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         SolidHarmonicAtomSpectrum(**kwargs)
+
+
+def test_empty_batch_and_meta_types() -> None:
+    S = SolidHarmonicAtomSpectrum(**SMALL)
+    assert S(torch.zeros(0, 4, 3, dtype=F64), torch.zeros(0, 4)).shape == (0, S.output_size)
+    assert all(isinstance(v, np.ndarray) and v.shape == (S.output_size,) for v in S.meta().values())
+
+
+def test_memory_guard(monkeypatch) -> None:
+    pos, z = random_molecule(6, random_state=2)
+    monkeypatch.setenv("WAVEPHASE_MEMORY_LIMIT", "1kB")
+    with pytest.raises(ResourceLimitError, match="atom pairs.*lower chunk_size"):
+        SolidHarmonicAtomSpectrum(**SMALL)(pos, z)
+    assert SolidHarmonicAtomSpectrum(**SMALL, memory_limit="1GB")(pos, z).shape[-1] > 0

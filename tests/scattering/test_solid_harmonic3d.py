@@ -9,14 +9,13 @@ import pytest
 import torch
 
 from wavephase import SolidHarmonicScattering3D
-from wavephase.scattering.solid_harmonic3d import (
-    real_solid_harmonic_coefficients,
-    _flush_denormals,
-    _hermite_filters,
-    real_solid_harmonics,
-    solid_harmonic_response,
-)
+from wavephase.exceptions import ResourceLimitError
+from wavephase.scattering._grid3d import flush_denormals, hermite_filters
+from wavephase.scattering.solid_harmonics import real_solid_harmonics, solid_harmonic_response
 from wavephase.testing import assert_invariant, random_molecule, random_rotation, relative_error
+
+# Small tensors gain nothing from threads, and on a shared machine threads thrash.
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 F64 = torch.float64
 
@@ -24,51 +23,10 @@ F64 = torch.float64
 SMALL = dict(J=1, L=2, qs=(0.5, 1.0, 2.0, 3.0), grid_step=0.7, margin=4.0)
 
 
-# ------------------------------------------------------------------ harmonics
-@pytest.mark.parametrize("l", range(6))
-def test_solid_harmonics_orthonormal_and_harmonic(l: int) -> None:
-    mono, coef = real_solid_harmonic_coefficients(l)
-    assert coef.shape == (2 * l + 1, (l + 1) * (l + 2) // 2) and (mono.sum(1) == l).all()
-    x = torch.randn(50, 3, dtype=F64, generator=torch.Generator().manual_seed(l))
-    values = real_solid_harmonics(x, l)[:, l * l:]
-    # Addition theorem: sum_m R_l^m(x)^2 = (2l+1)/(4 pi) |x|^{2l} for an orthonormal basis.
-    expected = (2 * l + 1) / (4 * math.pi) * (x**2).sum(-1) ** l
-    torch.testing.assert_close((values**2).sum(-1), expected, rtol=1e-10, atol=1e-12)
-    # Harmonic: the Laplacian vanishes (second derivatives by autograd; trivial for l < 2).
-    if l >= 2:
-        xg = x[:5].clone().requires_grad_(True)
-        for m in range(2 * l + 1):
-            (grad,) = torch.autograd.grad(real_solid_harmonics(xg, l)[:, l * l + m].sum(), xg, create_graph=True)
-            lap = sum(torch.autograd.grad(grad[:, d].sum(), xg, retain_graph=True)[0][:, d] for d in range(3))
-            assert float(lap.abs().max()) < 1e-9 * float(expected[:5].max())
-
-
-def test_closed_form_matches_fft_convolution() -> None:
-    """rho * psi by the closed form equals a brute-force periodic convolution on a grid."""
-    sigma, scale, L, h, n = 0.35, 0.6, 3, 0.1, 96
-    pos = torch.tensor([[0.2, -0.1, 0.3], [-0.9, 0.4, -0.2], [0.5, 0.8, -0.6]], dtype=F64)
-    z = torch.tensor([6.0, 1.0, 8.0], dtype=F64)
-    t = (torch.arange(n, dtype=F64) - n // 2) * h
-    grid = torch.stack(torch.meshgrid(t, t, t, indexing="ij"), -1)
-    d2 = ((grid[..., None, :] - pos) ** 2).sum(-1)
-    rho = (z * torch.exp(-d2 / (2 * sigma**2))).sum(-1) / (2 * math.pi * sigma**2) ** 1.5
-    offsets = torch.fft.ifftshift(grid, dim=(0, 1, 2))  # kernel origin at index 0
-    harm = real_solid_harmonics(offsets, L)
-    psi = (harm * torch.exp(-(offsets**2).sum(-1) / (2 * scale**2))[..., None]) * (2 * math.pi) ** -1.5
-    psi = psi * torch.cat([torch.full((2 * l + 1,), scale ** (-3 - l), dtype=F64) for l in range(L + 1)])
-    conv = torch.fft.ifftn(torch.fft.fftn(rho)[..., None] * torch.fft.fftn(psi, dim=(0, 1, 2)), dim=(0, 1, 2)).real
-    conv = conv * h**3
-    sel = (slice(30, 66, 5),) * 3
-    points = grid[sel].reshape(-1, 3)
-    analytic = solid_harmonic_response(pos, z, points, scale, sigma, L)
-    brute = conv[sel].reshape(-1, (L + 1) ** 2)
-    assert relative_error(analytic, brute) < 1e-6
-
-
 def test_hermite_filters_are_scaled_gaussian_derivatives() -> None:
     """Entry ``a`` is ``h1 (-s d/dt)^a g_s(t2 - t1)``, checked with autograd derivatives."""
     n1, k2, h1, h2, s, order = 9, 3, 0.3, 0.7, 1.3, 4
-    filters = _hermite_filters(n1, k2, h1, h2, s, order, F64, torch.device("cpu"))
+    filters = hermite_filters(n1, k2, h1, h2, s, order, F64, torch.device("cpu"))
     assert filters.shape == (order + 1, 2 * k2 + 1, n1)
     t1 = h1 * (torch.arange(n1, dtype=F64) - (n1 - 1) // 2)
     t2 = h2 * torch.arange(-k2, k2 + 1, dtype=F64)
@@ -89,7 +47,7 @@ def test_flush_denormals_restores_previous_mode(before: bool) -> None:
         pytest.skip("this CPU cannot flush denormals")
     try:
         assert flushing() == before
-        with _flush_denormals(torch.device("cpu")):
+        with flush_denormals(torch.device("cpu")):
             assert flushing()
         assert flushing() == before
     finally:
@@ -125,7 +83,7 @@ def test_first_and_second_order_match_brute_force() -> None:
     pos = torch.tensor([[0.0, 0.0, 0.0], [1.1, 0.2, 0.0], [-0.4, 1.0, 0.3]], dtype=F64)
     z = torch.tensor([6.0, 1.0, 8.0], dtype=F64)
     S = SolidHarmonicScattering3D(J=1, L=2, sigma=0.3, scale0=0.5, channels=("full",), grid_step=0.35,
-                                  margin=7.0, modulus_eps=0.0, align=False, dtype=F64)
+                                  margin=7.0, modulus_eps=0.0, align=False)
     out = S(pos, z)
     ref = _brute_force_coefficients(pos, z, S, h=0.125, n=128)
     meta = S.meta()
@@ -141,9 +99,9 @@ def test_first_and_second_order_match_brute_force() -> None:
 # ---------------------------------------------------------------- symmetries
 @pytest.mark.parametrize("align", [True, False])
 def test_rotation_translation_permutation_invariance(align: bool) -> None:
-    pos, z = random_molecule(6, seed=1)
+    pos, z = random_molecule(6, random_state=1)
     kwargs = dict(SMALL, grid_step=0.7 if align else 0.45, margin=5.0)
-    S = SolidHarmonicScattering3D(align=align, dtype=F64, **kwargs)
+    S = SolidHarmonicScattering3D(align=align, **kwargs)
     rot, shift = random_rotation(3), torch.tensor([0.7, -1.3, 2.1], dtype=F64)
     perm = torch.randperm(6, generator=torch.Generator().manual_seed(4))
     # With the principal frame the quadrature itself is invariant; without it the
@@ -155,15 +113,15 @@ def test_rotation_translation_permutation_invariance(align: bool) -> None:
 
 
 def test_reflection_invariance() -> None:
-    pos, z = random_molecule(7, seed=2)
-    S = SolidHarmonicScattering3D(dtype=F64, **SMALL)
+    pos, z = random_molecule(7, random_state=2)
+    S = SolidHarmonicScattering3D(**SMALL)
     flip = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=F64))
     assert relative_error(S(pos @ flip, z), S(pos, z)) < 1e-10
 
 
 def test_padding_atoms_change_nothing() -> None:
-    pos, z = random_molecule(6, seed=5)
-    S = SolidHarmonicScattering3D(dtype=F64, **SMALL)
+    pos, z = random_molecule(6, random_state=5)
+    S = SolidHarmonicScattering3D(**SMALL)
     gen = torch.Generator().manual_seed(0)
     pad = torch.randn(4, 3, generator=gen, dtype=F64) * 20
     padded_pos = torch.cat([pad[:2], pos, pad[2:]])
@@ -172,8 +130,8 @@ def test_padding_atoms_change_nothing() -> None:
 
 
 def test_batch_shapes_and_batch_independence() -> None:
-    S = SolidHarmonicScattering3D(dtype=F64, chunk_size=2, **SMALL)
-    mols = [random_molecule(n, seed=10 + n) for n in (3, 6, 4)]
+    S = SolidHarmonicScattering3D(chunk_size=2, **SMALL)
+    mols = [random_molecule(n, random_state=10 + n) for n in (3, 6, 4)]
     A = 6
     pos = torch.zeros(3, A, 3, dtype=F64)
     z = torch.zeros(3, A, dtype=F64)
@@ -190,9 +148,9 @@ def test_batch_shapes_and_batch_independence() -> None:
 
 
 def test_float32_agrees_with_float64() -> None:
-    pos, z = random_molecule(8, seed=6)
-    out64 = SolidHarmonicScattering3D(dtype=F64, **SMALL)(pos, z)
-    out32 = SolidHarmonicScattering3D(dtype=torch.float32, **SMALL)(pos.float(), z.float())
+    pos, z = random_molecule(8, random_state=6)
+    out64 = SolidHarmonicScattering3D(**SMALL)(pos, z)
+    out32 = SolidHarmonicScattering3D(**SMALL)(pos.float(), z.float())
     assert out32.dtype == torch.float32
     rel = ((out32.double() - out64).abs() / out64.abs()).max()
     assert rel < 1e-3, float(rel)
@@ -211,13 +169,13 @@ def test_meta_and_output_size() -> None:
     assert list(dict.fromkeys(meta["channel"])) == ["full", "valence", "core"]
     S1 = SolidHarmonicScattering3D(J=J, L=L, qs=qs, max_order=1, channels=("valence",))
     assert S1.output_size == len(qs) * (1 + (J + 1) * (L + 1))
-    pos, z = random_molecule(4, seed=0, dtype=torch.float32)
+    pos, z = random_molecule(4, random_state=0, dtype=torch.float32)
     assert S1(pos, z).shape == (S1.output_size,)
 
 
 def test_order_zero_is_exact() -> None:
-    pos, z = random_molecule(5, seed=8)
-    S = SolidHarmonicScattering3D(J=0, L=0, qs=(0.5, 2.0), max_order=0, dtype=F64)
+    pos, z = random_molecule(5, random_state=8)
+    S = SolidHarmonicScattering3D(J=0, L=0, qs=(0.5, 2.0), max_order=0)
     val = torch.tensor([{1: 1, 6: 4, 7: 5, 8: 6}[int(c)] for c in z], dtype=F64)
     expected = torch.cat([torch.stack([(w**q).sum() for q in (0.5, 2.0)]) for w in (z, val, z - val)])
     torch.testing.assert_close(S(pos, z), expected)
@@ -228,13 +186,13 @@ def test_gradcheck_tiny_molecule() -> None:
     pos = torch.tensor([[0.0, 0.0, 0.0], [1.1, 0.3, -0.2], [-0.4, 0.9, 0.5]], dtype=F64, requires_grad=True)
     z = torch.tensor([8.0, 1.0, 1.0], dtype=F64)
     S = SolidHarmonicScattering3D(J=1, L=1, qs=(0.5, 3.0), channels=("full",), grid_step=1.0, margin=3.5,
-                                  align=False, dtype=F64)
+                                  align=False)
     assert torch.autograd.gradcheck(lambda x: S(x, z), (pos,), eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
 def test_aligned_gradient_close_to_finite_differences() -> None:
-    pos, z = random_molecule(4, seed=9)
-    S = SolidHarmonicScattering3D(dtype=F64, **SMALL)
+    pos, z = random_molecule(4, random_state=9)
+    S = SolidHarmonicScattering3D(**SMALL)
     pos = pos.clone().requires_grad_(True)
     weights = torch.linspace(0.5, 1.5, S.output_size, dtype=F64)
     energy = (S(pos, z) / S(pos, z).detach().abs() * weights).sum()
@@ -256,7 +214,7 @@ def test_aligned_gradient_close_to_finite_differences() -> None:
 @pytest.mark.parametrize("eps", [1e-5, 0.0])
 def test_finite_gradients_with_atoms_on_grid_points(eps: float) -> None:
     """Centro-symmetric molecule with atoms on grid points: odd-l fields vanish at grid points."""
-    S = SolidHarmonicScattering3D(J=1, L=3, align=False, modulus_eps=eps, dtype=F64)
+    S = SolidHarmonicScattering3D(J=1, L=3, align=False, modulus_eps=eps)
     h = S.grid_step * S.widths()[0]
     pos = torch.tensor([[-2 * h, 0.0, 0.0], [2 * h, 0.0, 0.0], [0.0, 3 * h, 0.0], [0.0, -3 * h, 0.0]],
                        dtype=F64, requires_grad=True)
@@ -273,7 +231,7 @@ def test_finite_gradients_with_atoms_on_grid_points(eps: float) -> None:
 
 
 def test_single_atom() -> None:
-    S = SolidHarmonicScattering3D(dtype=F64, **SMALL)
+    S = SolidHarmonicScattering3D(**SMALL)
     out = S(torch.tensor([[0.3, 0.1, -0.2]], dtype=F64), torch.tensor([6.0], dtype=F64))
     assert torch.isfinite(out).all() and out.shape == (S.output_size,)
 
@@ -299,7 +257,7 @@ def test_bad_input(positions: torch.Tensor, charges: torch.Tensor, error: type, 
 
 
 def test_custom_valence_map_accepts_new_element() -> None:
-    S = SolidHarmonicScattering3D(J=1, L=1, max_order=1, valence={1: 1, 6: 4, 16: 6}, dtype=F64)
+    S = SolidHarmonicScattering3D(J=1, L=1, max_order=1, valence={1: 1, 6: 4, 16: 6})
     out = S(torch.tensor([[0.0, 0.0, 0.0], [1.8, 0.0, 0.0]], dtype=F64), torch.tensor([16.0, 6.0], dtype=F64))
     assert torch.isfinite(out).all()
 
@@ -313,7 +271,7 @@ def test_bad_parameters(kwargs: dict) -> None:
 
 
 def test_defaults_work_on_qm9_sized_molecule() -> None:
-    pos, z = random_molecule(18, seed=11, dtype=torch.float32)
+    pos, z = random_molecule(18, random_state=11, dtype=torch.float32)
     S = SolidHarmonicScattering3D()
     out = S(pos[None], z[None])
     assert out.shape == (1, S.output_size) and torch.isfinite(out).all()
@@ -321,9 +279,9 @@ def test_defaults_work_on_qm9_sized_molecule() -> None:
 
 
 def test_element_channels_count_atoms_and_add_up_to_the_full_density() -> None:
-    pos, z = random_molecule(8, seed=4)
+    pos, z = random_molecule(8, random_state=4)
     S = SolidHarmonicScattering3D(J=1, L=1, qs=(1.0, 2.0), max_order=1, channels=("full", "H", "C", "N", "O"),
-                                  grid_step=0.7, margin=4.0, modulus_eps=0.0, dtype=F64)
+                                  grid_step=0.7, margin=4.0, modulus_eps=0.0)
     out, meta = S(pos, z), S.meta()
     for sym, number in (("H", 1), ("C", 6), ("N", 7), ("O", 8)):
         col = (meta["channel"] == sym) & (meta["order"] == 0) & (meta["q"] == 1.0)
@@ -335,3 +293,71 @@ def test_element_channels_count_atoms_and_add_up_to_the_full_density() -> None:
     one = torch.from_numpy((meta["order"] == 1) & (meta["q"] == 1.0))
     full, c = out[one & torch.from_numpy(meta["channel"] == "full")], out[one & torch.from_numpy(meta["channel"] == "C")]
     torch.testing.assert_close(full, 6 * c, rtol=1e-10, atol=0)
+
+
+# ------------------------------------------------------------- the operator contract
+def test_computation_follows_the_input_and_double_converts_the_constants() -> None:
+    pos, z = random_molecule(6, random_state=12)
+    S = SolidHarmonicScattering3D(**SMALL)
+    assert S.channel_weights.dtype == F64  # exact constants by default
+    out64 = S(pos, z)
+    out32 = S(pos.float(), z.float())
+    assert out64.dtype == F64 and out32.dtype == torch.float32
+    # .double() keeps float64 constants: the same result; .float() rounds them, float64 input stays float64.
+    torch.testing.assert_close(S.double()(pos, z), out64, rtol=0, atol=0)
+    S.float()
+    assert S.harmonics_2.dtype == torch.float32 and S(pos, z).dtype == F64
+    assert relative_error(S(pos, z), out64) < 1e-6
+
+
+def test_module_and_input_on_different_devices_are_refused() -> None:
+    S = SolidHarmonicScattering3D(J=1, L=1).to("meta")
+    with pytest.raises(ValueError, match="positions is on cpu"):
+        S(torch.zeros(1, 3), torch.tensor([6.0]))
+
+
+@pytest.mark.parametrize("max_order", [0, 2])
+def test_empty_batch_gives_empty_result(max_order: int) -> None:
+    S = SolidHarmonicScattering3D(J=1, L=1, max_order=max_order)
+    assert S(torch.zeros(0, 5, 3, dtype=F64), torch.zeros(0, 5)).shape == (0, S.output_size)
+    assert S(torch.zeros(2, 0, 0, 3), torch.zeros(2, 0, 0)).shape == (2, 0, S.output_size)
+
+
+def test_meta_is_numpy_arrays_one_entry_per_coefficient() -> None:
+    S = SolidHarmonicScattering3D(J=1, L=1)
+    meta = S.meta()
+    assert all(isinstance(v, np.ndarray) and v.shape == (S.output_size,) for v in meta.values())
+    assert meta["channel"].dtype.kind == "U" and meta["q"].dtype == np.float64 and meta["j1"].dtype == np.int64
+
+
+# ------------------------------------------------------------------ memory guard
+def test_a_molecule_spread_over_1e4_angstrom_is_refused_before_allocating() -> None:
+    pos = torch.tensor([[0.0, 0.0, 0.0], [1e4, 1e4, 1e4], [1e4, 0.0, 0.0], [0.0, 1e4, 0.0]])
+    with pytest.raises(ResourceLimitError, match=r"1\.73e\+04 angstrom.*memory_limit=.*WAVEPHASE_MEMORY_LIMIT"):
+        SolidHarmonicScattering3D(J=1, L=1)(pos, torch.tensor([6.0, 1.0, 1.0, 1.0]))
+    # Coordinates so large that the grid size overflows are refused the same way.
+    with pytest.raises(ResourceLimitError):
+        SolidHarmonicScattering3D(J=1, L=1)(torch.tensor([[0.0, 0.0, 0.0], [3e38, -3e38, 0.0]]),
+                                            torch.tensor([6.0, 1.0]))
+
+
+def test_memory_limit_argument_and_environment_variable(monkeypatch) -> None:
+    line = torch.tensor([[0.0, 0.0, 0.0], [1e4, 0.0, 0.0]])
+    with pytest.raises(ResourceLimitError, match=r"over the memory limit of 1 GB \(memory_limit=1 GB\)"):
+        SolidHarmonicScattering3D(J=1, L=1, memory_limit="1GB")(line, torch.tensor([6.0, 1.0]))
+    pos, z = random_molecule(5, random_state=3)
+    monkeypatch.setenv("WAVEPHASE_MEMORY_LIMIT", "10kB")
+    with pytest.raises(ResourceLimitError, match="WAVEPHASE_MEMORY_LIMIT=10kB"):
+        SolidHarmonicScattering3D(J=1, L=1)(pos, z)
+    # The argument wins over the environment.
+    assert SolidHarmonicScattering3D(J=1, L=1, memory_limit=2**30)(pos, z).shape == (SolidHarmonicScattering3D(
+        J=1, L=1).output_size,)
+    monkeypatch.setenv("WAVEPHASE_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="WAVEPHASE_MEMORY_LIMIT"):
+        SolidHarmonicScattering3D(J=1, L=1)(pos, z)
+
+
+@pytest.mark.parametrize("limit", ["-1GB", "8 parsecs", 0, True])
+def test_bad_memory_limit(limit: object) -> None:
+    with pytest.raises((ValueError, TypeError), match="memory_limit"):
+        SolidHarmonicScattering3D(memory_limit=limit)

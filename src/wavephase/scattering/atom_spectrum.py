@@ -7,7 +7,7 @@ approximation, a sum of contributions of its atoms, each set by its neighbourhoo
 here the same wavelet coefficients are read where the atoms are. For each element
 ``b``, ``rho_b(u) = sum_{k: Z_k = b} g_sigma(u - r_k)`` is the density of the atoms of
 that element alone, and its wavelet coefficients at a nucleus ``r_i`` have the closed
-form (see :mod:`wavephase.scattering.solid_harmonic3d`)
+form (see :mod:`wavephase.scattering.solid_harmonics`)
 
 .. math::
 
@@ -48,9 +48,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch import nn
 
-from wavephase.scattering.solid_harmonic3d import ELEMENT_SYMBOLS, check_molecule_inputs, real_solid_harmonics
+from wavephase.scattering._memory import check_memory, parse_memory_limit
+from wavephase.scattering._molecule_operator import MoleculeOperator, chunk_plan, in_input_order
+from wavephase.scattering.solid_harmonics import monomial_values, solid_harmonic_matrix
 from wavephase.validation import check_positive_int
 
 __all__ = ["SolidHarmonicAtomSpectrum", "DEFAULT_SPECTRUM_SCALES"]
@@ -60,7 +61,7 @@ __all__ = ["SolidHarmonicAtomSpectrum", "DEFAULT_SPECTRUM_SCALES"]
 DEFAULT_SPECTRUM_SCALES: tuple[float, ...] = tuple(round(0.35 * 2 ** (k / 2), 3) for k in range(8))
 
 
-class SolidHarmonicAtomSpectrum(nn.Module):
+class SolidHarmonicAtomSpectrum(MoleculeOperator):
     r"""Cross-element power spectra of solid-harmonic wavelet coefficients at the nuclei.
 
     Parameters
@@ -78,13 +79,15 @@ class SolidHarmonicAtomSpectrum(nn.Module):
         Largest ``|j - j'|`` of the cross-scale products (0: same scale only).
     chunk_size : int
         Molecules processed together (bounds peak memory, ``~ chunk_size A^2``).
-    dtype : torch.dtype
-        Precision of the computation and of the output (float32 or float64).
+    memory_limit : int, float or str, optional
+        Memory guard on the pair tensors of a chunk (bytes, or ``"8GB"``), as in
+        :class:`~wavephase.scattering.solid_harmonic3d.SolidHarmonicScattering3D`.
 
     Shapes
     ------
-    positions: (..., A, 3) in angstrom, charges: (..., A) with 0 for padding
-    -> (..., K) with ``K = output_size``; :meth:`meta` describes each column.
+    positions: (..., A, 3), charges: (..., A) -> (..., output_size); :meth:`meta`
+    describes each column. Dtype and device follow ``positions``; the constants are
+    float64 buffers that ``.to()`` moves and converts.
 
     Examples
     --------
@@ -105,7 +108,7 @@ class SolidHarmonicAtomSpectrum(nn.Module):
         sigma: float = 0.25,
         scale_offsets: int = 1,
         chunk_size: int = 256,
-        dtype: torch.dtype = torch.float32,
+        memory_limit: int | float | str | None = None,
     ) -> None:
         super().__init__()
         try:
@@ -129,14 +132,17 @@ class SolidHarmonicAtomSpectrum(nn.Module):
             raise ValueError(f"scale_offsets must be below the number of scales ({len(self.scales)}), "
                              f"got {scale_offsets}.")
         self.chunk_size = check_positive_int(chunk_size, "chunk_size")
-        if dtype not in (torch.float32, torch.float64):
-            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
-        self.dtype = dtype
+        self.memory_limit = parse_memory_limit(memory_limit)
+        self.register_buffer("scale_values", torch.tensor(self.scales, dtype=torch.float64), persistent=False)
+        self.register_buffer("element_numbers", torch.tensor(self.elements, dtype=torch.float64), persistent=False)
+        self.register_buffer("harmonic_matrix", solid_harmonic_matrix(self.L), persistent=False)
+        self.register_buffer("degrees", torch.cat([torch.full((2 * l + 1,), float(l), dtype=torch.float64)
+                                                   for l in range(self.L + 1)]), persistent=False)
         self._meta = self._build_meta()
 
     def extra_repr(self) -> str:
         return (f"scales={self.scales}, L={self.L}, elements={self.elements}, sigma={self.sigma}, "
-                f"scale_offsets={self.scale_offsets}, dtype={self.dtype}")
+                f"scale_offsets={self.scale_offsets}")
 
     # ------------------------------------------------------------------ layout
     def _element_pairs(self, same_scale: bool) -> list[tuple[int, int]]:
@@ -174,48 +180,33 @@ class SolidHarmonicAtomSpectrum(nn.Module):
         return {k: v.copy() for k, v in self._meta.items()}
 
     # ----------------------------------------------------------------- forward
-    def forward(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
-        """Atom-centred invariants of molecules.
+    def _known_elements(self) -> tuple[tuple[int, ...], str]:
+        return self.elements, "pass elements=(...) to the constructor"
 
-        Parameters
-        ----------
-        positions : torch.Tensor
-            ``(..., A, 3)`` atom positions in angstrom (float32 or float64).
-        charges : torch.Tensor
-            ``(..., A)`` atomic numbers; 0 marks padding atoms (ignored).
-
-        Returns
-        -------
-        torch.Tensor
-            ``(..., output_size)`` in the module's dtype, columns described by :meth:`meta`.
-        """
-        positions, z = check_molecule_inputs(positions, charges, self.elements)
-        batch_shape, n_atoms = positions.shape[:-2], positions.shape[-2]
-        pos = positions.reshape(-1, n_atoms, 3).to(self.dtype)
-        z = z.reshape(-1, n_atoms)
-        # Real atoms first, so that each chunk drops the padding columns it does not need.
-        atom_order = torch.argsort((z == 0).to(torch.int8), dim=1, stable=True)
-        pos = torch.gather(pos, 1, atom_order[..., None].expand(-1, -1, 3))
-        z = torch.gather(z, 1, atom_order)
-        n_real = (z > 0).sum(1)
-        onehot = torch.stack([z == e for e in self.elements], -1).to(self.dtype)  # (N, A, E)
-        outs = []
-        for i in range(0, pos.shape[0], self.chunk_size):
-            a = int(n_real[i:i + self.chunk_size].max())
-            outs.append(self._spectrum(pos[i:i + self.chunk_size, :a], onehot[i:i + self.chunk_size, :a]))
-        return torch.cat(outs, 0).reshape(*batch_shape, self.output_size)
+    def _invariants(self, pos: torch.Tensor, z: torch.Tensor, n_real: torch.Tensor) -> torch.Tensor:
+        onehot = (z[..., None] == self.element_numbers.to(z)).to(pos.dtype)  # (N, A, E)
+        plan = chunk_plan(n_real, self.chunk_size)
+        n_harm, S, E = (self.L + 1) ** 2, len(self.scales), len(self.elements)
+        per_pair = 3 + self.harmonic_matrix.shape[0] + 2 * n_harm + S  # differences, monomials, harmonics, Gaussians
+        need = max(len(idx) * a * (a * per_pair + S * E * n_harm * 2 + S * E * E) for idx, a in plan)
+        check_memory(need * pos.element_size(), f"the atom pairs of {max(len(idx) for idx, _ in plan)} "
+                     f"molecule(s) of up to {pos.shape[1]} atoms", pos.device, self.memory_limit, "lower chunk_size")
+        return in_input_order([self._spectrum(pos[idx, :a], onehot[idx, :a]) for idx, a in plan], plan)
 
     def _spectrum(self, pos: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
         """``(B, K)`` invariants of a chunk of ``(B, A, 3)`` positions with ``(B, A, E)`` element masks."""
-        dt, dev = pos.dtype, pos.device
+        dt = pos.dtype
         diff = pos[:, :, None, :] - pos[:, None, :, :]  # (B, A_i, A_k, 3): from neighbour k to atom i
-        harm = real_solid_harmonics(diff, self.L)  # (B, A, A, (L+1)^2)
-        s = torch.tensor(self.scales, dtype=dt, device=dev)
+        s = self.scale_values.to(dt)
         c2 = s * s + self.sigma**2
         gauss = torch.exp(-(diff * diff).sum(-1)[..., None] / (2 * c2))  # (B, A, A, S)
+        # Past `reach` every Gaussian underflows to exactly 0 (exp(-760) even in float64); clamping
+        # there keeps the polynomials of far pairs finite (inf * 0 would be NaN) and changes nothing else.
+        reach = math.sqrt(2 * 760 * (self.scales[-1] ** 2 + self.sigma**2))
+        harm = monomial_values(diff.clamp(-reach, reach), self.L) @ self.harmonic_matrix.to(dt)  # (B, A, A, (L+1)^2)
         # Coefficients of each element's density at each atom: (B, A, S, E, (L+1)^2).
         X = torch.einsum("bikm,biks,bke->bisem", harm, gauss, onehot)
-        ls = torch.cat([torch.full((2 * l + 1,), float(l)) for l in range(self.L + 1)]).to(dev, dt)
+        ls = self.degrees.to(dt)
         amp = (2 * math.pi) ** -1.5 * s[:, None] ** ls * c2[:, None] ** (-ls - 1.5)  # (S, (L+1)^2)
         X = X * amp[:, None, :]
         n_s = len(self.scales)

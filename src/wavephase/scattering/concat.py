@@ -71,16 +71,15 @@ class ConcatInvariants(nn.Module):
         """
         metas = {name: part.meta() for name, part in self.parts.items()}
         keys = list(dict.fromkeys(k for m in metas.values() for k in m))
+        text = {k for m in metas.values() for k, v in m.items() if v.dtype.kind in "OUS"}
         out: dict[str, list] = {"part": []}
         for name, part in self.parts.items():
             n = int(part.output_size)
             out["part"] += [name] * n
             for k in keys:
-                kinds = [m[k].dtype.kind for m in metas.values() if k in m]
-                fill = "" if "O" in kinds or "U" in kinds else -1
-                out.setdefault(k, []).extend(list(metas[name][k]) if k in metas[name] else [fill] * n)
-        return {k: np.array(v, dtype=object if k == "part" or any(isinstance(x, str) for x in v) else None)
-                for k, v in out.items()}
+                fill = "" if k in text else -1
+                out.setdefault(k, []).extend(metas[name][k].tolist() if k in metas[name] else [fill] * n)
+        return {k: np.array(v, dtype=str if k == "part" or k in text else None) for k, v in out.items()}
 
     def forward(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
         """Invariants of every part, concatenated.

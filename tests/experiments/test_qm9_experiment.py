@@ -1,0 +1,136 @@
+"""run_qm9 and ``wavephase qm9`` on a synthetic stand-in of QM9: metrics, cached features, checks before work."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from wavephase.data import qm9 as qm9_mod
+from wavephase.exceptions import MissingDependencyError
+from wavephase.experiments import qm9 as experiment
+from wavephase.experiments.qm9 import force_check, run_qm9
+from wavephase.models.molecule_features import qm9_invariants
+from wavephase.models.molecules import MoleculeEnergyRegressor
+from wavephase.testing import random_molecule
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+class PairInvariants(nn.Module):
+    """Smooth pair sums and charge moments of molecules (a cheap invariant transform)."""
+
+    def forward(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
+        z = charges.to(positions.dtype)
+        r2 = (positions[..., :, None, :] - positions[..., None, :, :]).pow(2).sum(-1)
+        zz = (z[..., :, None] * z[..., None, :]) * (1.0 - torch.eye(z.shape[-1], dtype=z.dtype))
+        return torch.stack([z.sum(-1), z.pow(2).sum(-1), (zz * torch.exp(-r2)).sum((-1, -2)),
+                            (zz / torch.sqrt(r2 + 1.0)).sum((-1, -2))], dim=-1)
+
+
+@pytest.fixture()
+def fake_qm9(tmp_path, monkeypatch):
+    n = qm9_mod.QM9_N_MOLECULES
+    rng = np.random.default_rng(0)
+    pos = np.zeros((n, qm9_mod.QM9_MAX_ATOMS, 3), np.float32)
+    pos[:, :5] = rng.normal(scale=1.0, size=(n, 5, 3))
+    ch = np.zeros((n, qm9_mod.QM9_MAX_ATOMS), np.uint8)
+    ch[:, :5] = rng.choice([1, 6, 8], size=(n, 5))
+    energy = -100.0 * (ch > 0).sum(1) - 3.0 * ch.sum(1) + rng.normal(scale=1.0, size=n)
+    data = {"positions": pos, "charges": ch, "energy_kcal_mol": energy,
+            "index": np.arange(1, n + 1), "split": qm9_mod.qm9_split(n)}
+    calls = []
+    monkeypatch.setattr(experiment, "load_qm9", lambda **kw: calls.append(kw) or data)
+    monkeypatch.setenv("WAVEPHASE_CACHE", str(tmp_path / "cache"))
+    return calls
+
+
+def test_run_qm9_writes_metrics_and_reuses_features(fake_qm9, tmp_path):
+    m = run_qm9(tmp_path / "out", limit=400, scheduler="serial", progress=False, transform=PairInvariants(),
+                chunk_size=50)
+    assert (m["train_size"], m["n_validation"], m["n_test"]) == (280, 40, 80)
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    for key in ("mae_kcal_mol", "rmse_kcal_mol", "train_size", "n_test", "feature_seconds_per_molecule"):
+        assert saved[key] == m[key]
+    assert "commit" in saved["run"]
+    assert (tmp_path / "out" / "parity.png").stat().st_size > 1000
+    assert (tmp_path / "out" / "learning_curve.png").stat().st_size > 1000
+    # The target is (almost) linear in the charge moments of the stand-in: MAE near the noise level.
+    assert m["mae_kcal_mol"] < 0.2 * m["test_energy_std_kcal_mol"]
+    assert m["rmse_kcal_mol"] >= m["mae_kcal_mol"]
+    assert m["forces"]["relative_error_vs_finite_difference"] < 1e-5
+    assert m["forces"]["norm_of_force_sum"] < 1e-8 * m["forces"]["max_abs_force"]
+    assert m["feature_chunks_computed_this_run"] == 6 + 1 + 2
+    # A second run reads the cached features and extends the learning curve with a smaller size.
+    m2 = run_qm9(tmp_path / "out2", limit=400, train_size=100, scheduler="serial", progress=False,
+                 transform=PairInvariants(), chunk_size=50)
+    assert m2["feature_chunks_computed_this_run"] == 0 and m2["train_size"] == 100
+    # The same run again gives the same metrics, timings aside.
+    m3 = run_qm9(tmp_path / "out3", limit=400, scheduler="serial", progress=False, transform=PairInvariants(),
+                 chunk_size=50)
+    assert m3["learning_curve"][-1]["mae_kcal_mol"] == m["learning_curve"][-1]["mae_kcal_mol"]
+    assert m3["forces"] == m["forces"]
+
+
+def test_arguments_and_output_are_checked_before_any_work(fake_qm9, tmp_path):
+    (tmp_path / "file").write_text("")
+    bad = [
+        (dict(limit=400, train_size=300), "exceeds the 280 training molecules"),
+        (dict(limit=5), "limit must be >= 20"),
+        (dict(preset="huge"), "preset must be one of"),
+        (dict(feature_map="cubic"), "feature_map"),
+        (dict(chunk_size=0), "chunk_size"),
+        (dict(batch_size=8, transform=PairInvariants()), "batch_size applies to the default transform"),
+        (dict(scheduler="local"), "scheduler must be"),
+        (dict(device="gpu0"), "not a torch device"),
+        (dict(features_path=tmp_path / "file"), "is an existing file"),
+    ]
+    for kwargs, match in bad:
+        with pytest.raises(ValueError, match=match):
+            run_qm9(tmp_path / "out", progress=False, **kwargs)
+    with pytest.raises(ValueError, match="existing file"):
+        run_qm9(tmp_path / "file", limit=400)
+    assert fake_qm9 == [] and not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_runs_without_dask_or_zarr(fake_qm9, tmp_path, monkeypatch):
+    for name in ("dask", "distributed", "zarr"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(MissingDependencyError, match=r"wavephase\[distributed\]"):
+        run_qm9(tmp_path / "out", limit=200, n_workers=2, transform=PairInvariants(), progress=False)
+    assert fake_qm9 == []
+    m = run_qm9(tmp_path / "out", limit=200, transform=PairInvariants(), progress=False)
+    assert m["scheduler"] == "serial (this process)" and np.isfinite(m["mae_kcal_mol"])
+
+
+def test_qm9_cli(fake_qm9, tmp_path, monkeypatch, capsys):
+    from wavephase.cli.main import main
+
+    for name in ("dask", "distributed", "zarr"):
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setattr(experiment, "qm9_invariants", lambda *args, **kw: PairInvariants())
+    assert main(["qm9", "--limit", "300", "--scheduler", "serial", "--chunk-size", "100", "--no-progress",
+                 "--out", str(tmp_path / "cli")]) == 0
+    assert "MAE" in capsys.readouterr().out
+    assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["n_test"] == 60
+    assert main(["qm9", "--limit", "5", "--out", str(tmp_path / "x")]) == 2
+    assert "limit must be >= 20" in capsys.readouterr().err
+
+
+def test_force_check_runs_a_float32_transform_in_float64():
+    mols = [random_molecule(n, random_state=n) for n in range(3, 15)]
+    pos = np.zeros((len(mols), 14, 3))
+    ch = np.zeros((len(mols), 14))
+    for i, (p, c) in enumerate(mols):
+        pos[i, :len(c)], ch[i, :len(c)] = p.numpy(), c.numpy()
+    from wavephase.data.molecules import Molecules
+
+    reg = MoleculeEnergyRegressor(qm9_invariants("fast"), alphas=(1e-3,), cv=2)
+    reg.fit(Molecules(pos.astype(np.float32), ch), -50.0 * (ch > 0).sum(1) + np.arange(len(mols)))
+    check = force_check(reg.model_, pos[-1], ch[-1])
+    assert check["relative_error_vs_finite_difference"] < 1e-5
+    assert check["norm_of_force_sum"] < 1e-8 * check["max_abs_force"]
