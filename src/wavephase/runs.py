@@ -58,7 +58,7 @@ def _data_bytes(item: Any) -> tuple[str, memoryview]:
     array = np.ascontiguousarray(item)
     if array.dtype == object:
         raise TypeError("fingerprint data must be arrays, tensors, bytes or str, not objects.")
-    return f"{array.dtype.str}{array.shape}", memoryview(array).cast("B")
+    return f"{array.dtype.str}{array.shape}", memoryview(array.reshape(-1).view(np.uint8))
 
 
 def fingerprint(config: Mapping[str, Any], *data: Any) -> str:
@@ -295,7 +295,8 @@ class Checkpoint:
         array = np.ascontiguousarray(array)
         header = io.BytesIO()
         np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
-        write_verified(self.path, [header.getvalue(), memoryview(array).cast("B")], self.fingerprint, "npy")
+        write_verified(self.path, [header.getvalue(), memoryview(array.reshape(-1).view(np.uint8))], self.fingerprint,
+                       "npy")
 
     def remove(self) -> None:
         """Delete the file if it exists."""

@@ -21,10 +21,12 @@ The dtype policy (also on the conventions page of the docs):
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
 import torch
+from sklearn.exceptions import DataConversionWarning
 
 from wavephase.exceptions import DeviceUnavailableError
 
@@ -261,7 +263,7 @@ def as_float_array(x: object, name: str) -> np.ndarray:
     if arr.dtype.kind == "c":
         raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}; pass {name}.real.")
     if arr.dtype != np.float64:
-        arr = arr.astype(np.float32)
+        arr = arr.astype(np.float32, copy=False)
     if arr.size and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains {int((~np.isfinite(arr)).sum())} non-finite value(s) (NaN or inf); "
                          f"clean or mask them first, e.g. np.nan_to_num({name}).")
@@ -300,12 +302,13 @@ def check_images(x: object, name: str = "X", *, allow_single: bool = False) -> n
 
 
 def check_labels(y: object, n: int, name: str = "y", *, min_classes: int = 2) -> np.ndarray:
-    """Check class labels for ``n`` samples.
+    """Check class labels for ``n`` samples, as scikit-learn's classifiers take them.
 
     Parameters
     ----------
     y : array-like
-        Integer labels.
+        Labels: integers, strings, booleans, or floats with integer values. A column
+        vector ``(n, 1)`` is raveled with a ``DataConversionWarning``.
     n : int
         Number of samples they label.
     name : str
@@ -316,21 +319,35 @@ def check_labels(y: object, n: int, name: str = "y", *, min_classes: int = 2) ->
     Returns
     -------
     numpy.ndarray
-        int64 labels.
+        The labels, 1-D, in their own dtype.
 
     Shapes
     ------
     y: (n,) -> (n,)
     """
     arr = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
-    if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.integer) or arr.dtype.kind == "b"):
-        raise ValueError(f"{name} must be a 1-D array of integer class labels, got shape {arr.shape} "
-                         f"dtype {arr.dtype}.")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        warnings.warn(f"A column-vector y was passed when a 1d array was expected ({name}); it is raveled.",
+                      DataConversionWarning, stacklevel=2)
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of class labels, got shape {arr.shape}.")
     if len(arr) != n:
         raise ValueError(f"{name} has {len(arr)} labels but X has {n} samples.")
-    if len(np.unique(arr)) < min_classes:
-        raise ValueError(f"{name} must contain at least {min_classes} classes, got {len(np.unique(arr))}.")
-    return arr.astype(np.int64)
+    if arr.dtype == object:
+        arr = arr.astype(str) if all(isinstance(v, str) for v in arr) else arr
+    if arr.dtype.kind in "fc":
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} contains NaN or infinite labels.")
+        if arr.dtype.kind == "c" or not np.array_equal(arr, np.round(arr.real)):
+            raise ValueError(f"Unknown label type: {name} holds continuous values; a classifier needs class labels "
+                             f"(integers or strings), e.g. np.round({name}).astype(int) for rounded values.")
+    elif arr.dtype.kind not in "iubUS":
+        raise ValueError(f"Unknown label type: {name} must hold integers, strings or booleans, got dtype {arr.dtype}.")
+    n_classes = len(np.unique(arr))
+    if n_classes < min_classes:
+        raise ValueError(f"{name} has only {n_classes} class; a classifier needs at least {min_classes} classes.")
+    return arr
 
 
 def check_random_state(random_state: object, name: str = "random_state") -> int:

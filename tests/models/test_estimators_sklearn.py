@@ -26,15 +26,6 @@ EXPECTED_FAILED_CHECKS = {
     "check_complex_data": "complex input is a TypeError (wrong dtype), not the ValueError scikit-learn expects "
                           "(wavephase.validation's dtype policy)",
     "check_dtype_object": "object arrays are refused, even of numbers (wavephase.validation's dtype policy)",
-    "check_classifiers_classes": "labels are integers (validation.check_labels); this check uses string labels",
-    "check_estimators_nan_inf": "the check's labels are floats, which validation.check_labels refuses before X is "
-                                "looked at; NaN and inf in X are refused (test_bad_input_and_unfitted_model_are_refused)",
-    "check_classifiers_regression_target": "a continuous target is refused by validation.check_labels, whose message "
-                                           "asks for integer class labels rather than saying 'Unknown label type'",
-    "check_supervised_y_2d": "a column-vector y is refused by validation.check_labels instead of being raveled "
-                             "with a warning",
-    "check_fit2d_1sample": "one sample is one class: refused with 'y must contain at least 2 classes, got 1', "
-                           "not one of the phrasings the check looks for",
 }
 
 #: scikit-learn's checks that need no data, run on the estimators that take images.

@@ -1,0 +1,40 @@
+"""The results page and the README's results table are generated from the benchmark records, and only from them."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+spec = importlib.util.spec_from_file_location("make_results_page", ROOT / "benchmarks" / "make_results_page.py")
+page = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(page)
+
+
+def test_results_page_and_readme_table_are_up_to_date():
+    assert page.main(["--check"]) == 0, "run python benchmarks/make_results_page.py and commit the result"
+
+
+def test_every_record_says_how_and_where_it_was_measured():
+    for record in page.load_records():
+        run = record["run"]
+        assert run["command"] and run["commit"] and run["date"] and run["machine"]["cpu_count"], record["file"]
+        assert record["headline"], f"{record['file']} has no headline figure"
+        for anchor in record["anchors"]:
+            assert anchor["source"] and anchor["measured_here"] is False
+
+
+def test_a_figure_changed_in_a_record_changes_the_page(tmp_path):
+    record = {"name": "demo", "application": "qm9", "title": "QM9 demo", "file": "demo.json",
+              "headline": [{"metric": "test MAE", "value": 0.8123, "unit": "kcal/mol", "spread": None,
+                            "baseline": {"label": "SOAP + ridge", "value": 1.1}, "note": ""}],
+              "tables": [], "anchors": [], "notes": [],
+              "run": {"command": "wavephase qm9 --out runs/q", "commit": "abc1234", "date": "2026-12-05T00:00:00",
+                      "machine": {"cpu_count": 2, "processor": "x86_64", "torch_threads": 2, "gpu": None}}}
+    text = page.render_page([record])
+    assert "0.812 kcal/mol" in text and "abc1234" in text and "SOAP + ridge: 1.1" in text
+    record["headline"][0]["value"] = 0.4567
+    assert "0.457 kcal/mol" in page.render_page([record])
+    assert "wavephase qm9 --out runs/q" in page.render_readme_block([record])
+    json.dumps(record)  # records are plain JSON
