@@ -1,7 +1,12 @@
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
+import torch
 
 from wavephase.cli.main import build_parser, main
 
@@ -13,12 +18,21 @@ def _metrics(folder):
     return {k: v for k, v in metrics.items() if k != "run" and not k.endswith("seconds")}
 
 
+QUICK = ["generate", "--dataset", "polygons", "--quick", "--seed", "3", "--no-progress", "--out"]
+
+
+@pytest.fixture(scope="module")
+def first(tmp_path_factory):
+    """A quick run, made once for the tests below."""
+    out = tmp_path_factory.mktemp("generate") / "first"
+    assert main([*QUICK, str(out)]) == 0
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_generate_quick_run_writes_figures_and_metrics_and_a_rerun_gives_the_same_metrics(tmp_path):
-    args = ["generate", "--dataset", "polygons", "--quick", "--seed", "3", "--no-progress", "--out"]
-    first, second = tmp_path / "first", tmp_path / "second"
-    assert main([*args, str(first)]) == 0
+def test_generate_quick_run_writes_figures_and_metrics_and_a_rerun_gives_the_same_metrics(first, tmp_path):
+    second = tmp_path / "second"
     metrics = _metrics(first)
     for key in ("psnr_train", "psnr_test", "fsd_samples", "fsd_gaussian_baseline", "fsd_vae_baseline"):
         assert np.isfinite(metrics[key]), key
@@ -28,10 +42,34 @@ def test_generate_quick_run_writes_figures_and_metrics_and_a_rerun_gives_the_sam
     assert (first / "checkpoint.pt").exists() and (first / "checkpoint-vae.pt").exists()
     assert metrics["refine_lowpass_error"] < 0.05
     # the same seed gives the same metrics, from scratch (cold) or from the finished checkpoints (warm)
-    assert main([*args, str(second)]) == 0
+    assert main([*QUICK, str(second)]) == 0
     assert _metrics(second) == metrics
-    assert main([*args, str(first)]) == 0
+    assert main([*QUICK, str(first)]) == 0
     assert _metrics(first) == metrics
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_generate_killed_while_training_the_vae_resumes_to_the_same_metrics(first, tmp_path):
+    out = tmp_path / "killed"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from wavephase.cli.main import main
+        from wavephase.runs import Checkpoint
+        real = Checkpoint.save
+        def save(self, state):
+            real(self, state)
+            if self.what == "VAE checkpoint" and state["epoch"] == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+        Checkpoint.save = save
+        main({[*QUICK, str(out)]!r})
+    """)
+    # same thread count as this process, so that both runs do the same float arithmetic
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    assert subprocess.run([sys.executable, "-c", script], env=env).returncode == -9
+    assert not (out / "metrics.json").exists() and (out / "checkpoint-vae.pt").exists()
+    assert main([*QUICK, str(out)]) == 0
+    assert _metrics(out) == _metrics(first)
 
 
 @pytest.mark.parametrize("extra, message", [

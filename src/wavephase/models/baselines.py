@@ -89,17 +89,12 @@ class GaussianPixelSampler(BaseEstimator):
     def sample(self, n: int, random_state: int = 0) -> torch.Tensor:
         """Draw ``n`` images from the fitted Gaussian.
 
-        Parameters
-        ----------
-        n : int
-            Number of images (0 gives an empty batch).
-        random_state : int
-            Seed of the draw.
+        ``random_state`` seeds the draw; ``n = 0`` gives an empty batch.
 
         Returns
         -------
         torch.Tensor
-            Images, float32.
+            float32 images, clipped to the training range.
 
         Shapes
         ------
@@ -181,18 +176,11 @@ class ConvVAE(nn.Module):
         return self.decoder(mu + eps * (0.5 * logvar).exp()), mu, logvar
 
     def sample(self, n: int, random_state: int = 0) -> torch.Tensor:
-        """Decode ``n`` prior draws into images in [0, 1].
-
-        Parameters
-        ----------
-        n : int
-            Number of images (0 gives an empty batch).
-        random_state : int
-            Seed of the draws.
+        """Decode ``n`` draws of the prior ``N(0, I)``, seeded by ``random_state``, into images in [0, 1].
 
         Shapes
         ------
-        -> (n, M, N)
+        -> (n, M, N); ``n = 0`` gives an empty batch
         """
         n = check_positive_int(n, "n", minimum=0)
         gen = torch.Generator().manual_seed(check_random_state(random_state))
