@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test-size", "--n-test", type=int, default=2000, help="test images (default 2000)")
     p.add_argument("--epochs", type=int, default=8, help="decoder epochs (default 8)")
     p.add_argument("--vae-epochs", type=int, default=None,
-                   help="epochs of the VAE baseline (default EPOCHS + 2: at least our model's training time)")
+                   help="epochs of the VAE baseline (default EPOCHS + 4: at least our model's training time)")
     p.add_argument("--n-components", type=int, default=256, help="whitened dimensions (default 256)")
     p.add_argument("--n-fsd", type=int, default=2000, help="generated images per model for the FSD (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of data, training and sampling (default 0)")
