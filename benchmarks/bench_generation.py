@@ -17,8 +17,9 @@ import argparse
 
 import torch
 
+from wavephase.experiments.generation import load_generation_images
 from wavephase.metrics.generation import frechet_distance, psnr
-from wavephase.models.generative import GenerativeScattering, _load_dataset
+from wavephase.models import GenerativeScattering
 
 
 def main() -> None:
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--configs", nargs="+", default=["l2:128", "bce:128", "l2:64", "bce:64", "bce:32"],
                         help="LOSS:BATCH_SIZE pairs")
     args = parser.parse_args()
-    train, test, pad = _load_dataset("mnist", args.n_train, args.n_test, seed=0)
+    train, test, pad = load_generation_images("mnist", args.n_train, args.n_test)
     crop = (..., slice(pad, -pad), slice(pad, -pad))
     print("| loss | batch | PSNR test | FSD reconstructions | FSD samples | fit time |")
     print("|---|---|---|---|---|---|")
@@ -43,7 +44,7 @@ def main() -> None:
             rec = model.reconstruct(test)
             codes = model.encode(test)
             fsd_rec = frechet_distance(model.encode(rec), codes)
-            fsd_samples = frechet_distance(model.encode(model.sample(args.n_samples, seed=1)), codes)
+            fsd_samples = frechet_distance(model.encode(model.sample(args.n_samples, random_state=1)), codes)
         value = float(psnr(rec[crop], test[crop]).mean())
         print(f"| {loss} | {batch} | {value:.2f} dB | {fsd_rec:.1f} | {fsd_samples:.1f} | {model.train_seconds_:.0f} s |",
               flush=True)

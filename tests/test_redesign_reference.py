@@ -117,13 +117,13 @@ def compute_outputs() -> dict[str, np.ndarray]:
     from wavephase.data.polygons import make_polygons
     from wavephase.models.generative import GenerativeScattering
 
-    polys, _ = make_polygons(64, size=16, seed=0)
+    polys, _ = make_polygons(64, size=16, random_state=0)
     with tempfile.TemporaryDirectory() as tmp:
-        gen_model = GenerativeScattering(J=2, L=4, n_components=16, epochs=2, batch_size=16, seed=0,
+        gen_model = GenerativeScattering(J=2, L=4, n_components=16, epochs=2, batch_size=16, random_state=0,
                                          progress=False, checkpoint=Path(tmp) / "g.pt").fit(polys)
     out["generative_codes"] = gen_model.encode(polys[:4]).detach().numpy()
     out["generative_decoded"] = gen_model.decode(gen_model.encode(polys[:4])).detach().numpy()
-    out["generative_samples"] = gen_model.sample(4, seed=1).detach().numpy()
+    out["generative_samples"] = gen_model.sample(4, random_state=1).detach().numpy()
 
     # Molecule energies: fit on random molecules, predict, forces.
     from wavephase.models.molecules import MoleculeEnergyRegressor

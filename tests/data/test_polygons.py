@@ -6,9 +6,9 @@ from wavephase.data.polygons import polygon_vertices, rasterize_polygons
 
 
 def test_polygons_are_seeded_sized_and_in_range():
-    a, ca = make_polygons(40, seed=3)
-    b, cb = make_polygons(40, seed=3)
-    c, _ = make_polygons(40, seed=4)
+    a, ca = make_polygons(40, random_state=3)
+    b, cb = make_polygons(40, random_state=3)
+    c, _ = make_polygons(40, random_state=4)
     assert a.shape == (40, 64, 64) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(ca, cb)
@@ -20,7 +20,7 @@ def test_polygons_are_seeded_sized_and_in_range():
 
 
 def test_polygon_area_matches_shoelace_formula():
-    verts, counts = polygon_vertices(20, size=64, seed=1)
+    verts, counts = polygon_vertices(20, size=64, random_state=1)
     img = rasterize_polygons(verts, size=64, supersample=8)
     for v, k, im in zip(verts, counts, img):
         y, x = v[:k, 0], v[:k, 1]
@@ -29,7 +29,7 @@ def test_polygon_area_matches_shoelace_formula():
 
 
 def test_polygons_are_convex_and_inside_the_image():
-    verts, counts = polygon_vertices(50, size=64, min_vertices=5, max_vertices=5, seed=2)
+    verts, counts = polygon_vertices(50, size=64, min_vertices=5, max_vertices=5, random_state=2)
     assert (counts == 5).all()
     assert verts.min() >= 0 and verts.max() <= 64
     for v in verts:
@@ -48,3 +48,10 @@ def test_bad_arguments_raise():
         make_polygons(2.5)
     with pytest.raises(ValueError, match="vertices must have shape"):
         rasterize_polygons(np.zeros((3, 4)))
+    with pytest.raises(TypeError, match="random_state"):
+        make_polygons(3, random_state=0.5)
+
+
+def test_zero_polygons_give_empty_arrays():
+    images, counts = make_polygons(0, size=16)
+    assert images.shape == (0, 16, 16) and images.dtype == np.float32 and counts.shape == (0,)

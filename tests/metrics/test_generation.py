@@ -36,6 +36,8 @@ def test_fsd_uses_the_embedding_and_is_zero_for_identical_sets():
     embed = lambda x: x.flatten(1)[:, :4]  # noqa: E731
     assert frechet_scattering_distance(imgs, imgs, embed, batch_size=7) == pytest.approx(0.0, abs=1e-8)
     assert frechet_scattering_distance(imgs, imgs + 1, embed) == pytest.approx(4.0, rel=1e-6)
+    with pytest.raises(ValueError, match="images_b must hold at least 2 images"):
+        frechet_scattering_distance(imgs, imgs[:0], embed)
 
 
 def test_path_smoothness_of_linear_blend_and_of_a_jump():

@@ -4,7 +4,7 @@ Each image holds one convex polygon with 3 to 6 vertices (by default), filled
 with intensity 1 on a background of 0 and anti-aliased by supersampling: a pixel's
 value is the fraction of its ``supersample x supersample`` sub-pixel centres that
 fall inside the polygon. Images are generated from a seed, so a data set is fully
-described by ``(n, size, min_vertices, max_vertices, seed)``.
+described by ``(n, size, min_vertices, max_vertices, random_state)``.
 
 How a polygon is drawn
 ----------------------
@@ -20,25 +20,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from wavephase.validation import check_positive_int
+from wavephase.validation import check_positive_int, check_random_state
 
 __all__ = ["make_polygons", "polygon_vertices", "rasterize_polygons"]
 
 
 def polygon_vertices(
-    n: int, *, size: int = 64, min_vertices: int = 3, max_vertices: int = 6, seed: int = 0
+    n: int, *, size: int = 64, min_vertices: int = 3, max_vertices: int = 6, random_state: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw vertices of ``n`` random convex polygons, in pixel coordinates.
 
     Parameters
     ----------
     n : int
-        Number of polygons.
+        Number of polygons (0 gives empty arrays).
     size : int
         Side of the (square) image the polygons live in.
     min_vertices, max_vertices : int
         Range (inclusive) of the number of vertices, at least 3.
-    seed : int
+    random_state : int
         Seed of the NumPy generator.
 
     Returns
@@ -52,13 +52,13 @@ def polygon_vertices(
     ------
     -> vertices (n, max_vertices, 2) as (row, col); counts (n,)
     """
-    n = check_positive_int(n, "n")
+    n = check_positive_int(n, "n", minimum=0)
     size = check_positive_int(size, "size", minimum=8)
     min_vertices = check_positive_int(min_vertices, "min_vertices", minimum=3)
     max_vertices = check_positive_int(max_vertices, "max_vertices", minimum=3)
     if max_vertices < min_vertices:
         raise ValueError(f"max_vertices={max_vertices} must be >= min_vertices={min_vertices}.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_random_state(random_state))
     counts = rng.integers(min_vertices, max_vertices + 1, size=n)
     vertices = np.empty((n, max_vertices, 2))
     for i, k in enumerate(counts):
@@ -138,21 +138,21 @@ def make_polygons(
     min_vertices: int = 3,
     max_vertices: int = 6,
     supersample: int = 4,
-    seed: int = 0,
+    random_state: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Generate a seeded data set of filled, anti-aliased random convex polygons.
 
     Parameters
     ----------
     n : int
-        Number of images.
+        Number of images (0 gives empty arrays).
     size : int
         Image side (64 as in Angles & Mallat's Polygon5).
     min_vertices, max_vertices : int
         Range (inclusive) of the number of vertices.
     supersample : int
         Sub-pixels per side for anti-aliasing.
-    seed : int
+    random_state : int
         Seed; the same arguments always give the same images.
 
     Returns
@@ -167,6 +167,6 @@ def make_polygons(
     -> images (n, size, size); counts (n,)
     """
     vertices, counts = polygon_vertices(
-        n, size=size, min_vertices=min_vertices, max_vertices=max_vertices, seed=seed
+        n, size=size, min_vertices=min_vertices, max_vertices=max_vertices, random_state=random_state
     )
     return rasterize_polygons(vertices, size=size, supersample=supersample), counts

@@ -132,6 +132,8 @@ def frechet_scattering_distance(
     feats = []
     for name, images in (("images_a", images_a), ("images_b", images_b)):
         images = as_float_tensor(images, name)
+        if len(images) < 2:
+            raise ValueError(f"{name} must hold at least 2 images to estimate a covariance, got {len(images)}.")
         with torch.no_grad():
             feats.append(torch.cat([embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]))
     return frechet_distance(feats[0], feats[1])

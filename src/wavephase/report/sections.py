@@ -111,10 +111,10 @@ def _classification(out: Path, quick: bool) -> dict[str, Any]:
 
 
 def _generation(out: Path, quick: bool) -> dict[str, Any]:
-    from wavephase.models.generative import run_generation
+    from wavephase.experiments.generation import run_generation
 
-    sizes = (dict(n_train=1500, n_test=300, epochs=4, n_components=64, n_fsd=300) if quick
-             else dict(n_train=20000, n_test=2000, epochs=15, n_components=256, n_fsd=2000))
+    sizes = (dict(train_size=1500, test_size=300, epochs=4, n_components=64, n_fsd=300) if quick
+             else dict(train_size=20000, test_size=2000, epochs=15, n_components=256, n_fsd=2000))
     m = run_generation("polygons", out, progress=False, **sizes)
     keys = ["psnr_train", "psnr_test", "psnr_gap", "fsd_samples", "fsd_gaussian_baseline", "fsd_vae_baseline",
             "fsd_train_images", "refine_lowpass_error", "generator_parameters", "vae_parameters", "fit_seconds"]
