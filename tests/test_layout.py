@@ -26,7 +26,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("metrics", "distributed"),
     ("experiments",),
     ("report",),
-    ("cli", "__main__"),
+    ("cli",),
+    ("__main__",),
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 MAX_LINES = 500

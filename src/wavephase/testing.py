@@ -2,20 +2,25 @@
 
 ``assert_invariant`` / ``assert_covariant`` check a symmetry of an operator;
 ``check_operator`` runs the common checks every ``nn.Module`` operator of the
-library must pass: batch shapes, float32/float64 agreement, gradients, finite
-gradients at zero, and clear errors on bad input.
+library passes (``tests/test_operators.py`` runs it over all of them): batch
+shapes and the empty batch, dtypes and buffers, devices, gradients (finite at
+zero, correct by finite differences), and clear errors on bad input.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import torch
 
 from wavephase.validation import check_random_state
 
-__all__ = ["relative_error", "assert_invariant", "assert_covariant", "check_operator", "random_molecule",
-           "random_rotation"]
+__all__ = ["relative_error", "assert_invariant", "assert_covariant", "check_operator", "image_inputs",
+           "random_molecule", "random_rotation"]
+
+
+Inputs = Callable[[tuple[int, ...], torch.dtype, torch.Generator], tuple[torch.Tensor, ...]]
 
 
 def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -31,40 +36,16 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
     float
         Relative L2 error.
     """
+    a, b = a.detach(), b.detach()
     denom = b.norm()
     diff = (a - b).norm()
     return float(diff / denom) if denom > 0 else float(diff)
 
 
-def assert_invariant(op: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
-                     transform: Callable[[torch.Tensor], torch.Tensor], rtol: float) -> float:
-    """Check ``op(transform(x)) ~= op(x)``.
-
-    Parameters
-    ----------
-    op : callable
-        Operator.
-    x : torch.Tensor
-        Input.
-    transform : callable
-        Symmetry acting on inputs.
-    rtol : float
-        Largest relative L2 error accepted.
-
-    Returns
-    -------
-    float
-        The relative error measured.
-    """
-    err = relative_error(op(transform(x)), op(x))
-    assert err <= rtol, f"not invariant: relative error {err:.3e} > {rtol:.1e}"
-    return err
-
-
 def assert_covariant(op: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
                      transform_in: Callable[[torch.Tensor], torch.Tensor],
-                     transform_out: Callable[[torch.Tensor], torch.Tensor], rtol: float) -> float:
-    """Check ``op(transform_in(x)) ~= transform_out(op(x))``.
+                     transform_out: Callable[[torch.Tensor], torch.Tensor] | None, rtol: float) -> float:
+    """Check ``op(transform_in(x)) ~= transform_out(op(x))`` (invariance when ``transform_out`` is None).
 
     Parameters
     ----------
@@ -72,8 +53,10 @@ def assert_covariant(op: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
         Operator.
     x : torch.Tensor
         Input.
-    transform_in, transform_out : callable
-        The symmetry on inputs and its representation on outputs.
+    transform_in : callable
+        The symmetry acting on inputs.
+    transform_out : callable or None
+        Its representation on outputs; None for the identity.
     rtol : float
         Largest relative L2 error accepted.
 
@@ -82,59 +65,137 @@ def assert_covariant(op: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
     float
         The relative error measured.
     """
-    err = relative_error(op(transform_in(x)), transform_out(op(x)))
-    assert err <= rtol, f"not covariant: relative error {err:.3e} > {rtol:.1e}"
+    expected = op(x) if transform_out is None else transform_out(op(x))
+    err = relative_error(op(transform_in(x)), expected)
+    what = "invariant" if transform_out is None else "covariant"
+    assert err <= rtol, f"not {what}: relative error {err:.3e} > {rtol:.1e}"
     return err
 
 
-def check_operator(make_op: Callable[[torch.dtype], torch.nn.Module], input_shape: tuple[int, ...],
-                   *, seed: int = 0, gradcheck: bool = True) -> None:
-    """Common checks every image operator must pass.
+def assert_invariant(op: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                     transform: Callable[[torch.Tensor], torch.Tensor], rtol: float) -> float:
+    """Check ``op(transform(x)) ~= op(x)``: :func:`assert_covariant` with the identity on outputs."""
+    return assert_covariant(op, x, transform, None, rtol)
+
+
+def image_inputs(shape: tuple[int, ...]) -> Inputs:
+    """Inputs of an operator of one tensor: standard normal values of ``(*batch, *shape)``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of one input without batch dimensions, e.g. ``(M, N)``.
+
+    Returns
+    -------
+    callable
+        ``make_inputs(batch, dtype, generator) -> (x,)`` for :func:`check_operator`.
+    """
+    def make(batch: tuple[int, ...], dtype: torch.dtype, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
+        return (torch.randn(*batch, *shape, generator=gen, dtype=dtype),)
+
+    return make
+
+
+def _flat(out: object) -> list[torch.Tensor]:
+    """The tensors of an operator's output (a tensor or a dict of tensors), complex ones as real pairs."""
+    values = list(out.values()) if isinstance(out, dict) else [out]
+    assert all(isinstance(v, torch.Tensor) for v in values), f"output is not made of tensors: {type(out)}"
+    return [torch.view_as_real(v) if v.is_complex() else v for v in values]
+
+
+def _plain_tensor_attributes(op: torch.nn.Module) -> list[str]:
+    """Tensors kept as plain attributes, which ``.to()`` and ``.double()`` would leave behind."""
+    return [f"{name}.{key}" if name else key for name, module in op.named_modules()
+            for key, value in vars(module).items() if isinstance(value, torch.Tensor)]
+
+
+def _expect_error(op: torch.nn.Module, inputs: tuple[torch.Tensor, ...], error: type[Exception], what: str) -> None:
+    try:
+        op(*inputs)
+    except error as err:
+        assert str(err), f"{error.__name__} without a message for {what}"
+    else:
+        raise AssertionError(f"{error.__name__} not raised for {what}")
+
+
+def check_operator(make_op: Callable[[], torch.nn.Module], make_inputs: Inputs, *, random_state: int = 0,
+                   gradcheck: bool = True, float32_rtol: float = 1e-4, zero_input: bool = True,
+                   bad_input: bool = True) -> None:
+    """The common checks every operator of the library passes (see the conventions page).
+
+    1. Batch shapes: inputs with batch ``(2, 3)`` give outputs with leading ``(2, 3)``, equal to
+       the outputs of each input alone (batch invariance), and an empty batch ``(0,)`` gives an
+       empty output.
+    2. Dtypes: float32 in, float32 out; float64 in, float64 out; the two agree to ``float32_rtol``.
+       Constants are buffers (no tensor kept as a plain attribute), so ``.double()`` converts them.
+    3. Devices: on every available device (the CPU, and CUDA when present) the output lives on
+       the input's device.
+    4. Gradients: finite at a zero first input; correct by finite differences in float64.
+    5. Bad input: an integer or complex first input is a ``TypeError``; NaN, or a first input one
+       short in its last dimension, a ``ValueError``; each with a message.
 
     Parameters
     ----------
     make_op : callable
-        ``make_op(dtype)`` returns a fresh operator whose buffers use ``dtype``.
-    input_shape : tuple of int
-        Shape of one input (without batch dimensions), e.g. ``(M, N)``.
-    seed : int
-        Random seed.
+        ``make_op()`` returns an operator as built by default (float32 parameters and
+        buffers); its float64 and device copies are deep copies, with the same parameters.
+    make_inputs : callable
+        ``make_inputs(batch, dtype, generator)`` returns the operator's arguments with leading
+        dimensions ``batch``; the first is the one differentiated (see :func:`image_inputs`).
+    random_state : int
+        Seed of the inputs.
     gradcheck : bool
-        Run ``torch.autograd.gradcheck`` in float64 (keep ``input_shape`` small).
+        Run ``torch.autograd.gradcheck`` on one input in float64 (keep inputs small).
+    float32_rtol : float
+        Largest relative difference between float32 and float64 outputs.
+    zero_input : bool
+        Check the gradient at a zero first input (False where zero is outside the domain).
+    bad_input : bool
+        Check the refusal of bad first inputs.
     """
-    gen = torch.Generator().manual_seed(seed)
-    x64 = torch.randn(2, 3, *input_shape, generator=gen, dtype=torch.float64)
-    op64, op32 = make_op(torch.float64), make_op(torch.float32)
-    out64 = op64(x64)
-    # Any batch shape: (2, 3, ...) == stacked single inputs and == no batch dims.
-    assert out64.shape[:2] == (2, 3), f"batch dims not kept: {tuple(out64.shape)}"
-    single = op64(x64[1, 2])
-    assert relative_error(single, out64[1, 2]) < 1e-10, "batched and unbatched outputs differ"
-    # float32 agrees with float64.
-    out32 = op32(x64.float())
-    assert out32.dtype == torch.float32, f"float32 input gave {out32.dtype}"
-    assert relative_error(out32.double(), out64) < 1e-4, "float32 and float64 outputs disagree"
-    # Gradients: finite at zero, and correct by finite differences.
-    zero = torch.zeros(*input_shape, dtype=torch.float64, requires_grad=True)
-    op64(zero).sum().backward()
-    assert zero.grad is not None and torch.isfinite(zero.grad).all(), "non-finite gradient at x = 0"
+    gen = torch.Generator().manual_seed(check_random_state(random_state))
+    op = make_op()
+    plain = _plain_tensor_attributes(op)
+    assert not plain, f"tensors kept as plain attributes (use register_buffer): {plain}"
+    op64 = copy.deepcopy(op).double()  # the same parameters, in float64
+    x64 = make_inputs((2, 3), torch.float64, gen)
+    out64 = _flat(op64(*x64))
+    assert all(o.shape[:2] == (2, 3) for o in out64), f"batch dims not kept: {[tuple(o.shape) for o in out64]}"
+    assert all(o.dtype == torch.float64 for o in out64), "float64 input did not give float64 output"
+    single = _flat(op64(*(x[1, 2] for x in x64)))
+    for a, b in zip(single, out64):
+        assert relative_error(a, b[1, 2]) < 1e-10, "batched and unbatched outputs differ"
+    empty = _flat(op64(*make_inputs((0,), torch.float64, gen)))
+    assert all(o.shape[0] == 0 for o in empty), f"an empty batch gave {[tuple(o.shape) for o in empty]}"
+    out32 = _flat(op(*(x.float() for x in x64)))
+    assert all(o.dtype == torch.float32 for o in out32), "float32 input did not give float32 output"
+    for a, b in zip(out32, out64):
+        err = relative_error(a.double(), b)
+        assert err < float32_rtol, f"float32 and float64 outputs differ by {err:.2e}"
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        outs = _flat(copy.deepcopy(op).to(device)(*(x.float().to(device) for x in x64)))
+        assert all(o.device.type == device for o in outs), f"output not on {device}"
+    one = [x[0, 0].clone() for x in x64]
+    if zero_input:
+        zero = torch.zeros_like(one[0], requires_grad=True)
+        sum(o.sum() for o in _flat(op64(zero, *one[1:]))).backward()
+        assert zero.grad is not None and torch.isfinite(zero.grad).all(), "non-finite gradient at a zero input"
     if gradcheck:
-        xg = torch.randn(*input_shape, generator=gen, dtype=torch.float64, requires_grad=True)
-        assert torch.autograd.gradcheck(op64, (xg,), eps=1e-6, atol=1e-5, rtol=1e-3)
-    # Bad input: integer, complex, NaN, wrong rank.
-    bad_inputs = [
-        (TypeError, torch.zeros(*input_shape, dtype=torch.int64)),
-        (TypeError, torch.zeros(*input_shape, dtype=torch.complex64)),
-        (ValueError, torch.full(input_shape, float("nan"))),
-        (ValueError, torch.zeros(input_shape[-1])),
-    ]
-    for error, bad in bad_inputs:
-        try:
-            op32(bad)
-        except error as err:
-            assert str(err), "error without a message"
-        else:
-            raise AssertionError(f"{error.__name__} not raised for input {bad.dtype} {tuple(bad.shape)}")
+        xg = one[0].requires_grad_(True)
+
+        def fn(x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([o.flatten() for o in _flat(op64(x, *one[1:]))])
+
+        assert torch.autograd.gradcheck(fn, (xg,), eps=1e-6, atol=1e-5, rtol=1e-3)
+    if bad_input:
+        x = one[0].detach().float()
+        rest = [r.detach().float() for r in one[1:]]
+        _expect_error(op, (x.to(torch.int64), *rest), TypeError, "an integer input")
+        _expect_error(op, (x.to(torch.complex64), *rest), TypeError, "a complex input")
+        _expect_error(op, (torch.full_like(x, float("nan")), *rest), ValueError, "a NaN input")
+        _expect_error(op, (x[..., :-1], *rest), ValueError, "an input one short in its last dimension")
 
 
 def random_molecule(n_atoms: int, random_state: int, dtype: torch.dtype = torch.float64

@@ -7,7 +7,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from wavephase.validation import check_image_shape, check_positive_int
+from wavephase.validation import check_image_shape, check_positive_int, check_real_tensor
 
 __all__ = ["ScatteringDecoder"]
 
@@ -84,7 +84,8 @@ class ScatteringDecoder(nn.Module):
         ------
         z: (..., n_inputs) -> (..., M, N)
         """
-        if z.ndim < 1 or z.shape[-1] != self.n_inputs:
+        check_real_tensor(z, "z", min_ndim=1)
+        if z.shape[-1] != self.n_inputs:
             raise ValueError(f"z must have shape (..., {self.n_inputs}), got {tuple(z.shape)}.")
         batch = z.shape[:-1]
         h = torch.relu(self.norm0(self.linear(z.reshape(-1, self.n_inputs))))
