@@ -24,6 +24,7 @@ sub-commands that use it) before a sub-command imports its driver.
 from __future__ import annotations
 
 import argparse
+import copy
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -139,12 +140,14 @@ def _as_flags(p: argparse.ArgumentParser, values: Mapping[str, Any]) -> list[str
 
 def _wrap(name: str, words: list[str], width: int = 100) -> list[str]:
     # "  NAME  --flag value --flag value", broken between flags only.
-    lines = [f"  {name:<16}"]
+    head = f"  {name:<15} "
+    lines, line = [], head
     for word in words:
-        if len(lines[-1]) > 18 and len(lines[-1]) + 1 + len(word) > width:
-            lines.append(" " * 18)
-        lines[-1] += ("" if lines[-1].endswith("  ") else " ") + word
-    return lines
+        if len(line) > len(head) and len(line) + len(word) > width:
+            lines.append(line.rstrip())
+            line = " " * len(head)
+        line += word + " "
+    return [*lines, line.rstrip()]
 
 
 def add_recipes(p: argparse.ArgumentParser, recipes: Mapping[str, Mapping[str, Any]], api: Mapping[str, str]) -> None:
@@ -160,11 +163,13 @@ def add_recipes(p: argparse.ArgumentParser, recipes: Mapping[str, Mapping[str, A
         Flag dest -> the driver's keyword, as in :func:`api_kwargs`.
     """
     dest_of = {key: dest for dest, key in api.items()}
-    as_flags = {}
+    as_flags: dict[str, dict[str, Any]] = {}
     for name, settings in recipes.items():
-        flat = {(f"{k}.{kk}" if isinstance(v, Mapping) else k): vv
-                for k, v in settings.items() for kk, vv in (v.items() if isinstance(v, Mapping) else [(None, v)])}
-        as_flags[name] = {dest_of[key]: value for key, value in flat.items()}
+        values = as_flags[name] = {}
+        for key, value in settings.items():
+            # a dict-valued setting (model_params) holds one flag per key
+            for inner, v in value.items() if isinstance(value, Mapping) else [(None, value)]:
+                values[dest_of[key if inner is None else f"{key}.{inner}"]] = copy.deepcopy(v)
     p.add_argument("--recipe", choices=tuple(recipes), default=None, metavar="NAME",
                    help=f"start from a recipe: {', '.join(recipes)} (flags below; flags given explicitly win; "
                         f"default: none)")

@@ -11,10 +11,9 @@ __all__ = ["register"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``report`` sub-command."""
-    p = add_command(subparsers, "report", "run every application; write an HTML report", _run,
-                    description="Runs each application at quick or full sizes and writes DIR/index.html and "
-                                "DIR/report.json. Each section's sizes, seeds and device are fixed by the report, "
-                                "so that its figures can be compared from run to run.",
+    about = ("Runs each application at quick or full sizes and writes DIR/index.html and DIR/report.json. Each "
+             "section's sizes, seeds and device are the report's own, so that pages compare from run to run.")
+    p = add_command(subparsers, "report", "run every application; write an HTML report", _run, description=about,
                     uses_cache=True)
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="quick", action="store_true", default=True,

@@ -207,9 +207,8 @@ def run_classification(
         (see :class:`~wavephase.models.sparse_classifier.SparseScatteringClassifier`)
         also scatters every version of the data on each view's canvas.
     recipe : str, optional
-        The name of the :data:`~wavephase.experiments.recipes.CLASSIFICATION_RECIPES` entry these
-        arguments start from (pass its settings too: ``**CLASSIFICATION_RECIPES[recipe]``);
-        ``metrics.json`` records it, its settings and the arguments that differ from them.
+        Name of the recipe (:data:`~wavephase.experiments.recipes.CLASSIFICATION_RECIPES`) whose
+        settings the other arguments hold; recorded by :func:`~wavephase.experiments.recipes.recipe_record`.
 
     Returns
     -------

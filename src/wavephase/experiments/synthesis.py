@@ -208,9 +208,9 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     progress : bool
         Show progress bars.
     recipe : str, optional
-        The name of the :data:`~wavephase.experiments.recipes.SYNTHESIS_RECIPES` entry these
-        arguments start from (pass its settings too: ``**SYNTHESIS_RECIPES[recipe]``);
-        ``metrics.json`` records it, its settings and the arguments that differ from them.
+        The :data:`~wavephase.experiments.recipes.SYNTHESIS_RECIPES` entry this run starts from
+        (``run_synthesis(out_dir=..., recipe=name, **SYNTHESIS_RECIPES[name])``); ``metrics.json``
+        records it and every argument that differs from its settings.
 
     Returns
     -------
