@@ -76,7 +76,7 @@ def test_generate_killed_while_training_the_vae_resumes_to_the_same_metrics(firs
     (["--train-size", "1"], "train_size must be >= 2"),
     (["--n-components", "500", "--train-size", "400"], "n_components=500 must be smaller than train_size=400"),
     (["--vae-epochs", "-1"], "vae_epochs must be >= 0"),
-    (["--seed", "-3"], "random_state must be a non-negative int"),
+    (["--seed", "-3"], "--seed must be a non-negative int"),  # names the flag, not the API
     (["--device", "tpu"], "device='tpu'"),
 ])
 def test_bad_arguments_are_one_line_errors_before_any_work(tmp_path, capsys, extra, message):

@@ -87,3 +87,13 @@ def test_cli_synth_resumes_identically_after_sigkill(tmp_path):
     a, b = (json.loads((out / "metrics.json").read_text()) for out in (killed, whole))
     assert a["resumed"] and not b["resumed"] and a["steps_done"] == b["steps_done"]
     assert a["loss_history"] == b["loss_history"] and a["metrics"] == b["metrics"]
+
+
+def test_cli_synth_recipe_with_smaller_sizes_records_them(tmp_path):
+    out = tmp_path / "out"
+    assert main(["synth", "--recipe", "ising-128", "--size", "16", "--samples", "1", "--train-size", "2",
+                 "--test-size", "2", "--steps", "2", "--no-progress", "--out", str(out)]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["field"], m["size"], m["n_targets"], m["n_heldout"], m["steps"]) == ("ising", 16, 2, 2, 2)
+    assert m["recipe"]["name"] == "ising-128"
+    assert m["recipe"]["overridden"] == {"size": 16, "n_samples": 1, "n_targets": 2, "n_heldout": 2, "steps": 2}

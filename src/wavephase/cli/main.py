@@ -1,9 +1,11 @@
 """The ``wavephase`` command: one sub-command per application.
 
 Each sub-command lives in its own module of this package and exposes
-``register(subparsers)``, which adds its parser and sets ``func`` to the function
-that runs it. Modules keep their heavy imports inside that function so that
-``wavephase --help`` stays fast.
+``register(subparsers)``, which adds its parser with
+:func:`wavephase.cli._options.add_command` (the one grammar of shared flags,
+``--help`` with every default) and the function that runs it. Modules keep their
+heavy imports inside that function so that ``wavephase --help`` stays fast.
+A ``--recipe`` stands for a set of flags; flags given explicitly win.
 
 A user mistake (a bad argument, an unusable ``--out``, a missing optional
 dependency, no CUDA device, a corrupt or stale file) prints one line on stderr
@@ -15,9 +17,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import textwrap
 import traceback
 from typing import NoReturn, Sequence
 
+from wavephase.cli._options import HelpFormatter, apply_recipe, check_before_work
 from wavephase.exceptions import WavephaseError
 
 __all__ = ["main", "build_parser", "USER_ERRORS"]
@@ -35,7 +39,7 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print ``message`` on one line and exit with code 2."""
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = OneLineParser(
         prog="wavephase",
-        description="Multiscale wavelet models: scattering, phase harmonics, and their applications.",
+        description=textwrap.fill("Multiscale wavelet models: scattering, phase harmonics, and their applications. "
+                                  "Every sub-command writes metrics.json into --out; see wavephase COMMAND --help.",
+                                  100),
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -75,10 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         Process exit status: 0 success, 2 a user mistake, 1 an internal error, 130 interrupted.
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = apply_recipe(parser, parser.parse_args(argv), argv)
     prog = f"wavephase {args.command}"
     try:
+        check_before_work(args)
         status = args.func(args)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; run the same command again to resume", file=sys.stderr)

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import argparse
 
+from wavephase.cli._options import add_command, add_out
+
 __all__ = ["register"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``report`` sub-command."""
-    p = subparsers.add_parser("report", help="run every application and write DIR/index.html")
+    about = ("Runs each application at quick or full sizes and writes DIR/index.html and DIR/report.json. Each "
+             "section's sizes, seeds and device are the report's own, so that pages compare from run to run.")
+    p = add_command(subparsers, "report", "run every application; write an HTML report", _run, description=about,
+                    uses_cache=True)
     size = p.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="quick", action="store_true", default=True,
-                      help="small default sizes, ~10 minutes on 2 cores (default)")
-    size.add_argument("--full", dest="quick", action="store_false", help="paper sizes (hours)")
-    p.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections")
-    p.add_argument("--out", required=True, help="output directory")
-    p.set_defaults(func=_run)
+                      help="small sizes, about 10 minutes on 2 cores")
+    size.add_argument("--full", dest="quick", action="store_false", default=argparse.SUPPRESS,
+                      help="paper sizes (hours)")
+    p.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections (default: all)")
+    add_out(p, "output folder of the page, its figures and report.json")
 
 
 def _run(args: argparse.Namespace) -> int:

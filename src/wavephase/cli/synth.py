@@ -4,45 +4,55 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["register"]
+from wavephase.cli._options import (add_command, add_count, add_device, add_out, add_progress, add_recipes,
+                                    add_seed, add_workers, api_kwargs)
+from wavephase.experiments.recipes import SYNTHESIS_RECIPES
+
+__all__ = ["register", "API"]
+
+#: Each flag's keyword of :func:`~wavephase.experiments.synthesis.run_synthesis`.
+API: dict[str, str] = {
+    "field": "field", "size": "size", "samples": "n_samples", "train_size": "n_targets", "test_size": "n_heldout",
+    "steps": "steps", "statistics": "statistics", "seed": "random_state", "workers": "threads", "device": "device",
+    "progress": "progress", "recipe": "recipe",
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``synth`` sub-command."""
-    p = subparsers.add_parser(
-        "synth",
-        help="synthesise fields from wavelet phase harmonic moments; write target/synthesis/Gaussian "
-        "figures, spectra, PDFs, metrics.json and metrics.txt",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument("--field", required=True,
-                   help="'ising' (critical 2D Ising), 'turbulence' (2D vorticity) or a PNG/JPEG texture path")
-    p.add_argument("--size", type=int, default=None,
-                   help="field side (None: 64 for ising, 128 for turbulence and images)")
-    p.add_argument("--samples", type=int, default=None,
-                   help="number of syntheses (None: 4 ising, 2 turbulence, 1 image)")
-    p.add_argument("--targets", type=int, default=None,
-                   help="number of target fields whose moments are matched (None: --samples, at least 64 for ising)")
-    p.add_argument("--heldout", type=int, default=None,
-                   help="number of held-out true fields (None: max(samples, 8))")
-    p.add_argument("--steps", type=int, default=None, help="L-BFGS iterations (None: 200, 150 turbulence)")
+    p = add_command(subparsers, "synth", "synthesise fields from wavelet phase harmonics", _run,
+                    description="Matches the moments of target fields (Ising, turbulence or a texture) and "
+                                "compares the syntheses and a Gaussian model with held-out true fields; writes "
+                                "figures, spectra, PDFs, metrics.json and metrics.txt. A killed run resumes "
+                                "from --out when started again.",
+                    uses_cache=True)
+    p.add_argument("--field", default=None,
+                   help="'ising' (critical 2D Ising), 'turbulence' (2D vorticity) or a PNG/JPEG texture path "
+                        "(required unless a recipe gives it)")
+    add_count(p, "--size", "field side (default: 64 for ising, 128 for turbulence and images)")
+    add_count(p, "--samples", "syntheses drawn (default: 4 ising, 2 turbulence, 1 image)")
+    add_count(p, "--train-size", "target fields whose moments are matched (default: --samples, at least 64 for "
+                                 "ising)", aliases=("--targets",))
+    add_count(p, "--test-size", "held-out true fields the syntheses are compared with (default: max(samples, 8))",
+              aliases=("--heldout",))
+    p.add_argument("--steps", type=int, default=None, help="L-BFGS iterations (default: 200, 150 turbulence)")
     p.add_argument("--statistics", choices=("phase-harmonics", "scattering-covariance", "gaussian"),
                    default="phase-harmonics", help="moment model")
-    p.add_argument("--seed", type=int, default=0, help="seed of the simulations and syntheses")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch threads (1 is faster than 2 for these small operations on a busy machine)")
-    p.add_argument("--device", default="cpu", help="torch device of the simulations and syntheses, e.g. cuda")
-    p.add_argument("--out", required=True, help="output directory (a rerun resumes from its checkpoint)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
-    p.set_defaults(func=_run)
+    add_seed(p, "the simulations and syntheses (held-out fields: seed + 1)")
+    add_workers(p, "torch threads (1 is faster than 2 for these small operations on a busy machine)",
+                default=1, aliases=("--threads",))
+    add_device(p, "the simulations and syntheses")
+    add_progress(p)
+    add_out(p, "output folder (a killed run resumes from its checkpoint there)")
+    add_recipes(p, SYNTHESIS_RECIPES, API)
 
 
 def _run(args: argparse.Namespace) -> int:
     from wavephase.experiments.synthesis import run_synthesis
 
-    m = run_synthesis(args.field, args.out, size=args.size, n_samples=args.samples, steps=args.steps,
-                      random_state=args.seed, statistics=args.statistics, n_targets=args.targets,
-                      n_heldout=args.heldout, threads=args.threads, device=args.device, progress=args.progress)
+    if args.field is None:
+        raise ValueError("give --field (ising, turbulence or a PNG/JPEG path) or a --recipe.")
+    m = run_synthesis(out_dir=args.out, **api_kwargs(args, API))
     print(f"{m['field']} {m['size']}x{m['size']}: {m['n_samples']} syntheses in {m['seconds']['synthesis']:.1f} s "
           f"({m['steps_done']} steps); figures, metrics.json and metrics.txt in {args.out}")
     with open(f"{args.out}/metrics.txt") as fh:

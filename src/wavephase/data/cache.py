@@ -35,13 +35,28 @@ def cache_dir(subdir: str = "") -> Path:
     -------
     pathlib.Path
         Existing directory.
+
+    Raises
+    ------
+    ValueError
+        If the folder cannot be created (a file in the way, no permission); the
+        message names the environment variable that chose it.
     """
     root = os.environ.get("WAVEPHASE_CACHE")
+    source = "WAVEPHASE_CACHE"
     if root is None:
-        xdg = os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache"))
-        root = str(Path(xdg) / "wavephase")
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        source = "XDG_CACHE_HOME" if xdg is not None else "the default cache location"
+        root = str(Path(xdg if xdg is not None else Path.home() / ".cache") / "wavephase")
     path = Path(root) / subdir
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise ValueError(f"the wavephase cache folder {str(path)!r} (from {source}) is, or lies under, an existing "
+                         f"file; point WAVEPHASE_CACHE at a folder.") from None
+    except OSError as err:
+        raise ValueError(f"the wavephase cache folder {str(path)!r} (from {source}) cannot be created "
+                         f"({err.strerror}); point WAVEPHASE_CACHE at a writable folder.") from None
     return path
 
 

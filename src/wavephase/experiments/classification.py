@@ -25,6 +25,7 @@ from sklearn.metrics import confusion_matrix
 from wavephase.data.augment import augment_images, augmented_copies
 from wavephase.data.datasets import DATASETS, load_dataset
 from wavephase.experiments.outputs import prepare_output_dir, write_metrics
+from wavephase.experiments.recipes import CLASSIFICATION_RECIPES, recipe_record
 from wavephase.io import write_json
 from wavephase.models.features import scattering_features
 from wavephase.models.scattering_classifier import ScatteringClassifier
@@ -151,6 +152,7 @@ def run_classification(
     cache_features: bool = True,
     progress: bool = True,
     model_params: dict[str, Any] | None = None,
+    recipe: str | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one model on one data set; write metrics.json, confusion.json and confusion.png.
 
@@ -204,6 +206,9 @@ def run_classification(
         Other hyper-parameters of the estimator; for the sparse cascade, ``views``
         (see :class:`~wavephase.models.sparse_classifier.SparseScatteringClassifier`)
         also scatters every version of the data on each view's canvas.
+    recipe : str, optional
+        Name of the recipe (:data:`~wavephase.experiments.recipes.CLASSIFICATION_RECIPES`) whose
+        settings the other arguments hold; recorded by :func:`~wavephase.experiments.recipes.recipe_record`.
 
     Returns
     -------
@@ -213,6 +218,7 @@ def run_classification(
         ``dataset``, ``seconds``, ...
     """
     t0 = time.perf_counter()
+    recipe_used = recipe_record(recipe, CLASSIFICATION_RECIPES, locals())
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}.")
     if model not in MODELS:
@@ -316,6 +322,8 @@ def run_classification(
         "threads": torch.get_num_threads(),
         "params": {k: v for k, v in est.get_params().items() if k != "checkpoint_dir"},
     }
+    if recipe_used is not None:
+        metrics["recipe"] = recipe_used
     if model == "sparse-scattering":
         metrics["epochs"] = epochs
         metrics["history"] = est.history_

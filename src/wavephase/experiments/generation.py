@@ -100,13 +100,18 @@ def _save_grid(path: Path, rows: list[torch.Tensor], labels: list[str], title: s
     plt.close(fig)
 
 
-def _check_arguments(dataset: str, sizes: dict[str, int], vae_epochs: int | None, checkpoint: str | Path | None
-                     ) -> int:
-    """Every argument of :func:`run_generation` that can be checked before loading data; the VAE's epochs."""
+def _check_arguments(dataset: str, sizes: dict[str, int], vae_epochs: int | None, checkpoint: str | Path | None,
+                     quick: bool) -> int:
+    """Every argument of :func:`run_generation` that can be checked before loading data; the VAE's epochs.
+
+    ``sizes`` becomes the sizes used: the tiny ones with ``quick``, once the given ones are checked too.
+    """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {', '.join(map(repr, DATASETS))}, got {dataset!r}.")
     for name, minimum in (("train_size", 2), ("test_size", 2), ("epochs", 0), ("n_components", 1), ("n_fsd", 2)):
         check_positive_int(sizes[name], name, minimum=minimum)
+    if quick:
+        sizes.update(_QUICK)
     if sizes["n_components"] >= sizes["train_size"]:
         raise ValueError(f"n_components={sizes['n_components']} must be smaller than train_size="
                          f"{sizes['train_size']}; lower it or train on more images.")
@@ -178,9 +183,7 @@ def run_generation(
     t_start = time.perf_counter()
     sizes = dict(train_size=train_size, test_size=test_size, epochs=epochs, n_components=n_components, n_fsd=n_fsd,
                  polygon_size=64)
-    if quick:
-        sizes.update(_QUICK)
-    vae_epochs = _check_arguments(dataset, sizes, vae_epochs, checkpoint)
+    vae_epochs = _check_arguments(dataset, sizes, vae_epochs, checkpoint, quick)
     random_state = check_random_state(random_state)
     device = check_device(device)
     out = prepare_output_dir(out_dir, "out_dir")

@@ -14,6 +14,7 @@ from wavephase.experiments.outputs import prepare_output_dir, write_metrics
 from wavephase.filters import morlet_bank
 from wavephase.metrics.deformation import deformation_ratios, fourier_modulus
 from wavephase.scattering.scattering2d import Scattering2D
+from wavephase.validation import check_device, check_image_shape, check_positive_int, check_random_state
 
 __all__ = ["run_scattering_demo"]
 
@@ -81,7 +82,7 @@ def _plot_deformation(ratios: dict[str, list[float]], path: Path) -> None:
 
 
 def run_scattering_demo(out_dir: str | Path, image: str = "grace_hopper", size: int = 256, J: int = 4,
-                        L: int = 8) -> dict[str, Any]:
+                        L: int = 8, *, random_state: int = 0, device: str | torch.device = "cpu") -> dict[str, Any]:
     """Scatter a real image and write figures and ``metrics.json`` to ``out_dir``.
 
     Parameters
@@ -94,6 +95,11 @@ def run_scattering_demo(out_dir: str | Path, image: str = "grace_hopper", size: 
         Side of the square image analysed.
     J, L : int
         Scales and orientations.
+    random_state : int
+        Seed of the random smooth deformations of the stability study.
+    device : str or torch.device
+        Where the timed scattering runs (``"cpu"``, ``"cuda"``); the deformation
+        study runs on the CPU, in float64.
 
     Returns
     -------
@@ -101,18 +107,26 @@ def run_scattering_demo(out_dir: str | Path, image: str = "grace_hopper", size: 
         Metrics (settings, output shape, timings, Littlewood-Paley bounds,
         deformation ratios) and ``"figures"``, the PNG file names written.
     """
+    size = check_positive_int(size, "size")
+    check_image_shape((size, size), J, "(size, size)")
+    L = check_positive_int(L, "L")
+    random_state = check_random_state(random_state)
+    device = check_device(device)
     out = prepare_output_dir(out_dir)
     is_file = Path(image).suffix != "" or Path(image).exists()
     img = load_image(image, size) if is_file else sample_image(image, size)
     x = torch.from_numpy(img).double()
 
     start = time.perf_counter()
-    S = Scattering2D(J, (size, size), L=L)
+    S = Scattering2D(J, (size, size), L=L).to(device)
     build_seconds = time.perf_counter() - start
     with torch.no_grad():
         start = time.perf_counter()
-        coeffs = S(x.float())
+        coeffs = S(x.float().to(device))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the kernels run asynchronously
         forward_seconds = time.perf_counter() - start
+        coeffs = coeffs.cpu()
 
     bank = morlet_bank((size, size), J, L, dtype=torch.float64)
     lp = bank.littlewood_paley()
@@ -122,7 +136,7 @@ def run_scattering_demo(out_dir: str | Path, image: str = "grace_hopper", size: 
     xw = (x - x.mean()) * window
     S64 = Scattering2D(J, (size, size), L=L, dtype=torch.float64)
     ratios = deformation_ratios(xw, {"scattering": S64, "fourier modulus": fourier_modulus},
-                                [0.0025, 0.005, 0.01, 0.02, 0.04])
+                                [0.0025, 0.005, 0.01, 0.02, 0.04], seed=random_state)
 
     figures = {"wavelets": "scattering_wavelets.png", "coefficients": "scattering_coefficients.png",
                "deformation": "scattering_deformation.png"}
@@ -130,7 +144,7 @@ def run_scattering_demo(out_dir: str | Path, image: str = "grace_hopper", size: 
     _plot_coefficients(img, coeffs, J, L, out / figures["coefficients"])
     _plot_deformation(ratios, out / figures["deformation"])
     metrics = {
-        "image": image, "size": size, "J": J, "L": L,
+        "image": image, "size": size, "J": J, "L": L, "random_state": random_state, "device": str(device),
         "channels": S.output_channels, "output_shape": list(coeffs.shape),
         "build_seconds": build_seconds, "forward_seconds": forward_seconds,
         "littlewood_paley_min": float(lp.min()), "littlewood_paley_max": float(lp.max()),

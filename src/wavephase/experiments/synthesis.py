@@ -19,6 +19,7 @@ import torch
 
 from wavephase.data.images import load_image
 from wavephase.experiments.outputs import prepare_output_dir, write_metrics
+from wavephase.experiments.recipes import SYNTHESIS_RECIPES, recipe_record
 from wavephase.io import atomic_write_bytes
 from wavephase.metrics.field_comparison import compare_fields
 from wavephase.metrics.fields import power_spectrum
@@ -166,7 +167,8 @@ def _table(metrics: dict[str, Any]) -> str:
 def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n_samples: int | None = None,
                   steps: int | None = None, random_state: int = 0, statistics: str = "phase-harmonics",
                   n_targets: int | None = None, n_heldout: int | None = None, threads: int | None = 1,
-                  device: str | torch.device | None = None, progress: bool = True) -> dict[str, Any]:
+                  device: str | torch.device | None = None, progress: bool = True,
+                  recipe: str | None = None) -> dict[str, Any]:
     """Synthesise fields of a physical process (or an image texture) and compare them with held-out truth.
 
     Every argument and the output folder are checked before any simulation.
@@ -205,6 +207,10 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
         Where the simulations and syntheses run (the CPU by default).
     progress : bool
         Show progress bars.
+    recipe : str, optional
+        The :data:`~wavephase.experiments.recipes.SYNTHESIS_RECIPES` entry this run starts from
+        (``run_synthesis(out_dir=..., recipe=name, **SYNTHESIS_RECIPES[name])``); ``metrics.json``
+        records it and every argument that differs from its settings.
 
     Returns
     -------
@@ -214,6 +220,7 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
         :func:`~wavephase.metrics.compare_fields`'s output (for Ising: energy and
         mean ``|m|`` of ``sign(x)``).
     """
+    recipe_used = recipe_record(recipe, SYNTHESIS_RECIPES, locals())
     kind = _kind(field)
     q_size, q_n, q_steps = QUICK_SETTINGS[kind]
     size = q_size if size is None else check_positive_int(size, "size", minimum=8)
@@ -235,13 +242,14 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
         torch.set_num_threads(threads)
     try:
         return _run(field, kind, out, size, n_samples, steps, random_state, statistics, n_targets, n_heldout,
-                    device, progress)
+                    device, progress, recipe_used)
     finally:
         torch.set_num_threads(old_threads)
 
 
 def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int, random_state: int,
-         statistics: str, n_targets: int, n_heldout: int, device: torch.device, progress: bool) -> dict[str, Any]:
+         statistics: str, n_targets: int, n_heldout: int, device: torch.device, progress: bool,
+         recipe: dict[str, Any] | None) -> dict[str, Any]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     if kind == "image":
@@ -273,7 +281,7 @@ def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int
         "n_heldout": int(truth.shape[0]), "steps": steps, "steps_done": result.steps_done,
         "random_state": random_state, "statistics": statistics, "match": match, "diverged": result.diverged,
         "resumed": result.resumed, "loss_history": result.loss_history, "seconds": timings, "figures": figures,
-        "metrics": metrics,
+        "metrics": metrics, **({"recipe": recipe} if recipe is not None else {}),
     }
     write_metrics(out, summary)
     header = (f"{field} {size}x{size}: {n_samples} syntheses of {targets.shape[0]} targets ({statistics}, "
