@@ -1,0 +1,36 @@
+"""Every tuning constant of the 2D scattering cascade, with the benchmark case that sets it (private).
+
+The cases are those of ``benchmarks/bench_scattering2d.py``: (a) J=2, L=8, 256
+images of 28 x 28; (b) J=3, L=8, 64 images of 32 x 32; (c) J=4, L=8, 8 images of
+256 x 256. None of these constants changes a coefficient, only how fast and in
+how much memory they are computed.
+"""
+
+from __future__ import annotations
+
+MiB = 2**20
+
+# Largest padded side for which backend="auto" picks the matrix-product DFTs: their
+# cost grows as n^3 against n^2 log n, and they break even with FFTs near 64-80.
+# Cases (a) and (b) (padded 36 and 48) run faster with matrices, case (c) (264) with FFTs.
+MATMUL_MAX_SIZE = 64
+
+# Default bound on the largest intermediate of a chunk of images: it bounds the peak
+# memory of large images (case (c): 8 images of 256 x 256 then run in chunks of 3)
+# without slowing small ones.
+DEFAULT_CHUNK_BYTES = 16 * MiB
+
+# Chunk size of the matrix-product backend in the caller's thread: intermediates that
+# stay in cache. bench_scattering2d.py case (a) at one thread.
+MATMUL_CHUNK_BYTES = 4 * MiB
+
+# Chunk sizes of the one-thread workers that scatter parts of a batch side by side,
+# without and with autograd: bench_scattering2d.py case (a) at two threads, forward
+# (64-image chunks) and forward+backward (32-image chunks).
+WORKER_CHUNK_BYTES = 11 * MiB
+WORKER_GRAD_CHUNK_BYTES = 6 * MiB
+
+# Smallest part worth a worker: case (b) (64 images of 32 x 32) gains from two parts;
+# 32 images of 28 x 28 in two parts of 16 ran forward+backward slower than in torch's
+# threads, 64 in two parts of 32 faster (case (a)'s images).
+WORKER_MIN_PART_BYTES = 4 * MiB
