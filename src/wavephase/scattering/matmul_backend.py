@@ -19,7 +19,12 @@ from __future__ import annotations
 import torch
 
 from wavephase.scattering._threads import in_worker, worker_workspaces
-from wavephase.scattering._tuning import MATMUL_CHUNK_BYTES, WORKER_CHUNK_BYTES, WORKER_GRAD_CHUNK_BYTES
+from wavephase.scattering._tuning import (
+    GEMM_SLICE_COLUMNS,
+    MATMUL_CHUNK_BYTES,
+    WORKER_CHUNK_BYTES,
+    WORKER_GRAD_CHUNK_BYTES,
+)
 from wavephase.scattering._workspace import Workspace
 from wavephase.scattering.cascade import CascadeBackend
 from wavephase.scattering.matrices import dft_matrix, padding_matrix
@@ -51,6 +56,17 @@ def _rows(a: torch.Tensor, u: torch.Tensor, work: Workspace | None = None, key: 
     return flat.view(shape)
 
 
+def _mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``a @ b`` for a small ``a`` and a wide ``b``, in slices of ``GEMM_SLICE_COLUMNS`` columns (into ``out``)."""
+    if torch.is_grad_enabled() and (a.requires_grad or b.requires_grad):
+        return a @ b  # a recorded backward pass (create_graph): out= does not record
+    out = b.new_empty(a.shape[0], b.shape[1]) if out is None else out
+    n_slices = -(-b.shape[1] // GEMM_SLICE_COLUMNS)
+    for b_part, out_part in zip(b.tensor_split(n_slices, dim=1), out.tensor_split(n_slices, dim=1)):
+        torch.mm(a, b_part, out=out_part)
+    return out
+
+
 def _backward_workspace(ctx) -> Workspace:
     """Buffers for a backward pass: the forward call's scratch (in a worker, the worker's own), unless the
     backward itself is recorded.
@@ -66,10 +82,13 @@ def _backward_workspace(ctx) -> Workspace:
 
 
 class _Spectrum(torch.autograd.Function):
-    """2D DFT of real maps ``(m, n, S)`` into planar spectra ``(m', 2, n', S)``.
+    """2D DFT of real maps ``(m, n, S)`` into planar spectra ``(m', 2, n', S)``, by Hermitian symmetry.
 
-    ``cols`` ``(2 n', n)`` holds the real and imaginary parts of the column DFT,
-    ``rows`` ``(2 m', 2 m)`` the row DFT on interleaved parts. No backward pass
+    ``cols`` ``(2 h, n)`` holds the real and imaginary parts of the column DFT at
+    the ``h = n' // 2 + 1`` non-negative frequencies, ``rows`` ``(2 m', 2 m)`` the
+    row DFT on interleaved parts; the other columns of a real map's spectrum
+    are conjugates, ``u_hat[-r, -c] = conj(u_hat[r, c])``, copied by ``mirror``
+    (see :func:`_mirror_indices`). That halves both products. No backward pass
     needs the spectra or the half-transformed maps (the transforms are linear
     and the wavelet modulus keeps only its own output), so both are written into
     reused buffers even while a graph is recorded.
@@ -77,25 +96,57 @@ class _Spectrum(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, u: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor,  # type: ignore[override]
-                scratch: Workspace, key: str) -> torch.Tensor:
+                mirror: tuple[torch.Tensor, torch.Tensor, torch.Tensor], n_out: int, scratch: Workspace,
+                key: str) -> torch.Tensor:
         m, n = u.shape[:2]
-        size = u[0, 0].numel()
-        z = torch.matmul(cols, u.view(m, n, size), out=scratch.empty("dft_cols", (m, len(cols), size), u.dtype,
+        size, h = u[0, 0].numel(), len(cols) // 2
+        z = torch.matmul(cols, u.view(m, n, size), out=scratch.empty("dft_cols", (m, 2 * h, size), u.dtype,
                                                                      u.device))
-        u_hat = torch.mm(rows, z.view(2 * m, -1), out=scratch.empty(key, (len(rows), len(cols) // 2 * size), u.dtype,
-                                                                    u.device))
+        u_hat = scratch.empty(key, (len(rows) // 2, 2, n_out, size), u.dtype, u.device)
+        _mm(rows, z.view(2 * m, -1), out=u_hat.view(len(rows), -1)[:, :h * size])
+        src, dst, _ = mirror
+        flat = u_hat.view(-1, size)
+        conj = torch.index_select(flat, 0, src, out=scratch.empty("mirror", (len(src), size), u.dtype, u.device))
+        conj[len(src) // 2:].neg_()  # the imaginary plane
+        flat.index_copy_(0, dst, conj)
         ctx.save_for_backward(cols, rows)
-        ctx.u_shape, ctx.scratch = u.shape, scratch
-        return u_hat.view(len(rows) // 2, 2, len(cols) // 2, size)
+        ctx.u_shape, ctx.mirror, ctx.scratch = u.shape, mirror, scratch
+        return u_hat
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         cols, rows = ctx.saved_tensors
         work = _backward_workspace(ctx)
-        m, n = ctx.u_shape[:2]
-        g = torch.mm(rows.T, grad.reshape(len(rows), -1),
-                     out=work.out("grad_spectrum", (2 * m, grad[0, 0].numel()), grad.dtype, grad.device))
-        return torch.matmul(cols.T, g.view(m, len(cols), -1)).view(ctx.u_shape), None, None, None, None
+        _, dst, src_half = ctx.mirror
+        m_out, _, _, size = grad.shape
+        h = len(cols) // 2
+        # Adjoint of the mirror: the gradients at the conjugate positions fold back onto the kept half.
+        folded = grad.reshape(-1, size).index_select(0, dst)
+        folded[len(dst) // 2:].neg_()
+        half = work.out("grad_half", (m_out, 2, h, size), grad.dtype, grad.device)
+        half = grad[:, :, :h].contiguous() if half is None else half.copy_(grad[:, :, :h])
+        half.view(-1, size).index_add_(0, src_half, folded)
+        m = ctx.u_shape[0]
+        g = _mm(rows.T, half.view(len(rows), -1), work.out("grad_spectrum", (2 * m, h * size), grad.dtype,
+                                                           grad.device))
+        return torch.matmul(cols.T, g.view(m, 2 * h, size)).view(ctx.u_shape), None, None, None, None, None, None
+
+
+def _mirror_indices(m: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Rows of a planar spectrum ``(m, 2, n, S)``, flattened to ``(m 2 n, S)``, that Hermitian symmetry fills.
+
+    Returns ``(src, dst, src_half)``: the entries at ``dst`` (columns ``c >= h =
+    n // 2 + 1``, real plane then imaginary plane) are those at ``src`` (row
+    ``-r``, column ``n - c``), the imaginary ones negated; ``src_half`` holds the
+    same sources in the flattening ``(m, 2, h)`` of the kept half.
+    """
+    h = n // 2 + 1
+    r, c = torch.arange(m)[:, None], torch.arange(h, n)[None, :]
+    dst = (r * 2 * n + c).flatten()
+    src_r, src_c = (-r) % m, n - c
+    src = (src_r * 2 * n + src_c).flatten()
+    src_half = (src_r * 2 * h + src_c).flatten()
+    return torch.cat((src, src + n)), torch.cat((dst, dst + n)), torch.cat((src_half, src_half + h))
 
 
 class _WaveletModulus(torch.autograd.Function):
@@ -114,7 +165,9 @@ class _WaveletModulus(torch.autograd.Function):
         m, _, n, *rest = y.shape
         y = torch.matmul(inv_cols, y.view(m, 2 * n, -1),
                          out=scratch.empty("inverse_cols", (m, 2 * n, y[0, 0, 0].numel()), y.dtype, y.device))
-        parts = _rows(inv_rows, y.view(2 * m, -1), work, "parts").view(2, m, n, *rest)
+        y = y.view(2 * m, -1)
+        parts = _mm(inv_rows, y, work.out("parts", y.shape, y.dtype, y.device))
+        parts = parts.view(2, m, n, *rest)
         out = modulus_of_parts(parts[0], parts[1], work.out(key, parts.shape[1:], parts.dtype, parts.device))
         ctx.save_for_backward(parts, out, values, inv_rows, inv_cols)
         ctx.blocks, ctx.u_shape, ctx.scratch = blocks, u_hat.shape, scratch
@@ -128,7 +181,7 @@ class _WaveletModulus(torch.autograd.Function):
         size = parts[0, 0].numel()
         scale = grad_over_modulus(grad, out, work.out("grad_scale", out.shape, out.dtype, out.device))
         g = torch.mul(parts, scale, out=work.out("grad_parts", parts.shape, parts.dtype, parts.device))
-        g = torch.mm(inv_rows.T, g.view(2 * m, -1), out=work.out("grad_rows", (2 * m, size), g.dtype, g.device))
+        g = _mm(inv_rows.T, g.view(2 * m, -1), work.out("grad_rows", (2 * m, size), g.dtype, g.device))
         g = torch.matmul(inv_cols.T, g.view(m, 2 * n, -1),
                          out=work.out("grad_cols", (m, 2 * n, size // n), g.dtype, g.device))
         return _product_adjoint(g.view(m, 2, n, *rest), values, ctx.blocks, ctx.u_shape, work), *[None] * 7
@@ -173,13 +226,19 @@ class MatmulBackend(CascadeBackend):
         def add(name: str, matrix: torch.Tensor) -> None:
             self.register_buffer(name, matrix.to(dtype), persistent=False)
 
-        def dft_cols(f: torch.Tensor) -> torch.Tensor:  # columns' DFT of real maps: real and imaginary parts
-            return torch.cat((f.real, f.imag))
+        def dft_cols(f: torch.Tensor) -> torch.Tensor:  # columns' DFT of real maps at frequencies 0..n/2
+            h = len(f) // 2 + 1
+            return torch.cat((f.real[:h], f.imag[:h]))
+
+        def add_mirror(m: int, n: int) -> None:
+            for name, index in zip(("src", "dst", "src_half"), _mirror_indices(m, n)):
+                self.register_buffer(f"_mirror{m}x{n}_{name}", index, persistent=False)
 
         pad_rows = padding_matrix(M, (Mp - M) // 2, Mp - M - (Mp - M) // 2, pad_mode)
         pad_cols = padding_matrix(N, (Np - N) // 2, Np - N - (Np - N) // 2, pad_mode)
         add("_x_cols", dft_cols(dft_matrix(Np) @ pad_cols.to(torch.complex128)))
         add("_x_rows", _planar(dft_matrix(Mp) @ pad_rows.to(torch.complex128), out_ri_first=False, in_ri_first=False))
+        add_mirror(Mp, Np)
         for r, (rows, cols) in enumerate(self.lowpass_levels(phi.double())):
             m, n = Mp >> r, Np >> r
             if r == 0:  # order 0 is averaged straight from the unpadded input
@@ -192,6 +251,8 @@ class MatmulBackend(CascadeBackend):
             if max_order == 2 and r < J - 1:  # spectra of |U1| for order 2
                 add(f"_fwd_cols{r}", dft_cols(dft_matrix(n)))
                 add(f"_fwd_rows{r}", _planar(dft_matrix(m), out_ri_first=False, in_ri_first=False))
+                if r > 0:
+                    add_mirror(m, n)
         for j, r in self.block_levels():
             blocks, values = filter_blocks(kymatio_level(psi[j].double(), r), 2 ** (j - r))
             self._blocks[f"_psi{j}_at{r}"] = blocks
@@ -222,7 +283,7 @@ class MatmulBackend(CascadeBackend):
         # contiguous, but its odd strides would change the GEMMs' rounding).
         x = x.clone(memory_format=torch.contiguous_format) if buffer is None else buffer.copy_(x)
         x_hat = _Spectrum.apply(x, self.buffer("_x_cols", x.dtype), self.buffer("_x_rows", x.dtype),
-                                scratch, "x_hat")
+                                self._mirror(*self.padded_shape), self.padded_shape[1], scratch, "x_hat")
         return x, x_hat[:, :, :, None]
 
     def lowpass_input(self, x: torch.Tensor, work: Workspace) -> torch.Tensor:
@@ -239,9 +300,13 @@ class MatmulBackend(CascadeBackend):
 
     def spectrum(self, u: torch.Tensor, level: int, work: Workspace, scratch: Workspace) -> torch.Tensor:
         """Planar spectra ``(m, 2, n, 1, L B)`` of the order-1 maps ``(m, n, L, B)``."""
+        m, n = u.shape[:2]
         u_hat = _Spectrum.apply(u, self.buffer(f"_fwd_cols{level}", u.dtype), self.buffer(f"_fwd_rows{level}", u.dtype),
-                                scratch, "spectrum")
+                                self._mirror(m, n), n, scratch, "spectrum")
         return u_hat[:, :, :, None]
+
+    def _mirror(self, m: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return tuple(getattr(self, f"_mirror{m}x{n}_{name}") for name in ("src", "dst", "src_half"))
 
     def lowpass(self, u: torch.Tensor, level: int, work: Workspace) -> torch.Tensor:
         """Real maps ``(m, n, ...)`` averaged by phi, subsampled to ``2**J`` and cropped."""
