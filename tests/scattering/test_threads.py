@@ -27,10 +27,10 @@ def _serial_and_parallel(S, fn):
 
 
 def test_workers_give_the_serial_coefficients_and_gradients(two_threads):
-    # chunk_bytes=1: one image per chunk, so six images make two parts of three chunks.
+    # chunk_bytes=1: one image per chunk, so six images make six parts for the two workers.
     S = Scattering2D(2, (12, 12), L=3, dtype=torch.float64, backend="matmul", chunk_bytes=1)
     x = torch.randn(6, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    assert thread_parts(S.cascade, x, S.chunk_bytes) == 2
+    assert thread_parts(S.cascade, x, S.chunk_bytes) == 6
     serial, parallel = _serial_and_parallel(S, lambda: S(x))
     torch.testing.assert_close(parallel, serial, rtol=1e-13, atol=1e-15)
 
@@ -84,6 +84,17 @@ def test_workers_leave_the_callers_thread_settings_alone(two_threads):
     assert thread_parts(S.cascade, torch.rand(1, 12, 12), 1) == 1
     torch.set_num_threads(1)
     assert thread_parts(S.cascade, torch.rand(4, 12, 12), 1) == 1
+
+
+def test_parts_are_worker_sized_chunks_and_at_least_one_per_worker(two_threads):
+    S = Scattering2D(2, (28, 28), L=8, backend="matmul")
+    per_image = S.cascade.bytes_per_image(torch.float32)
+    x = torch.rand(256, 28, 28)
+    parts = thread_parts(S.cascade, x, S.chunk_bytes)
+    assert parts >= 4 and 256 / parts <= S.cascade.chunk_limit(True, False) / per_image
+    assert thread_parts(S.cascade, x.requires_grad_(), S.chunk_bytes) >= 2
+    # a batch too small for two parts of WORKER_MIN_PART_BYTES stays in the caller's thread
+    assert thread_parts(S.cascade, torch.rand(16, 28, 28), S.chunk_bytes) == 1
 
 
 def test_concurrent_callers_share_the_workers(two_threads):

@@ -26,10 +26,13 @@ def _recording(x: torch.Tensor) -> bool:
 
 
 def thread_parts(backend: CascadeBackend, x: torch.Tensor, chunk_bytes: int) -> int:
-    """Parts of the batch scattered side by side by one-thread workers (1: torch's own threads).
+    """Parts of the batch that one-thread workers take in turn (1: no workers, torch's own threads).
 
     Only backends that declare :attr:`~CascadeBackend.uses_workers` gain, on the
-    CPU, and only with parts of at least ``WORKER_MIN_PART_BYTES`` each.
+    CPU, and only with at least two parts of ``WORKER_MIN_PART_BYTES``. Each part
+    is one chunk of the workers' size, and there are at least as many parts as
+    workers: a worker that the machine slows down takes fewer parts instead of
+    holding the others up at the end.
 
     Parameters
     ----------
@@ -47,8 +50,13 @@ def thread_parts(backend: CascadeBackend, x: torch.Tensor, chunk_bytes: int) -> 
     """
     if not backend.uses_workers or x.device.type != "cpu" or in_worker():
         return 1
-    smallest = max(1, min(chunk_bytes, WORKER_MIN_PART_BYTES) // backend.bytes_per_image(x.dtype))
-    return max(1, min(torch.get_num_threads(), len(x) // smallest))
+    per_image = backend.bytes_per_image(x.dtype)
+    workers = min(torch.get_num_threads(), len(x) // max(1, min(chunk_bytes, WORKER_MIN_PART_BYTES) // per_image))
+    if workers < 2:
+        return 1
+    limit = backend.chunk_limit(True, _recording(x))
+    part = max(1, (chunk_bytes if limit is None else min(chunk_bytes, limit)) // per_image)
+    return max(workers, -(-len(x) // part))
 
 
 def _scatter_chunks(backend: CascadeBackend, x: torch.Tensor, chunk_bytes: int,
@@ -57,8 +65,8 @@ def _scatter_chunks(backend: CascadeBackend, x: torch.Tensor, chunk_bytes: int,
     record, worker = _recording(x), in_worker()
     work, scratch = Workspace(not record), Workspace(True)
     if worker:
-        # A worker scatters only a few chunks per call: it keeps its own buffers from
-        # call to call instead of faulting fresh ones in (~10 % of its time on case (a)).
+        # A worker scatters one chunk per part: it keeps its own buffers from part to
+        # part and call to call instead of faulting fresh ones in (~10 % of its time on case (a)).
         own_work, scratch = worker_workspaces()
         work = work if record else own_work
     limit = backend.chunk_limit(worker, record)

@@ -24,11 +24,13 @@ DEFAULT_CHUNK_BYTES = 16 * MiB
 # stay in cache. bench_scattering2d.py case (a) at one thread.
 MATMUL_CHUNK_BYTES = 4 * MiB
 
-# Chunk sizes of the one-thread workers that scatter parts of a batch side by side,
-# without and with autograd: bench_scattering2d.py case (a) at two threads, forward
-# (64-image chunks) and forward+backward (32-image chunks).
-WORKER_CHUNK_BYTES = 11 * MiB
-WORKER_GRAD_CHUNK_BYTES = 6 * MiB
+# Chunk size of the one-thread workers that scatter parts of a batch side by side
+# (each part is one chunk, the workers take them in turn): bench_scattering2d.py
+# case (a) at two threads, 32-image chunks (eight parts for two workers, room to
+# balance a busy machine). Forward, chunks of 21 to 32 images ran alike, and as two
+# parts of four 32-image chunks; forward+backward, 43-image chunks ran 10 % slower.
+WORKER_CHUNK_BYTES = 5 * MiB + MiB // 2
+WORKER_GRAD_CHUNK_BYTES = WORKER_CHUNK_BYTES
 
 # Smallest part worth a worker: case (b) (64 images of 32 x 32) gains from two parts;
 # 32 images of 28 x 28 in two parts of 16 ran forward+backward slower than in torch's
@@ -40,3 +42,9 @@ WORKER_MIN_PART_BYTES = 4 * MiB
 # (36 x 36) @ (36 x 73728) for 64 images, ran in 4.5 ms as one GEMM and in 3.8 ms
 # as eight of 9216 columns (one thread).
 GEMM_SLICE_COLUMNS = 9216
+
+# Fewest maps (columns) for which the adjoint of the Fourier product runs as one
+# batched GEMM of (blocks x L) @ (L x maps) per frequency; below, as a product and a
+# sum over L. Case (a)'s order 1 (32 maps per chunk): 0.75 ms as GEMMs, 0.18 ms as
+# a product and a sum; its order 2 (256 maps): 0.30 ms against 1.7 ms.
+ADJOINT_GEMM_MIN_COLUMNS = 64

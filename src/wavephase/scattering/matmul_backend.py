@@ -20,6 +20,7 @@ import torch
 
 from wavephase.scattering._threads import in_worker, worker_workspaces
 from wavephase.scattering._tuning import (
+    ADJOINT_GEMM_MIN_COLUMNS,
     GEMM_SLICE_COLUMNS,
     MATMUL_CHUNK_BYTES,
     WORKER_CHUNK_BYTES,
@@ -190,11 +191,17 @@ class _WaveletModulus(torch.autograd.Function):
 def _product_adjoint(grad: torch.Tensor, values: torch.Tensor, blocks: FilterBlocks,
                      u_shape: torch.Size, work: Workspace) -> torch.Tensor:
     """Gradient of the planar periodized product ``(m, 2, n, L, S)`` with respect to its spectra ``u_shape``."""
-    # Per (row, part, column), (blocks, L) @ (L, S): batch axes leading, so no operand is
-    # transposed (about twice as fast as the generic einsum adjoint).
-    m, _, n, _, size = grad.shape
-    per_block = torch.matmul(values.squeeze(-1).movedim(0, -2).to(grad.dtype), grad,
-                             out=work.out("grad_blocks", (m, 2, n, len(blocks.index), size), grad.dtype, grad.device))
+    m, _, n, L, size = grad.shape
+    per_block = work.out("grad_blocks", (m, 2, n, len(blocks.index), size), grad.dtype, grad.device)
+    if size >= ADJOINT_GEMM_MIN_COLUMNS:
+        # Per (row, part, column), (blocks, L) @ (L, S): batch axes leading, so no operand is
+        # transposed (about twice as fast as the generic einsum adjoint).
+        per_block = torch.matmul(values.squeeze(-1).movedim(0, -2).to(grad.dtype), grad, out=per_block)
+    else:
+        per_block = grad.new_empty(m, 2, n, len(blocks.index), size) if per_block is None else per_block
+        product = work.out("grad_product", grad.shape, grad.dtype, grad.device)
+        for b in range(len(blocks.index)):
+            torch.sum(torch.mul(grad, values[b].to(grad.dtype), out=product), dim=3, out=per_block[:, :, :, b])
     grad_u = grad.new_empty(u_shape) if blocks.complete else grad.new_zeros(u_shape)
     for b, (a, c) in enumerate(blocks.index):
         block(grad_u, a, c, blocks.k, 0, 2).copy_(per_block[:, :, :, b, None])
