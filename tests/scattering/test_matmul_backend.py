@@ -52,3 +52,17 @@ def test_planar_spectra_are_the_ffts_of_the_padded_images():
     assert torch.equal(images, x.permute(1, 2, 0))
     spectrum = torch.complex(planar[:, 0, :, 0], planar[:, 1, :, 0]).permute(2, 0, 1)
     torch.testing.assert_close(spectrum, expected[:, 0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch", [3, 24])  # order-2 products over 12 and 96 maps: both adjoints
+def test_gradients_match_the_fft_backend(batch):
+    x = torch.randn(batch, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    grads = []
+    for backend in ("fft", "matmul"):
+        xg = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(Scattering2D(2, (16, 16), L=4, dtype=torch.float64, backend=backend)(xg)
+                                   .square().sum(), xg, create_graph=True)
+        (gg,) = torch.autograd.grad(g.square().sum(), xg)
+        grads.append((g.detach(), gg))
+    torch.testing.assert_close(grads[1][0], grads[0][0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(grads[1][1], grads[0][1], rtol=1e-8, atol=1e-10)

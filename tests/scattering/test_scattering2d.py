@@ -250,3 +250,10 @@ def test_module_precision_follows_double_and_input(backend):
     S.double()
     assert all(b.dtype == torch.float64 for b in S.buffers() if b.is_floating_point())
     assert S(x).dtype == torch.float64 and S(x.float()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("backend", ["fft", "matmul"])
+def test_second_derivatives_are_exact(backend):
+    S = Scattering2D(1, (6, 6), L=2, dtype=torch.float64, backend=backend)
+    x = torch.randn(1, 6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    assert torch.autograd.gradgradcheck(S, (x,))

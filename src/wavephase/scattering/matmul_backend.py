@@ -29,7 +29,7 @@ from wavephase.scattering._tuning import (
 from wavephase.scattering._workspace import Workspace
 from wavephase.scattering.cascade import CascadeBackend
 from wavephase.scattering.matrices import dft_matrix, padding_matrix
-from wavephase.scattering.modulus import grad_over_modulus, modulus_of_parts
+from wavephase.scattering.modulus import grad_over_modulus, modulus, modulus_of_parts
 from wavephase.scattering.periodize import FilterBlocks, block, filter_blocks, kymatio_level, periodized_sum
 
 __all__ = ["MatmulBackend"]
@@ -90,20 +90,21 @@ class _Spectrum(torch.autograd.Function):
     row DFT on interleaved parts; the other columns of a real map's spectrum
     are conjugates, ``u_hat[-r, -c] = conj(u_hat[r, c])``, copied by ``mirror``
     (see :func:`_mirror_indices`). That halves both products. No backward pass
-    needs the spectra or the half-transformed maps (the transforms are linear
-    and the wavelet modulus keeps only its own output), so both are written into
-    reused buffers even while a graph is recorded.
+    needs the half-transformed maps (the transforms are linear), so they are
+    written into a reused buffer even while a graph is recorded; the spectra are
+    ``work``'s buffer ``key`` (fresh while a graph is recorded: the wavelet
+    modulus saves them for recorded backward passes).
     """
 
     @staticmethod
     def forward(ctx, u: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor,  # type: ignore[override]
-                mirror: tuple[torch.Tensor, torch.Tensor, torch.Tensor], n_out: int, scratch: Workspace,
-                key: str) -> torch.Tensor:
+                mirror: tuple[torch.Tensor, torch.Tensor, torch.Tensor], n_out: int, work: Workspace,
+                scratch: Workspace, key: str) -> torch.Tensor:
         m, n = u.shape[:2]
         size, h = u[0, 0].numel(), len(cols) // 2
         z = torch.matmul(cols, u.view(m, n, size), out=scratch.empty("dft_cols", (m, 2 * h, size), u.dtype,
                                                                      u.device))
-        u_hat = scratch.empty(key, (len(rows) // 2, 2, n_out, size), u.dtype, u.device)
+        u_hat = work.empty(key, (len(rows) // 2, 2, n_out, size), u.dtype, u.device)
         _mm(rows, z.view(2 * m, -1), out=u_hat.view(len(rows), -1)[:, :h * size])
         src, dst, _ = mirror
         flat = u_hat.view(-1, size)
@@ -130,7 +131,7 @@ class _Spectrum(torch.autograd.Function):
         m = ctx.u_shape[0]
         g = _mm(rows.T, half.view(len(rows), -1), work.out("grad_spectrum", (2 * m, h * size), grad.dtype,
                                                            grad.device))
-        return torch.matmul(cols.T, g.view(m, 2 * h, size)).view(ctx.u_shape), None, None, None, None, None, None
+        return torch.matmul(cols.T, g.view(m, 2 * h, size)).view(ctx.u_shape), *[None] * 7
 
 
 def _mirror_indices(m: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -155,7 +156,10 @@ class _WaveletModulus(torch.autograd.Function):
 
     The backward pass needs only the modulus' input and output, so the product
     and the column transform write into reused buffers even while a graph is
-    recorded, and autograd runs one node instead of about ten.
+    recorded, and autograd runs one node instead of about ten. A backward pass
+    that is itself recorded (``create_graph``) differentiates a recomputation
+    from the saved spectra instead (:func:`_recorded_wavelet_modulus`): second
+    derivatives need how the transform's phase depends on them.
     """
 
     @staticmethod
@@ -170,13 +174,17 @@ class _WaveletModulus(torch.autograd.Function):
         parts = _mm(inv_rows, y, work.out("parts", y.shape, y.dtype, y.device))
         parts = parts.view(2, m, n, *rest)
         out = modulus_of_parts(parts[0], parts[1], work.out(key, parts.shape[1:], parts.dtype, parts.device))
-        ctx.save_for_backward(parts, out, values, inv_rows, inv_cols)
+        ctx.save_for_backward(parts, out, values, inv_rows, inv_cols, u_hat)
         ctx.blocks, ctx.u_shape, ctx.scratch = blocks, u_hat.shape, scratch
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        parts, out, values, inv_rows, inv_cols = ctx.saved_tensors
+        parts, out, values, inv_rows, inv_cols, u_hat = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            with torch.enable_grad():
+                recorded = _recorded_wavelet_modulus(u_hat, values, ctx.blocks, inv_rows, inv_cols)
+            return torch.autograd.grad(recorded, u_hat, grad, create_graph=True)[0], *[None] * 7
         work = _backward_workspace(ctx)
         _, m, n, *rest = parts.shape
         size = parts[0, 0].numel()
@@ -186,6 +194,15 @@ class _WaveletModulus(torch.autograd.Function):
         g = torch.matmul(inv_cols.T, g.view(m, 2 * n, -1),
                          out=work.out("grad_cols", (m, 2 * n, size // n), g.dtype, g.device))
         return _product_adjoint(g.view(m, 2, n, *rest), values, ctx.blocks, ctx.u_shape, work), *[None] * 7
+
+
+def _recorded_wavelet_modulus(u_hat: torch.Tensor, values: torch.Tensor, blocks: FilterBlocks,
+                              inv_rows: torch.Tensor, inv_cols: torch.Tensor) -> torch.Tensor:
+    """:class:`_WaveletModulus` with autograd's own operations, for recorded backward passes."""
+    y = sum(block(u_hat, a, c, blocks.k, 0, 2) * v for (a, c), v in zip(blocks.index, values))
+    m, _, n, *rest = y.shape
+    parts = (inv_rows @ (inv_cols @ y.reshape(m, 2 * n, -1)).reshape(2 * m, -1)).view(2, m, n, *rest)
+    return modulus(torch.complex(parts[0], parts[1]))
 
 
 def _product_adjoint(grad: torch.Tensor, values: torch.Tensor, blocks: FilterBlocks,
@@ -198,10 +215,9 @@ def _product_adjoint(grad: torch.Tensor, values: torch.Tensor, blocks: FilterBlo
         # transposed (about twice as fast as the generic einsum adjoint).
         per_block = torch.matmul(values.squeeze(-1).movedim(0, -2).to(grad.dtype), grad, out=per_block)
     else:
-        per_block = grad.new_empty(m, 2, n, len(blocks.index), size) if per_block is None else per_block
-        product = work.out("grad_product", grad.shape, grad.dtype, grad.device)
-        for b in range(len(blocks.index)):
-            torch.sum(torch.mul(grad, values[b].to(grad.dtype), out=product), dim=3, out=per_block[:, :, :, b])
+        product = work.empty("grad_product", grad.shape, grad.dtype, grad.device)
+        for b, v in enumerate(values):
+            torch.sum(torch.mul(grad, v.to(grad.dtype), out=product), dim=3, out=per_block[:, :, :, b])
     grad_u = grad.new_empty(u_shape) if blocks.complete else grad.new_zeros(u_shape)
     for b, (a, c) in enumerate(blocks.index):
         block(grad_u, a, c, blocks.k, 0, 2).copy_(per_block[:, :, :, b, None])
@@ -290,7 +306,7 @@ class MatmulBackend(CascadeBackend):
         # contiguous, but its odd strides would change the GEMMs' rounding).
         x = x.clone(memory_format=torch.contiguous_format) if buffer is None else buffer.copy_(x)
         x_hat = _Spectrum.apply(x, self.buffer("_x_cols", x.dtype), self.buffer("_x_rows", x.dtype),
-                                self._mirror(*self.padded_shape), self.padded_shape[1], scratch, "x_hat")
+                                self._mirror(*self.padded_shape), self.padded_shape[1], work, scratch, "x_hat")
         return x, x_hat[:, :, :, None]
 
     def lowpass_input(self, x: torch.Tensor, work: Workspace) -> torch.Tensor:
@@ -309,7 +325,7 @@ class MatmulBackend(CascadeBackend):
         """Planar spectra ``(m, 2, n, 1, L B)`` of the order-1 maps ``(m, n, L, B)``."""
         m, n = u.shape[:2]
         u_hat = _Spectrum.apply(u, self.buffer(f"_fwd_cols{level}", u.dtype), self.buffer(f"_fwd_rows{level}", u.dtype),
-                                self._mirror(m, n), n, scratch, "spectrum")
+                                self._mirror(m, n), n, work, scratch, "spectrum")
         return u_hat[:, :, :, None]
 
     def _mirror(self, m: int, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
