@@ -168,22 +168,49 @@ class CascadeBackend(nn.Module, ABC):
     def prepare(self, x: torch.Tensor, work: Workspace, scratch: Workspace) -> tuple[torch.Tensor, torch.Tensor]:
         """The images in the backend's layout, and the spectrum of their padded version.
 
+        Parameters
+        ----------
+        x : torch.Tensor
+            Real images.
+        work, scratch : Workspace
+            The chunk's buffers (see the class docstring).
+
+        Returns
+        -------
+        (torch.Tensor, torch.Tensor)
+            The images for :meth:`lowpass_input`, the spectrum for order 1.
+
         Shapes
         ------
-        x: (B, M, N) -> backend layouts
+        x: (B, M, N) -> layouts of the backend
         """
 
     @abstractmethod
     def lowpass_input(self, x: torch.Tensor, work: Workspace) -> torch.Tensor:
-        """Order 0: ``x * phi`` subsampled by ``2**J``, from :meth:`prepare`'s images."""
+        """Order 0, ``x * phi`` subsampled by ``2**J`` and cropped, from :meth:`prepare`'s images."""
 
     @abstractmethod
     def wavelet_modulus(self, u_hat: torch.Tensor, j: int, level: int, work: Workspace, scratch: Workspace,
                         key: str) -> torch.Tensor:
         """``|u * psi_j|`` for all angles, subsampled to ``2**j``, from a spectrum at resolution ``2**level``.
 
-        Order 1 takes the input's spectrum (``level`` 0), order 2 that of ``|U1|``
-        at ``level = j1``; ``key`` names the workspace buffer of the result.
+        Parameters
+        ----------
+        u_hat : torch.Tensor
+            The input's spectrum (order 1, ``level`` 0) or that of ``|U1|`` at
+            ``level = j1`` (order 2), from :meth:`prepare` or :meth:`spectrum`.
+        j, level : int
+            Scale of the wavelets and resolution of the spectrum, ``j > level``
+            at order 2.
+        work, scratch : Workspace
+            The chunk's buffers; ``key`` names the buffer of the result in ``work``.
+        key : str
+            ``"u1"`` or ``"u2"``.
+
+        Returns
+        -------
+        torch.Tensor
+            Real maps, one more angle axis than ``u_hat``'s maps.
         """
 
     @abstractmethod
@@ -197,10 +224,27 @@ class CascadeBackend(nn.Module, ABC):
     @abstractmethod
     def assemble(self, order0: torch.Tensor, order1: list[torch.Tensor], order2: list[list[torch.Tensor]],
                  out: torch.Tensor | None = None) -> torch.Tensor:
-        """All coefficients in Kymatio's channel order ``(B, C, m, n)`` (into ``out`` when given).
+        """All coefficients in Kymatio's channel order (into ``out`` when given).
 
-        ``order1[j1]`` holds the low-passed maps of scale ``j1``; ``order2[j1][j2 - j1 - 1]``
-        those of the pair ``(j1, j2)``.
+        Parameters
+        ----------
+        order0 : torch.Tensor
+            From :meth:`lowpass_input`.
+        order1 : list of torch.Tensor
+            ``order1[j1]``: the low-passed maps of scale ``j1``.
+        order2 : list of list of torch.Tensor
+            ``order2[j1][j2 - j1 - 1]``: those of the pair ``(j1, j2)``.
+        out : torch.Tensor, optional
+            Where to write (only without autograd).
+
+        Returns
+        -------
+        torch.Tensor
+            The coefficients.
+
+        Shapes
+        ------
+        -> (B, C, M // 2**J, N // 2**J)
         """
 
 
