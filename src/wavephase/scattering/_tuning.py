@@ -24,14 +24,15 @@ DEFAULT_CHUNK_BYTES = 16 * MiB
 # stay in cache. bench_scattering2d.py case (a) at one thread.
 MATMUL_CHUNK_BYTES = 4 * MiB
 
-# Chunk sizes of the one-thread workers that scatter parts of a batch side by side
-# (each part is one chunk, the workers take them in turn), without and with autograd:
-# bench_scattering2d.py case (a). Forward, chunks of 21 to 64 images ran at the same
-# rate per image; 32 (eight parts for two workers) leave the most room to balance a
-# busy machine. Forward+backward, per image at one thread, 43-image chunks took
-# 200-203 ms per 256 images, 64-image ones 207-212 and 32-image ones 229-236.
+# Chunk size of the one-thread workers that scatter parts of a batch side by side
+# (each part is one chunk, the workers take them in turn), with and without autograd:
+# bench_scattering2d.py case (a) at two threads. Forward, chunks of 21 to 64 images
+# ran at the same rate; 32 (eight parts for two workers) leave room to balance a busy
+# machine. Forward+backward, 43-image chunks ran faster in one thread alone (200 against
+# 230 ms per 256 images) but 10-13 % slower than 32-image ones with both workers
+# (five alternating rounds each, after/before ratios 0.87x against 1.03-1.06x).
 WORKER_CHUNK_BYTES = 5 * MiB + MiB // 2
-WORKER_GRAD_CHUNK_BYTES = 7 * MiB
+WORKER_GRAD_CHUNK_BYTES = WORKER_CHUNK_BYTES
 
 # Smallest part worth a worker: case (b) (64 images of 32 x 32) gains from two parts;
 # 32 images of 28 x 28 in two parts of 16 ran forward+backward slower than in torch's
