@@ -1,4 +1,4 @@
-"""Parts of a batch scattered side by side by one-thread workers (wavephase.scattering.threads)."""
+"""Parts of a batch scattered side by side by one-thread workers (wavephase.scattering._threads, ._batching)."""
 
 import threading
 
@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from wavephase import Scattering2D
+from wavephase.scattering import _threads
+from wavephase.scattering._batching import thread_parts
 
 
 @pytest.fixture
@@ -25,10 +27,10 @@ def _serial_and_parallel(S, fn):
 
 
 def test_workers_give_the_serial_coefficients_and_gradients(two_threads):
-    # chunk_bytes=1: one image per chunk, so six images make two parts of three chunks.
+    # chunk_bytes=1: one image per chunk, so six images make six parts for the two workers.
     S = Scattering2D(2, (12, 12), L=3, dtype=torch.float64, backend="matmul", chunk_bytes=1)
     x = torch.randn(6, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
-    assert S._thread_parts(x) == 2
+    assert thread_parts(S.cascade, x, S.chunk_bytes) == 6
     serial, parallel = _serial_and_parallel(S, lambda: S(x))
     torch.testing.assert_close(parallel, serial, rtol=1e-13, atol=1e-15)
 
@@ -77,10 +79,22 @@ def test_workers_leave_the_callers_thread_settings_alone(two_threads):
     assert torch.get_num_threads() == 2
     assert "mkl_get_max_threads() : 2" in torch.__config__.parallel_info() or "MKL" not in torch.__config__.show()
     # No workers for the FFT path, for one image, or for a single torch thread.
-    assert Scattering2D(2, (12, 12), L=2, backend="fft", chunk_bytes=1)._thread_parts(torch.rand(4, 12, 12)) == 1
-    assert S._thread_parts(torch.rand(1, 12, 12)) == 1
+    fft = Scattering2D(2, (12, 12), L=2, backend="fft", chunk_bytes=1)
+    assert thread_parts(fft.cascade, torch.rand(4, 12, 12), 1) == 1
+    assert thread_parts(S.cascade, torch.rand(1, 12, 12), 1) == 1
     torch.set_num_threads(1)
-    assert S._thread_parts(torch.rand(4, 12, 12)) == 1
+    assert thread_parts(S.cascade, torch.rand(4, 12, 12), 1) == 1
+
+
+def test_parts_are_worker_sized_chunks_and_at_least_one_per_worker(two_threads):
+    S = Scattering2D(2, (28, 28), L=8, backend="matmul")
+    per_image = S.cascade.bytes_per_image(torch.float32)
+    x = torch.rand(256, 28, 28)
+    parts = thread_parts(S.cascade, x, S.chunk_bytes)
+    assert parts >= 4 and 256 / parts <= S.cascade.chunk_limit(True, False) / per_image
+    assert thread_parts(S.cascade, x.requires_grad_(), S.chunk_bytes) >= 2
+    # a batch too small for two parts of WORKER_MIN_PART_BYTES stays in the caller's thread
+    assert thread_parts(S.cascade, torch.rand(16, 28, 28), S.chunk_bytes) == 1
 
 
 def test_concurrent_callers_share_the_workers(two_threads):
@@ -100,13 +114,11 @@ def test_concurrent_callers_share_the_workers(two_threads):
 def test_the_pool_is_per_process(monkeypatch):
     # A forked child inherits the parent's pool object but not its threads, so it
     # must build its own (the pool is keyed by the process id).
-    from wavephase.scattering import threads
-
-    parent = threads.worker_pool(2)
-    assert threads.worker_pool(2) is parent
-    monkeypatch.setattr(threads.os, "getpid", lambda: -1)
-    child = threads.worker_pool(2)
+    parent = _threads.worker_pool(2)
+    assert _threads.worker_pool(2) is parent
+    monkeypatch.setattr(_threads.os, "getpid", lambda: -1)
+    child = _threads.worker_pool(2)
     assert child is not parent
     assert child.submit(torch.get_num_threads).result() == 1
-    assert child.submit(threads.in_worker).result() and not threads.in_worker()
-    threads._pools.pop((-1, 2)).shutdown()
+    assert child.submit(_threads.in_worker).result() and not _threads.in_worker()
+    _threads._pools.pop((-1, 2)).shutdown()

@@ -98,30 +98,17 @@ def gabor_fourier(
     return (out * (math.pi / _KYMATIO_PI)).reshape(*batch, *shape)
 
 
-def morlet_fourier(
-    shape: tuple[int, int],
-    sigma: torch.Tensor,
-    theta: torch.Tensor,
-    xi: torch.Tensor,
-    slant: torch.Tensor | float = 0.5,
-    *,
-    dtype: torch.dtype = torch.float64,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
+def morlet_fourier(shape: tuple[int, int], sigma: torch.Tensor, theta: torch.Tensor, xi: torch.Tensor,
+                   slant: torch.Tensor | float = 0.5, *, dtype: torch.dtype = torch.float64,
+                   device: torch.device | str | None = None) -> torch.Tensor:
     """DFT of periodised Morlet wavelets (Gabor minus its zero-mean correction).
 
     Parameters
     ----------
-    shape : (int, int)
-        Grid size ``(M, N)``.
-    sigma, theta, xi : torch.Tensor
-        Envelope width, orientation and centre frequency, broadcastable to ``P``.
-    slant : torch.Tensor or float
-        Envelope aspect ratio.
-    dtype : torch.dtype
-        Computation dtype.
-    device : torch.device or str, optional
-        Device of the result.
+    shape, sigma, theta, xi, slant, dtype, device
+        As for :func:`gabor_fourier` (grid, envelope width, orientation, centre
+        frequency, aspect ratio, computation dtype, device), with ``slant`` 0.5
+        by default.
 
     Returns
     -------
@@ -140,13 +127,8 @@ def morlet_fourier(
     return gabor - K * envelope
 
 
-def gaussian_fourier(
-    shape: tuple[int, int],
-    sigma: float,
-    *,
-    dtype: torch.dtype = torch.float64,
-    device: torch.device | str | None = None,
-) -> torch.Tensor:
+def gaussian_fourier(shape: tuple[int, int], sigma: float, *, dtype: torch.dtype = torch.float64,
+                     device: torch.device | str | None = None) -> torch.Tensor:
     """DFT of a periodised isotropic Gaussian low-pass filter of width ``sigma``.
 
     Parameters

@@ -1,31 +1,12 @@
-"""Building blocks of the matrix-product DFT path (wavephase.scattering.dense)."""
+"""The matrix-product backend: planar maps, fused autograd nodes (wavephase.scattering.matmul_backend)."""
 
 import pytest
 import torch
 
-from wavephase.scattering.dense import dft_matrix, padding_matrix
-from wavephase.scattering.fourier import reflect_indices
-
-
-@pytest.mark.parametrize("n", [1, 6, 9, 36])
-def test_dft_matrix_is_the_fft(n):
-    x = torch.randn(n, 5, dtype=torch.complex128, generator=torch.Generator().manual_seed(n))
-    assert torch.allclose(dft_matrix(n) @ x, torch.fft.fft(x, dim=0), atol=1e-12)
-    assert torch.allclose(dft_matrix(n, inverse=True) @ x, torch.fft.ifft(x, dim=0), atol=1e-12)
-
-
-@pytest.mark.parametrize("size,before,after", [(5, 2, 3), (7, 7, 6), (1, 2, 2)])
-def test_padding_matrix_matches_index_padding(size, before, after):
-    x = torch.randn(size, 3, dtype=torch.float64)
-    reflect = padding_matrix(size, before, after, "reflect") @ x
-    assert torch.equal(reflect, x[reflect_indices(size, before, after)])
-    zeros = padding_matrix(size, before, after, "zeros") @ x
-    assert torch.equal(zeros, torch.nn.functional.pad(x.T, (before, after)).T)
+from wavephase import Scattering2D
 
 
 def test_fused_wavelet_modulus_gradient_is_zero_at_zero_and_exact_elsewhere():
-    from wavephase import Scattering2D
-
     S = Scattering2D(2, (8, 8), L=2, dtype=torch.float64, backend="matmul")
     zero = torch.zeros(2, 8, 8, dtype=torch.float64, requires_grad=True)
     S(zero)[:, 1:].sum().backward()  # orders 1 and 2: through the modulus
@@ -37,7 +18,7 @@ def test_fused_wavelet_modulus_gradient_is_zero_at_zero_and_exact_elsewhere():
 @pytest.mark.parametrize("out_ri_first", [True, False])
 @pytest.mark.parametrize("in_ri_first", [True, False])
 def test_planar_matrix_acts_as_the_complex_matrix(out_ri_first, in_ri_first):
-    from wavephase.scattering.dense import _planar
+    from wavephase.scattering.matmul_backend import _planar
 
     gen = torch.Generator().manual_seed(3)
     a = torch.randn(4, 6, dtype=torch.complex128, generator=gen)
@@ -53,11 +34,35 @@ def test_planar_matrix_acts_as_the_complex_matrix(out_ri_first, in_ri_first):
 
 def test_recorded_backward_gives_the_same_gradient():
     # The backward pass writes into reused buffers unless it is itself recorded (create_graph).
-    from wavephase import Scattering2D
-
     S = Scattering2D(2, (12, 12), L=3, dtype=torch.float64, backend="matmul", chunk_bytes=1)
     x = torch.randn(3, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(5), requires_grad=True)
     (plain,) = torch.autograd.grad(S(x).square().sum(), x)
     (recorded,) = torch.autograd.grad(S(x).square().sum(), x, create_graph=True)
     assert recorded.requires_grad
     torch.testing.assert_close(recorded.detach(), plain, rtol=1e-12, atol=1e-14)
+
+
+def test_planar_spectra_are_the_ffts_of_the_padded_images():
+    from wavephase.scattering._workspace import Workspace
+
+    x = torch.randn(3, 12, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
+    fft, matmul = (Scattering2D(2, (12, 10), L=2, dtype=torch.float64, backend=b).cascade for b in ("fft", "matmul"))
+    _, expected = fft.prepare(x, Workspace(False), Workspace(True))  # (B, 1, Mp, Np)
+    images, planar = matmul.prepare(x, Workspace(False), Workspace(True))  # (M, N, B), (Mp, 2, Np, 1, B)
+    assert torch.equal(images, x.permute(1, 2, 0))
+    spectrum = torch.complex(planar[:, 0, :, 0], planar[:, 1, :, 0]).permute(2, 0, 1)
+    torch.testing.assert_close(spectrum, expected[:, 0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("batch", [3, 24])  # order-2 products over 12 and 96 maps: both adjoints
+def test_gradients_match_the_fft_backend(batch):
+    x = torch.randn(batch, 16, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    grads = []
+    for backend in ("fft", "matmul"):
+        xg = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(Scattering2D(2, (16, 16), L=4, dtype=torch.float64, backend=backend)(xg)
+                                   .square().sum(), xg, create_graph=True)
+        (gg,) = torch.autograd.grad(g.square().sum(), xg)
+        grads.append((g.detach(), gg))
+    torch.testing.assert_close(grads[1][0], grads[0][0], rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(grads[1][1], grads[0][1], rtol=1e-8, atol=1e-10)

@@ -1,13 +1,12 @@
-"""Data parallelism over CPU threads: parts of a batch scattered side by side, one thread each.
+"""Data parallelism over CPU threads: parts of a batch scattered side by side, one thread each (private).
 
-On small images most operations of the matrix-product path are too short for
-torch's intra-op threads to share well (case (a), 256 images of 28 x 28 at two
-threads: 1.44x the one-thread throughput). Independent images need no sharing:
-a pool of worker threads, each running torch with one thread, scatters one part
-of the batch each (at two threads, case (a) forward and forward+backward ran
-about 8 % faster in alternating processes, case (b) forward 1.35x faster). A
-worker's ``torch.set_num_threads(1)`` is local to that thread under torch's
-OpenMP back end, so the caller's own setting is untouched.
+On small images most operations of the matrix-product backend are too short
+for torch's intra-op threads to share well (bench_scattering2d.py case (a), 256
+images of 28 x 28 at two threads: 1.44x the one-thread throughput). Independent
+images need no sharing: a pool of worker threads, each running torch with one
+thread, scatters one part of the batch each. A worker's
+``torch.set_num_threads(1)`` is local to that thread under torch's OpenMP back
+end, so the caller's own setting is untouched.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from wavephase.scattering.fourier import Workspace
+from wavephase.scattering._workspace import Workspace
 
 __all__ = ["in_worker", "parallel_map", "worker_pool", "worker_workspaces"]
 
@@ -45,8 +44,7 @@ def worker_workspaces() -> tuple[Workspace, Workspace]:
 
     A worker runs one task at a time, so its buffers are never in use twice; the
     backward passes of the parts use the scratch of the worker that runs them
-    (no buffer outlives the forward pass that wrote it, see
-    :func:`wavephase.scattering.dense._backward_workspace`).
+    (no buffer outlives the forward pass that wrote it).
 
     Returns
     -------
@@ -132,7 +130,8 @@ def parallel_map(fn: Callable[..., torch.Tensor], x: torch.Tensor, n_parts: int,
     x : torch.Tensor
         CPU batch, split along its first axis.
     n_parts : int
-        Parts (at least 2, at most ``torch.get_num_threads()``, the pool's size).
+        Parts (at least 2); the pool has ``torch.get_num_threads()`` workers,
+        which take the parts in turn.
     out : torch.Tensor, optional
         Result to write into (only when no graph is recorded).
 
