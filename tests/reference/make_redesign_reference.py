@@ -7,6 +7,13 @@ each entry with today's API and checks that the same seeds still give the same o
 The script calls the API as it was then (``seed=`` where there is now ``random_state=``,
 molecules as two arrays where there is now a ``Molecules`` container), so it documents
 the old calls; it is kept as the record of how the stored values were made, not rerun.
+
+The three ``generative_*`` entries were rewritten once, by this script run on 6949ff9
+with one change to ``WhitenedScattering.fit_features``: the sign convention of today's
+``WhitenedScattering`` (each principal axis's largest entry made positive, after
+``var.clamp_min``). Without it a principal axis flips sign under round-off, and the
+stored codes could not be matched on another machine. Every other entry of that
+rerun was identical to the first run.
 """
 
 from __future__ import annotations

@@ -129,8 +129,14 @@ class WhitenedScattering(nn.Module):
         var = (s[: self.n_components].double() ** 2 / (n - 1)).to(feats.dtype)
         # A floor on the variance keeps near-degenerate directions from amplifying round-off.
         var = var.clamp_min(1e-10 * float(var[0]))
+        # A singular vector is defined up to its sign, and round-off as small as a
+        # change of batch size or CPU kernel flips it; fixing the sign of each axis's
+        # largest entry makes the codes, and the decoder trained on them, reproducible.
+        v = v[:, : self.n_components]
+        largest = v.abs().argmax(0)
+        v = v * torch.sign(v[largest, torch.arange(v.shape[1])]).unsqueeze(0)
         self.mean_.copy_(mean)
-        self.projection_.copy_(v[:, : self.n_components] / var.sqrt())
+        self.projection_.copy_(v / var.sqrt())
         self.explained_variance_.copy_(var)
         self.fitted_.fill_(True)
         return self
