@@ -87,3 +87,15 @@ def test_generation_compares_with_both_baselines_and_the_real_images_floor(tmp_p
 ])
 def test_application_of(metrics, app):
     assert application_of(metrics) == app
+
+
+def test_ising_syntheses_far_from_spins_are_said_to_hold_grey_values(tmp_path):
+    m = _synthesis_metrics() | {"field": "ising"}
+    m["metrics"] = {"energy": _entry(-1.39, -0.66, -1.42, 0.025, 0.54),
+                    "pixel_pdf": _entry([0.5], [0.5], [0.5], 0.29, 0.77, "total variation distance")}
+    s = summarize_synthesis(m, tmp_path)
+    assert s["headlines"][0]["metric"].startswith("energy per spin error")
+    (note,) = s["notes"]
+    assert "total variation of 0.29" in note and "grey values" in note
+    m["metrics"]["pixel_pdf"]["relative_error_synthesis"] = 0.05
+    assert summarize_synthesis(m, tmp_path)["notes"] == []

@@ -10,7 +10,7 @@ import html
 import json
 from typing import Any
 
-from wavephase.report.verdict import format_number, headline_verdict, outcome, section_verdict
+from wavephase.report.verdict import format_number, headline_verdict, outcome, section_verdict, summary_groups
 
 __all__ = ["render_html"]
 
@@ -19,7 +19,7 @@ body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color
 section{border-top:2px solid #ccc;margin-top:2.5em;padding-top:.5em}
 table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #bbb;padding:3px 8px;text-align:left;
 vertical-align:top}th{background:#f0f0f0}td.num{text-align:right;font-variant-numeric:tabular-nums}
-figure{display:inline-block;margin:.5em;vertical-align:top}img{max-width:100%;border:1px solid #ddd}
+figure{display:inline-block;margin:.5em;vertical-align:top;max-width:540px}img{max-width:100%;border:1px solid #ddd}
 figcaption{font-size:.9em;color:#555}.beats{color:#060}.behind{color:#a00}.ties{color:#850}
 .failed{color:#a00}pre{background:#f6f6f6;padding:.5em;overflow:auto}.verdict{background:#f7f7f0;
 padding:.4em .8em;border-left:4px solid #bb9}.provenance,.anchor{font-size:.9em;color:#555}
@@ -55,6 +55,8 @@ def _summary(results: list[dict[str, Any]]) -> list[str]:
                          f"<td><a href='#{_e(res['key'])}'>{_e(res['title'])}</a></td>"
                          f"<td colspan='4'>—</td><td class='failed'>failed: see its section</td></tr>")
             continue
+        groups = summary_groups(res)
+        origin = "<br><small>included run</small>" if res.get("origin") == "included" else ""
         for h in res["headlines"]:
             result = outcome(h["ours"], h["baseline"], h["better"])
             unit = f" {h['unit']}" if h["unit"] else ""
@@ -62,12 +64,13 @@ def _summary(results: list[dict[str, Any]]) -> list[str]:
             parts.append(
                 f"<tr class='headline' data-section='{_e(res['key'])}' data-ours='{_num(h['ours'])}' "
                 f"data-baseline='{_num(h['baseline'])}' data-better='{_e(h['better'])}' data-outcome='{result}'>"
-                f"<td><a href='#{_e(res['key'])}'>{_e(h['application'])}</a></td><td>{_e(h['metric'])}</td>"
+                f"<td><a href='#{_e(res['key'])}'>{_e(h['application'])}</a>{origin}</td><td>{_e(h['metric'])}</td>"
                 f"<td class='num'>{_e(format_number(h['ours']))}{_e(unit)}<br><small>{_e(h['ours_label'])}</small></td>"
                 f"<td class='num'>{_e(format_number(h['baseline']))}{_e(unit if h['baseline'] is not None else '')}"
-                f"<br><small>{_e(h['baseline_label'])}</small></td>"
+                f"<br><small>{_e(h['baseline_label'] if h['baseline'] is not None else 'none in this run')}</small>"
+                "</td>"
                 f"<td>{_e(anchor.get('value', '—'))}<br><small class='anchor'>{_e(anchor.get('source', ''))}</small>"
-                f"</td><td class='{result.replace(' ', '-')}'>{_e(headline_verdict(h))}</td></tr>")
+                f"</td><td class='{result.replace(' ', '-')}'>{_e(headline_verdict(h, groups, numbers=False))}</td></tr>")
     parts.append("</table>")
     return parts
 

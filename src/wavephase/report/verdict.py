@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["OUTCOMES", "format_number", "headline_verdict", "outcome", "section_verdict", "tally"]
+__all__ = ["OUTCOMES", "format_number", "headline_verdict", "outcome", "section_verdict", "summary_groups", "tally"]
 
 OUTCOMES = ("beats", "behind", "ties", "no baseline")
 
@@ -79,28 +79,57 @@ def tally(comparisons: list[dict[str, Any]]) -> dict[str, list[str]]:
     return groups
 
 
-def headline_verdict(h: dict[str, Any]) -> str:
-    """One sentence: does ours beat its baseline on the headline metric, with both numbers.
+def headline_verdict(h: dict[str, Any], groups: dict[str, list[str]] | None = None, numbers: bool = True) -> str:
+    """One sentence: does ours beat its baseline on the headline metric.
 
     Parameters
     ----------
     h : dict
         A headline made by :func:`wavephase.report.section.headline`.
+    groups : dict, optional
+        The section's metrics by outcome against the same baseline (:func:`tally`),
+        to add how many of them ours beats.
+    numbers : bool
+        Quote both numbers (the summary table shows them in their own columns).
 
     Returns
     -------
     str
-        Starts with the outcome, e.g. ``"beats the Gaussian model on flatness error (0.24 vs 0.79)"``.
+        Starts with the outcome, e.g. ``"beats the Gaussian model on flatness error (0.24 vs 0.79, lower is
+        better)"``.
     """
     result = outcome(h["ours"], h["baseline"], h["better"])
     unit = f" {h['unit']}" if h["unit"] else ""
     if result == "no baseline":
         return f"no baseline in this run ({h['metric']}: {format_number(h['ours'])}{unit})"
-    text = (f"{result} {h['baseline_label']} on {h['metric']} ({format_number(h['ours'])}{unit} vs "
-            f"{format_number(h['baseline'])}{unit}, {h['better']} is better)")
+    text = f"{result} {h['baseline_label']} on {h['metric']}"
+    if numbers:
+        text += f" ({format_number(h['ours'])}{unit} vs {format_number(h['baseline'])}{unit}, {h['better']} is better)"
+    compared = 0 if groups is None else len(groups["beats"]) + len(groups["behind"]) + len(groups["ties"])
+    if compared > 1:
+        text += f"; beats it on {len(groups['beats'])} of {compared} metrics"  # type: ignore[index]
     if result == "behind" and h.get("behind_reason"):
         text += f". Why: {h['behind_reason']}"
     return text
+
+
+def summary_groups(result: dict[str, Any]) -> dict[str, list[str]] | None:
+    """The metrics behind a section's single headline, by outcome (None when it has several headlines).
+
+    Parameters
+    ----------
+    result : dict
+        A section's result.
+
+    Returns
+    -------
+    dict or None
+        :func:`tally` of the comparison tables against the headline's baseline.
+    """
+    heads = result.get("headlines", [])
+    if len(heads) != 1:
+        return None
+    return tally([t for t in result.get("comparisons", []) if t["baseline_label"] == heads[0]["baseline_label"]])
 
 
 def _metric_sentence(groups: dict[str, list[str]], baseline_label: str) -> str:
