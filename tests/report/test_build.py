@@ -7,6 +7,7 @@ import pytest
 from wavephase.report import Section, build_report, comparison, headline, row
 
 CALLS = []
+STEPS = []
 
 
 def _counting(out, settings):
@@ -101,3 +102,36 @@ def test_an_include_without_results_is_a_failed_section_and_a_missing_one_is_ref
         build_report(tmp_path / "report", sections=[], include=[tmp_path / "nowhere"])
     with pytest.raises(ValueError, match="unknown report sections"):
         build_report(tmp_path / "report", sections=[_section()], only=["nope"])
+
+
+def _checkpointing(out, settings):
+    # Like a driver: its checkpoint refuses other settings, and it stops once (a killed run) when asked to.
+    from wavephase.runs import Checkpoint
+
+    ckpt = Checkpoint(out / "driver.ckpt", settings, what="driver checkpoint", on_mismatch="raise")
+    state = ckpt.load() or {"steps": 0}
+    STEPS.append(state["steps"])
+    ckpt.save({"steps": state["steps"] + 1})
+    if settings.get("stop_once") and state["steps"] == 0:
+        raise RuntimeError("stopped")
+    return _counting(out, {"ours": 1.0})
+
+
+def test_a_full_report_runs_where_a_quick_one_left_its_checkpoints(tmp_path):
+    section = Section("fake", "fake", _checkpointing, quick={"size": 1}, full={"size": 2})
+    build_report(tmp_path, quick=True, sections=[section])
+    (tmp_path / "fake" / "stray.txt").write_text("left by the quick report")
+    build_report(tmp_path, quick=False, sections=[section])  # another driver configuration: no StaleFileError
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["sections"][0]["status"] == "ok" and not (tmp_path / "fake" / "stray.txt").exists()
+
+
+def test_an_interrupted_section_resumes_from_its_drivers_checkpoints(tmp_path):
+    STEPS.clear()
+    section = Section("fake", "fake", _checkpointing, full={"stop_once": True})
+    build_report(tmp_path, quick=False, sections=[section])  # fails after one step
+    build_report(tmp_path, quick=False, sections=[section])  # resumes from step 1
+    assert STEPS == [0, 1]
+    STEPS.clear()
+    build_report(tmp_path, quick=False, sections=[section], resume=False)  # afresh: the folder is emptied
+    assert STEPS == [0]

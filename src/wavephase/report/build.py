@@ -12,6 +12,7 @@ the others go on.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import traceback
 from pathlib import Path
@@ -29,6 +30,8 @@ from wavephase.runs import fingerprint, read_verified, write_verified
 __all__ = ["build_report"]
 
 _KEPT = "section.json"
+# Written when a section starts: its folder's files (drivers' checkpoints included) were made with these settings.
+_MARKER = ".section-settings"
 # Bumped when the kept result's layout changes, so older files are recomputed.
 _FORMAT = 1
 
@@ -53,7 +56,22 @@ def _load_kept(folder: Path, fp: str) -> dict[str, Any] | None:
     return entry
 
 
-def _run_section(section: Section, folder: Path, settings: dict[str, Any], fp: str) -> dict[str, Any]:
+def _prepare_folder(folder: Path, fp: str, fresh: bool) -> None:
+    """Empty a section's folder made by the report for other settings (or for any, when ``fresh``).
+
+    The drivers' own checkpoints in it refuse other settings, so a folder left by a
+    quick report would stop a full one; an interrupted run of the same settings is
+    kept, so that its drivers resume.
+    """
+    marker = folder / _MARKER
+    if marker.is_file() and (fresh or marker.read_text() != fp):
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(fp)
+
+
+def _run_section(section: Section, folder: Path, settings: dict[str, Any], fp: str, fresh: bool) -> dict[str, Any]:
+    _prepare_folder(folder, fp, fresh)
     start = time.perf_counter()
     result = section.run(folder, settings)
     figures = {}
@@ -102,9 +120,10 @@ def build_report(out_dir: str | Path, quick: bool = True, sections: list[Section
         ``synth`` or ``generate``) or such files, each labelled with the command,
         commit, date and machine that made it.
     resume : bool, optional
-        Reuse the kept result of a section run before with the same settings
-        (default: for the full report only, so a quick report computes every number
-        afresh).
+        Reuse the kept result of a section run before with the same settings, and
+        let an interrupted section's drivers resume from their checkpoints
+        (default: for the full report only). Without it, each section's folder is
+        emptied first, so every number is computed afresh.
 
     Returns
     -------
@@ -135,7 +154,7 @@ def build_report(out_dir: str | Path, quick: bool = True, sections: list[Section
         if entry is None:
             origin = "run"
             try:
-                entry = _run_section(section, folder, settings, fp)
+                entry = _run_section(section, folder, settings, fp, fresh=not resume)
             except Exception:  # a failing section is reported on the page, the others go on
                 entry = {"status": "failed", "error": traceback.format_exc(limit=6),
                          "seconds": time.perf_counter() - start}

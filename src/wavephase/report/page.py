@@ -70,7 +70,8 @@ def _summary(results: list[dict[str, Any]]) -> list[str]:
                 f"<br><small>{_e(h['baseline_label'] if h['baseline'] is not None else 'none in this run')}</small>"
                 "</td>"
                 f"<td>{_e(anchor.get('value', '—'))}<br><small class='anchor'>{_e(anchor.get('source', ''))}</small>"
-                f"</td><td class='{result.replace(' ', '-')}'>{_e(headline_verdict(h, groups, numbers=False))}</td></tr>")
+                f"</td><td class='{result.replace(' ', '-')}'>"
+                f"{_e(headline_verdict(h, groups, numbers=False))}</td></tr>")
     parts.append("</table>")
     return parts
 
@@ -179,6 +180,10 @@ def render_html(results: list[dict[str, Any]], mode: str, total_seconds: float,
              f"{_e(run.get('commit') or 'unknown')}, {_e(run.get('date', ''))}. Every number was computed in this "
              "run, except in sections marked as reused or included, and the published figures, which are quoted "
              "with their sources. Verdicts are computed from the numbers beside them.</p>"]
+    expected = [r["expected_seconds"] for r in results if isinstance(r.get("expected_seconds"), (int, float))]
+    if expected and all(e == e for e in expected):
+        parts.append(f"<p>Expected wall time of these sections on 2 CPU cores, nothing cached: about "
+                     f"{sum(expected) / 60:.0f} min (each section's below, beside the time it took).</p>")
     if mode == "quick":
         parts.append("<p>Quick sizes: small training sets and fields, minutes on 2 CPU cores; the published figures "
                      "are at the papers' (far larger) sizes. <code>wavephase report --full</code> runs paper sizes."

@@ -1,6 +1,8 @@
 """From an experiment's ``metrics.json`` to a section's headlines, comparison tables and figures.
 
-One function per application. The report's own sections and the earlier runs it
+One function per application, each returning a summary: a dict with ``headlines``,
+``comparisons``, ``details``, ``figures`` (paths) and ``notes`` (see
+:mod:`wavephase.report.section`). The report's own sections and the earlier runs it
 includes (``--include``) go through the same functions, so a section of an included
 paper-scale run reads exactly like the quick one.
 """
@@ -78,12 +80,12 @@ def summarize_scattering(m: dict[str, Any], folder: Path) -> Summary:
     m : dict
         ``metrics.json`` of :func:`wavephase.experiments.scattering_demo.run_scattering_demo`.
     folder : Path
-        Its folder.
+        Its folder, holding the figures.
 
     Returns
     -------
     dict
-        ``headlines``, ``comparisons``, ``details``, ``figures``, ``notes``.
+        The summary (see the module docstring): one headline, the deformation ratios as a table.
     """
     d = m["deformation"]
     grads, ours, fourier = d["max_gradient"], d["scattering"], d["fourier modulus"]
@@ -105,7 +107,7 @@ def summarize_scattering(m: dict[str, Any], folder: Path) -> Summary:
             "scattering_coefficients.png": "first-order scattering of a photograph",
             "scattering_deformation.png": "deformation stability: scattering vs Fourier modulus"}),
         "notes": [f"The scattering ratio grows as ‖∇τ‖∞^{slope:.2f} over ‖∇τ‖∞ = {grads[0]:g}–{grads[-1]:g} "
-                  f"(a Lipschitz bound is slope ≤ 1)."],
+                  "(a Lipschitz bound is slope ≤ 1)."],
     }
 
 
@@ -124,10 +126,10 @@ def _spectrum_note(entry: dict[str, Any]) -> str | None:
     k = int(np.argmin(resolved))
     return (f"Power spectrum: over the {int(resolved.sum())} wavenumbers where the held-out fields hold more than "
             f"{_RESOLVED_POWER:g} of their peak power (|k| < {k}), the rms log error is {rms(ours, resolved):.3g} "
-            f"for the synthesis and {rms(gauss, resolved):.3g} for the Gaussian model; beyond, the truth's power is "
-            f"about {float(np.median(truth[~resolved])):.1e} and the synthesis's {float(np.median(ours[~resolved])):.1e}"
-            f" (the synthesis keeps the power floor of its preconditioner where the simulation is dealiased; "
-            f"issue 22), which gives rms log errors of {rms(ours, ~resolved):.3g} and {rms(gauss, ~resolved):.3g}.")
+            f"for the synthesis and {rms(gauss, resolved):.3g} for the Gaussian model. Beyond, where the simulation's "
+            f"dissipation and dealiasing leave almost no power (median {float(np.median(truth[~resolved])):.1e}), the "
+            f"synthesis keeps about {float(np.median(ours[~resolved])):.1e}, the power floor of its preconditioner "
+            f"(issue 22): rms log errors {rms(ours, ~resolved):.3g} and {rms(gauss, ~resolved):.3g} there.")
 
 
 def summarize_synthesis(m: dict[str, Any], folder: Path) -> Summary:
@@ -138,12 +140,12 @@ def summarize_synthesis(m: dict[str, Any], folder: Path) -> Summary:
     m : dict
         ``metrics.json`` of :func:`wavephase.experiments.synthesis.run_synthesis`.
     folder : Path
-        Its folder.
+        Its folder, holding fields.png, spectra.png and pdf.png.
 
     Returns
     -------
     dict
-        ``headlines``, ``comparisons``, ``details``, ``figures``, ``notes``.
+        The summary (see the module docstring): one headline, every statistic as a table row.
     """
     kind = m["field"] if m["field"] in ("ising", "turbulence") else "image"
     rows, headline_row, notes = [], None, []
@@ -186,9 +188,9 @@ def summarize_synthesis(m: dict[str, Any], folder: Path) -> Summary:
             "syntheses": m["n_samples"], "held-out fields": m["n_heldout"], "L-BFGS steps": m["steps_done"],
             "true fields (s)": m["seconds"]["true_fields"], "synthesis (s)": m["seconds"]["synthesis"],
             "final loss": m["loss_history"][-1] if m.get("loss_history") else None}},
-        "figures": _figures(folder, m.get("figures"), {"fields.png": "target | phase-harmonic synthesis | Gaussian model",
-                                                       "spectra.png": "isotropic power spectra",
-                                                       "pdf.png": "pixel PDFs"}),
+        "figures": _figures(folder, m.get("figures"), {
+            "fields.png": f"target | {m['statistics']} synthesis | Gaussian model",
+            "spectra.png": "isotropic power spectra", "pdf.png": "pixel PDFs"}),
         "notes": [n for n in notes if n],
     }
 
@@ -214,7 +216,7 @@ def summarize_classification(runs: list[tuple[dict[str, Any], Path]]) -> Summary
     Returns
     -------
     dict
-        ``headlines`` (one per data set), ``comparisons``, ``details``, ``figures``, ``notes``.
+        The summary: a headline and a table per data set; the last run of each model is compared.
     """
     out: Summary = {"headlines": [], "comparisons": [], "details": {}, "figures": {}, "notes": []}
     for dataset in dict.fromkeys(m["dataset"] for m, _ in runs):
@@ -253,7 +255,7 @@ def summarize_qm9(m: dict[str, Any], folder: Path, baseline_mae: dict[str, float
     m : dict
         ``metrics.json`` of :func:`wavephase.experiments.qm9.run_qm9`.
     folder : Path
-        Its folder.
+        Its folder, holding parity.png and learning_curve.png.
     baseline_mae : dict, optional
         ``{"mae_kcal_mol", "rmse_kcal_mol"}`` of the baseline on the same split
         (:func:`wavephase.report.baselines.dressed_atom_errors`).
@@ -261,7 +263,7 @@ def summarize_qm9(m: dict[str, Any], folder: Path, baseline_mae: dict[str, float
     Returns
     -------
     dict
-        ``headlines``, ``comparisons``, ``details``, ``figures``, ``notes``.
+        The summary (see the module docstring): one headline, MAE and RMSE against the baseline.
     """
     base = baseline_mae or {}
     label = "dressed atoms (linear in the counts of H, C, N, O, F)"
@@ -298,20 +300,20 @@ def summarize_generation(m: dict[str, Any], folder: Path) -> Summary:
     m : dict
         ``metrics.json`` of :func:`wavephase.experiments.generation.run_generation`.
     folder : Path
-        Its folder.
+        Its folder, holding the image grids.
 
     Returns
     -------
     dict
-        ``headlines``, ``comparisons``, ``details``, ``figures``, ``notes``.
+        The summary (see the module docstring): FSD against each baseline, interpolations against blending.
     """
     name = _DATASET_NAMES.get(m["dataset"], m["dataset"])
     ours = "generative scattering network"
     floor = "real training images"
     fsd = "FSD to the test images"
     vae = f"the VAE ({m['vae_epochs']} epochs)"
-    behind = ("the VAE is trained for as long as our network, and at quick sizes both are far from converged; "
-              "see the full report's sizes" if m["n_train"] < 10000 else "")
+    behind = ("the VAE trains for at least as long as our network, and at these sizes neither has converged; the "
+              "full report trains both on more images for longer" if m["n_train"] < 5000 else "")
     return {
         "headlines": [headline(f"Generation of {name} ({m['n_train']} training images)", fsd, m["fsd_samples"],
                                m["fsd_vae_baseline"], ours_label=ours, baseline_label=vae, behind_reason=behind,
