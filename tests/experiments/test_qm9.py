@@ -107,6 +107,19 @@ def test_runs_without_dask_or_zarr(fake_qm9, tmp_path, monkeypatch):
     assert m["scheduler"] == "serial (this process)" and np.isfinite(m["mae_kcal_mol"])
 
 
+def test_default_local_cluster_reaches_extract_features(fake_qm9, tmp_path, monkeypatch):
+    # resolve_scheduler names a local cluster "local", a name extract_features refuses: run_qm9's
+    # default (2 workers with Dask installed) failed before any feature was computed.
+    pytest.importorskip("distributed")
+    seen = []
+    real = experiment.extract_features
+    monkeypatch.setattr(experiment, "extract_features",
+                        lambda *a, **kw: seen.append((kw["scheduler"], kw["n_workers"])) or real(
+                            *a, **{**kw, "scheduler": "serial", "n_workers": 1}))
+    m = run_qm9(tmp_path / "out", limit=200, transform=PairInvariants(), progress=False)
+    assert seen == [(None, 2)] and m["scheduler"] == "LocalCluster(2 processes)"
+
+
 def test_qm9_cli(fake_qm9, tmp_path, monkeypatch, capsys):
     from wavephase.cli.main import main
 

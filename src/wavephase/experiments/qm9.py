@@ -266,7 +266,9 @@ def run_qm9(
         cache_dir("qm9") / f"features-{transform_fingerprint(tf)[:16]}")
     before = set(chunk_status(store))
     t_feat = time.perf_counter()
-    extract_features(tf, molecules, store, chunk_size=chunk_size, scheduler=scheduler, n_workers=n_workers,
+    # resolve_scheduler names a local cluster "local", which extract_features takes as None.
+    extract_features(tf, molecules, store, chunk_size=chunk_size,
+                     scheduler=None if scheduler == "local" else scheduler, n_workers=n_workers,
                      rows=[(int(r[0]), int(r[-1]) + 1) for r in rows.values()], progress=progress, overwrite=True,
                      trim_padding=True, device=device)
     feature_wall = time.perf_counter() - t_feat
