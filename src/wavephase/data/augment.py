@@ -18,9 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from wavephase.resources import check_memory
 from wavephase.validation import check_images, check_positive_int, check_random_state
 
 __all__ = ["augment_images", "augmented_copies", "place_on_canvas"]
+
+# Bytes per pixel of one resampled batch: sampling grids and displacement fields in float64, their
+# Fourier transforms, the float32 grid and images (measured: about 75).
+_RESAMPLE_BYTES = 120
 
 
 def _smooth_noise(rng: np.random.Generator, n: int, M: int, N: int, sigma: float) -> torch.Tensor:
@@ -100,8 +105,10 @@ def augment_images(
     if not (max_rotation >= 0 and max_scale >= 0 and elastic >= 0 and elastic_sigma > 0):  # NaN fails too
         raise ValueError(f"max_rotation, max_scale and elastic must be >= 0 and elastic_sigma > 0, got "
                          f"{max_rotation}, {max_scale}, {elastic}, {elastic_sigma}.")
-    check_positive_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     n, M, N = X.shape
+    check_memory(float(M) * N * (4 * n + _RESAMPLE_BYTES * min(n, batch_size)), f"an augmented copy of {n} "
+                 f"image(s) of {M}x{N}", fix="lower batch_size or augment fewer images at once", argument=False)
     rng = np.random.default_rng(seed)
     # Draw everything up front, in a fixed order, so the result does not depend on batch_size.
     flips = rng.random(n) < 0.5 if flip else np.zeros(n, dtype=bool)
@@ -209,6 +216,8 @@ def place_on_canvas(X: np.ndarray, size: int, offset: int) -> np.ndarray:
         raise ValueError(f"offset must be an integer that leaves part of the image on the canvas "
                          f"(between {-min(X.shape[1:]) + 1} and {size - 1}), got {offset!r}.")
     n, M, N = X.shape
+    check_memory(4.0 * n * size * size, f"{n} image(s) on a {size}x{size} canvas", fix="lower size",
+                 argument=False)
     if size == M == N and offset == 0:
         return np.ascontiguousarray(X, dtype=np.float32)
     out = np.zeros((n, size, size), dtype=np.float32)
