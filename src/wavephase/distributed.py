@@ -296,7 +296,8 @@ def _open_store(out: Path, expected: dict[str, Any], probe: Any, overwrite: bool
             return store
         if not overwrite:
             raise StaleFileError(f"out={out} holds features of other molecules, another transform or another "
-                                 f"chunk_size/dtype; pass overwrite=True to replace it, or choose another out path.")
+                                 f"chunk_size/dtype, or its manifest {out / _MANIFEST} is damaged; pass overwrite=True "
+                                 f"to replace it, or choose another out path.")
         shutil.rmtree(out)
     store = {**expected, "n_features": int(probe())}
     (out / _DONE).mkdir(parents=True, exist_ok=True)
