@@ -136,3 +136,13 @@ def test_feature_store_is_guarded_when_read_back(tmp_path, monkeypatch):
         read_features(out)
     assert "rows=" in _one_line(err)
     assert read_features(out, rows=np.arange(2), memory_limit="1MB").shape == (2, 360)
+
+
+def test_the_command_line_reports_a_guard_in_one_line(small_limit, tmp_path, capsys):
+    from wavephase.cli.main import main
+
+    code = main(["synth", "--field", "ising", "--size", "16", "--samples", "1", "--steps", "2", "--no-progress",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "Ising chain" in err and small_limit in err
