@@ -110,21 +110,10 @@ def _turbulence_resumed(folder, mp):
 
 
 def _turbulence_partial(folder, mp):
-    """A run killed mid-way (a KeyboardInterrupt after 20 steps) leaves its state in a .partial file."""
-    mp.setenv("WAVEPHASE_CACHE", str(folder / "cache"))
+    """The mid-run state of a simulation, saved after every step and kept at the end (as after a kill)."""
     mp.setattr(turbulence_mod, "_CHECKPOINT_SECONDS", 0.0)
-    original, calls = turbulence_mod.TurbulenceSolver.step, {"n": 0}
-
-    def dying_step(self):
-        calls["n"] += 1
-        if calls["n"] == 20:
-            raise KeyboardInterrupt
-        return original(self)
-
-    mp.setattr(turbulence_mod.TurbulenceSolver, "step", dying_step)
-    with pytest.raises(KeyboardInterrupt):
-        turbulence2d(32, 1, random_state=3, **TURBULENCE)
-    mp.setattr(turbulence_mod.TurbulenceSolver, "step", original)
+    mp.setattr(Checkpoint, "remove", lambda self: None)
+    _turbulence(folder, mp)
     (partial,) = (folder / "cache" / "physics").glob("*.partial")
     return partial
 
