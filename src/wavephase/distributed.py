@@ -451,9 +451,7 @@ def read_features(out: str | os.PathLike[str], rows: np.ndarray | None = None, *
     rows : numpy.ndarray, optional
         Row indices to read (default: all rows).
     memory_limit : int, float or str, optional
-        Largest memory the rows read and one chunk may take (bytes, or e.g.
-        ``"8GB"``); default ``$WAVEPHASE_MEMORY_LIMIT``, else a quarter of the memory
-        available (see :mod:`wavephase.resources`).
+        Memory the rows read may take (e.g. ``"8GB"``; see :mod:`wavephase.resources`).
 
     Returns
     -------
@@ -468,7 +466,7 @@ def read_features(out: str | os.PathLike[str], rows: np.ndarray | None = None, *
     ChecksumError, StaleFileError
         If a chunk file is corrupt or was not made for this store.
     ResourceLimitError
-        If the rows would not fit in ``memory_limit``; nothing is read then.
+        If the rows would not fit in ``memory_limit`` (nothing is read then).
 
     Shapes
     ------
@@ -488,10 +486,9 @@ def read_features(out: str | os.PathLike[str], rows: np.ndarray | None = None, *
         raise ValueError(f"{len(missing)} chunk(s) of {out} are not computed (e.g. chunk {missing[0]}); "
                          f"run extract_features again with the same arguments to finish them.")
     # the result, and one chunk's payload and array while it is copied in
-    row_bytes = store["n_features"] * np.dtype(store["dtype"]).itemsize
-    check_memory(float(idx.size + 2 * min(cs, n)) * row_bytes, f"{idx.size} row(s) of {store['n_features']} "
-                 f"features of the feature store {out}", "cpu", parse_memory_limit(memory_limit),
-                 "read fewer rows at once (rows=)")
+    check_memory(float(idx.size + 2 * min(cs, n)) * store["n_features"] * np.dtype(store["dtype"]).itemsize,
+                 f"{idx.size} row(s) of {store['n_features']} features of the feature store {out}", "cpu",
+                 parse_memory_limit(memory_limit), "read fewer rows at once (rows=)")
     result = np.empty((idx.size, store["n_features"]), dtype=store["dtype"])
     for c in np.unique(chunks).tolist():
         block = _chunk(out, store, c).load_array()
