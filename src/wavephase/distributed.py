@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 from wavephase.data.molecules import Molecules
 from wavephase.exceptions import ChecksumError, MissingDependencyError, StaleFileError
 from wavephase.io import write_json
+from wavephase.resources import check_memory, parse_memory_limit
 from wavephase.runs import Checkpoint, fingerprint
 from wavephase.validation import check_device, check_positive_int
 
@@ -295,7 +296,8 @@ def _open_store(out: Path, expected: dict[str, Any], probe: Any, overwrite: bool
             return store
         if not overwrite:
             raise StaleFileError(f"out={out} holds features of other molecules, another transform or another "
-                                 f"chunk_size/dtype; pass overwrite=True to replace it, or choose another out path.")
+                                 f"chunk_size/dtype, or its manifest {out / _MANIFEST} is damaged; pass overwrite=True "
+                                 f"to replace it, or choose another out path.")
         shutil.rmtree(out)
     store = {**expected, "n_features": int(probe())}
     (out / _DONE).mkdir(parents=True, exist_ok=True)
@@ -438,7 +440,8 @@ def _run_on_dask(scheduler: str, n_workers: int, bar: Any, tasks: list[tuple[Any
             cluster.close()
 
 
-def read_features(out: str | os.PathLike[str], rows: np.ndarray | None = None) -> np.ndarray:
+def read_features(out: str | os.PathLike[str], rows: np.ndarray | None = None, *,
+                  memory_limit: int | float | str | None = None) -> np.ndarray:
     """Read features written by :func:`extract_features`, verifying every chunk read.
 
     Parameters
@@ -447,6 +450,8 @@ def read_features(out: str | os.PathLike[str], rows: np.ndarray | None = None) -
         The store.
     rows : numpy.ndarray, optional
         Row indices to read (default: all rows).
+    memory_limit : int, float or str, optional
+        Memory the rows read may take (e.g. ``"8GB"``; see :mod:`wavephase.resources`).
 
     Returns
     -------
@@ -460,6 +465,8 @@ def read_features(out: str | os.PathLike[str], rows: np.ndarray | None = None) -
         computed yet (run :func:`extract_features` again to complete it).
     ChecksumError, StaleFileError
         If a chunk file is corrupt or was not made for this store.
+    ResourceLimitError
+        If the rows would not fit in ``memory_limit`` (nothing is read then).
 
     Shapes
     ------
@@ -478,6 +485,10 @@ def read_features(out: str | os.PathLike[str], rows: np.ndarray | None = None) -
     if missing:
         raise ValueError(f"{len(missing)} chunk(s) of {out} are not computed (e.g. chunk {missing[0]}); "
                          f"run extract_features again with the same arguments to finish them.")
+    # the result, and one chunk's payload and array while it is copied in
+    check_memory(float(idx.size + 2 * min(cs, n)) * store["n_features"] * np.dtype(store["dtype"]).itemsize,
+                 f"{idx.size} row(s) of {store['n_features']} features of the feature store {out}", "cpu",
+                 parse_memory_limit(memory_limit), "read fewer rows at once (rows=)")
     result = np.empty((idx.size, store["n_features"]), dtype=store["dtype"])
     for c in np.unique(chunks).tolist():
         block = _chunk(out, store, c).load_array()

@@ -1,23 +1,36 @@
-"""Reusable property checks for wavephase operators (used by the test-suite).
+"""Reusable property checks for wavephase operators and entry points (used by the test-suite).
 
 ``assert_invariant`` / ``assert_covariant`` check a symmetry of an operator;
 ``check_operator`` runs the common checks every ``nn.Module`` operator of the
 library passes (``tests/test_operators.py`` runs it over all of them): batch
 shapes and the empty batch, dtypes and buffers, devices, gradients (finite at
 zero, correct by finite differences), and clear errors on bad input.
+``adversarial_array``, ``documented_call``, ``assert_finite`` and ``check_call``
+(the last two after the first) are the pieces of the property-based tests
+(``tests/test_properties*.py``): arrays of any dtype with awkward values, a call
+whose only allowed exceptions are the library's documented errors, and a check
+that a result holds no NaN or infinity.
 """
 
 from __future__ import annotations
 
 import copy
-from typing import Callable
+import dataclasses
+import re
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
+from wavephase.exceptions import WavephaseError
 from wavephase.validation import check_random_state
 
 __all__ = ["relative_error", "assert_invariant", "assert_covariant", "check_operator", "image_inputs",
-           "random_molecule", "random_rotation"]
+           "random_molecule", "random_rotation", "VALUE_KINDS", "adversarial_array", "is_finite_real",
+           "documented_call", "check_call", "refused", "assert_finite"]
+
+#: the kinds of values :func:`adversarial_array` makes
+VALUE_KINDS = ("normal", "zero", "constant", "huge", "tiny", "nan", "inf")
 
 
 Inputs = Callable[[tuple[int, ...], torch.dtype, torch.Generator], tuple[torch.Tensor, ...]]
@@ -250,3 +263,187 @@ def random_rotation(random_state: int) -> torch.Tensor:
     if torch.det(q) < 0:
         q[:, 0] = -q[:, 0]
     return q
+
+
+def adversarial_array(shape: Sequence[int], dtype: str = "float32", kind: str = "normal",
+                      random_state: int = 0) -> np.ndarray:
+    """An array of awkward values for property tests.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Shape (any dimension may be 0).
+    dtype : str
+        NumPy dtype: floating, integer, ``"bool"`` or complex.
+    kind : str
+        One of :data:`VALUE_KINDS`: standard normal values, zeros, one constant,
+        values near the dtype's largest (``max ** 0.8``) or smallest normal
+        (``tiny ** 0.8``) magnitudes, or normal values with one NaN or one
+        infinity. Integer and boolean arrays take random values in range for
+        every kind but ``"zero"`` and ``"constant"``.
+    random_state : int
+        Seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        Array of ``shape`` and ``dtype``.
+    """
+    if kind not in VALUE_KINDS:
+        raise ValueError(f"kind must be one of {VALUE_KINDS}, got {kind!r}.")
+    rng = np.random.default_rng(check_random_state(random_state))
+    shape = tuple(shape)
+    dt = np.dtype(dtype)
+    if dt.kind == "b":
+        return np.zeros(shape, bool) if kind == "zero" else rng.random(shape) < 0.5
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        lo, hi = max(int(info.min), -1000), min(int(info.max), 1000)
+        if kind in ("zero", "constant"):
+            return np.full(shape, 0 if kind == "zero" else int(rng.integers(lo, hi + 1)), dt)
+        return rng.integers(lo, hi + 1, shape).astype(dt)
+    real = np.finfo(dt)
+    values = rng.standard_normal(shape)
+    if dt.kind == "c":
+        values = values + 1j * rng.standard_normal(shape)
+    if kind == "zero":
+        values = np.zeros_like(values)
+    elif kind == "constant":
+        values = np.full_like(values, rng.standard_normal())
+    elif kind == "huge":
+        values = values * 10.0 ** (0.8 * np.log10(float(real.max)))
+    elif kind == "tiny":
+        values = values * 10.0 ** (0.8 * np.log10(float(real.tiny)))
+    elif values.size:
+        values.flat[int(rng.integers(values.size))] = np.nan if kind == "nan" else np.inf * rng.choice([-1, 1])
+    return values.astype(dt)
+
+
+def is_finite_real(*values: Any) -> bool:
+    """Whether no array among ``values`` is boolean, complex or holds NaN or infinity (strings count as clean).
+
+    Parameters
+    ----------
+    *values : array-like or object
+        Arrays and tensors are checked; anything else is ignored.
+
+    Returns
+    -------
+    bool
+        True when the dtype policy accepts the arrays' dtypes and none holds NaN or infinity.
+    """
+    for v in values:
+        if isinstance(v, torch.Tensor):
+            v = v.detach().cpu().resolve_conj().numpy() if v.dtype != torch.bfloat16 else v.float().numpy()
+        if isinstance(v, np.ndarray):
+            if v.dtype.kind in "bc" or (v.dtype.kind == "f" and not np.isfinite(v).all()):
+                return False
+    return True
+
+
+@dataclasses.dataclass
+class _Refused:
+    """What :func:`documented_call` returns for a call refused with a documented error."""
+
+    error: Exception
+
+
+def documented_call(fn: Callable[..., Any], *args: Any, names: Sequence[str], **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, whose only allowed exceptions are the library's documented errors.
+
+    Allowed: the errors of :mod:`wavephase.exceptions`, and ``TypeError`` or ``ValueError``
+    with a one-line message that names one of ``names`` (the arguments, as whole words). Any other
+    exception propagates; a ``TypeError``/``ValueError`` without a name, or over several
+    lines, fails with an ``AssertionError``.
+
+    Parameters
+    ----------
+    fn : callable
+        The entry point.
+    *args, **kwargs
+        Its arguments.
+    names : sequence of str
+        Names a refusal may mention (argument names, or words such as ``"shape"``).
+
+    Returns
+    -------
+    object
+        The result, or a refusal whose ``error`` attribute is the exception (see :func:`refused`).
+    """
+    try:
+        return fn(*args, **kwargs)
+    except WavephaseError as err:
+        message = str(err)
+        assert message and "\n" not in message.strip(), f"{type(err).__name__} not in one line: {message!r}"
+        return _Refused(err)
+    except (TypeError, ValueError) as err:
+        message = str(err)
+        assert message and "\n" not in message.strip(), f"{type(err).__name__} not in one line: {message!r}"
+        assert any(re.search(rf"\b{re.escape(name)}\b", message) for name in names), (
+            f"{type(err).__name__} names none of {list(names)}: {message!r}")
+        return _Refused(err)
+
+
+def check_call(fn: Callable[..., Any], *args: Any, names: Sequence[str], strict: bool = True,
+               **kwargs: Any) -> Any:
+    """:func:`documented_call`, then the result's numbers: finite for finite real input.
+
+    Parameters
+    ----------
+    fn : callable
+        The entry point.
+    *args, **kwargs
+        Its arguments; the arrays and tensors among them are checked with :func:`is_finite_real`.
+    names : sequence of str
+        Names a refusal may mention (see :func:`documented_call`).
+    strict : bool
+        Also require a refusal when an argument holds NaN, infinity, booleans or
+        complex numbers (the dtype policy refuses them); False for elementwise maps
+        whose domain is complex.
+
+    Returns
+    -------
+    object
+        The result, or a refusal (see :func:`refused`).
+    """
+    result = documented_call(fn, *args, names=names, **kwargs)
+    clean = is_finite_real(*args, *kwargs.values())
+    if clean and not refused(result):
+        assert_finite(result)
+    if strict and not clean:
+        assert refused(result), f"non-finite, boolean or complex input gave a result: {result!r}"
+    return result
+
+
+def refused(result: Any) -> bool:
+    """Whether ``result`` is the refusal :func:`documented_call` returns for a documented error."""
+    return isinstance(result, _Refused)
+
+
+def assert_finite(result: Any, what: str = "result") -> None:
+    """Assert that every number of ``result`` (tensors, arrays, numbers, containers, dataclasses) is finite.
+
+    Parameters
+    ----------
+    result : object
+        Tensors, arrays, numbers, and dicts, lists, tuples or dataclasses of them;
+        strings and other objects are skipped.
+    what : str
+        Name used in the failure message.
+    """
+    if isinstance(result, torch.Tensor):
+        assert bool(torch.isfinite(result.detach()).all()), f"{what} holds NaN or infinity"
+    elif isinstance(result, np.ndarray):
+        if result.dtype.kind in "fc":
+            assert np.isfinite(result).all(), f"{what} holds NaN or infinity"
+    elif isinstance(result, (float, np.floating, complex)):
+        assert np.isfinite(result), f"{what} = {result}"
+    elif isinstance(result, dict):
+        for key, value in result.items():
+            assert_finite(value, f"{what}[{key!r}]")
+    elif isinstance(result, (list, tuple)):
+        for i, value in enumerate(result):
+            assert_finite(value, f"{what}[{i}]")
+    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
+        for field in dataclasses.fields(result):
+            assert_finite(getattr(result, field.name), f"{what}.{field.name}")

@@ -18,18 +18,24 @@ from typing import Any
 import numpy as np
 import torch
 
+from wavephase.resources import check_memory
 from wavephase.validation import check_images, check_positive_int, check_random_state
 
 __all__ = ["augment_images", "augmented_copies", "place_on_canvas"]
+
+# Bytes per pixel of one resampled batch: sampling grids and displacement fields in float64, their
+# Fourier transforms, the float32 grid and images (measured: about 75).
+_RESAMPLE_BYTES = 120
 
 
 def _smooth_noise(rng: np.random.Generator, n: int, M: int, N: int, sigma: float) -> torch.Tensor:
     # White noise low-passed by a Gaussian of width sigma (in pixels), via FFT,
     # then rescaled to unit RMS per image so `elastic` is an amplitude in pixels.
     noise = torch.from_numpy(rng.standard_normal((n, 2, M, N))).float()
-    fy = torch.fft.fftfreq(M).view(M, 1)
-    fx = torch.fft.fftfreq(N).view(1, N)
-    gain = torch.exp(-2 * (np.pi * sigma) ** 2 * (fy**2 + fx**2))
+    # in float64: (pi sigma)^2 of a wide field overflows float32, and inf * 0 at the mean is NaN
+    fy = torch.fft.fftfreq(M, dtype=torch.float64).view(M, 1)
+    fx = torch.fft.fftfreq(N, dtype=torch.float64).view(1, N)
+    gain = torch.exp(-2 * (np.pi * sigma) ** 2 * (fy**2 + fx**2)).float()
     field = torch.fft.ifft2(torch.fft.fft2(noise) * gain).real
     rms = field.pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-12)
     return field / rms
@@ -90,18 +96,22 @@ def augment_images(
     seed = check_random_state(random_state)
     if copy is not None:
         seed = (seed, check_random_state(copy, "copy"))
-    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
+    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or not 0 <= max_shift < 2**62:
         raise ValueError(f"max_shift must be a non-negative integer number of pixels, got {max_shift!r}.")
     amounts = {"max_rotation": max_rotation, "max_scale": max_scale, "elastic": elastic,
                "elastic_sigma": elastic_sigma}
     for name, value in amounts.items():
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise TypeError(f"{name} must be a number, got {type(value).__name__} ({value!r}).")
-    if not (max_rotation >= 0 and max_scale >= 0 and elastic >= 0 and elastic_sigma > 0):  # NaN fails too
-        raise ValueError(f"max_rotation, max_scale and elastic must be >= 0 and elastic_sigma > 0, got "
-                         f"{max_rotation}, {max_scale}, {elastic}, {elastic_sigma}.")
-    check_positive_int(batch_size, "batch_size")
+    max_rotation, max_scale, elastic, elastic_sigma = (float(v) for v in amounts.values())
+    if not (0 <= max_rotation < np.inf and 0 <= max_scale < np.inf and 0 <= elastic < np.inf
+            and 0 < elastic_sigma < np.inf):  # NaN fails too
+        raise ValueError(f"max_rotation, max_scale and elastic must be finite and >= 0 and elastic_sigma finite "
+                         f"and > 0, got {max_rotation}, {max_scale}, {elastic}, {elastic_sigma}.")
+    batch_size = check_positive_int(batch_size, "batch_size")
     n, M, N = X.shape
+    check_memory(float(M) * N * (4 * n + _RESAMPLE_BYTES * min(n, batch_size)), f"an augmented copy of {n} "
+                 f"image(s) of {M}x{N}", fix="lower batch_size or augment fewer images at once", argument=False)
     rng = np.random.default_rng(seed)
     # Draw everything up front, in a fixed order, so the result does not depend on batch_size.
     flips = rng.random(n) < 0.5 if flip else np.zeros(n, dtype=bool)
@@ -134,7 +144,8 @@ def augment_images(
             src_y, src_x = src_y + disp[:, 0], src_x + disp[:, 1]
         # grid_sample (align_corners=False) maps pixel i to (2i + 1)/size - 1, i.e. the
         # centred coordinate c to 2c/size.
-        grid = torch.stack([src_x * 2 / N, src_y * 2 / M], dim=-1).float()
+        # Points beyond the border read zeros: clamping them far outside keeps float32 finite.
+        grid = torch.stack([src_x * 2 / N, src_y * 2 / M], dim=-1).clamp(-4.0, 4.0).float()
         images = torch.from_numpy(out[sl]).unsqueeze(1)
         out[sl] = torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
                                                   align_corners=False).squeeze(1).numpy()
@@ -209,6 +220,8 @@ def place_on_canvas(X: np.ndarray, size: int, offset: int) -> np.ndarray:
         raise ValueError(f"offset must be an integer that leaves part of the image on the canvas "
                          f"(between {-min(X.shape[1:]) + 1} and {size - 1}), got {offset!r}.")
     n, M, N = X.shape
+    check_memory(4.0 * n * size * size, f"{n} image(s) on a {size}x{size} canvas", fix="lower size",
+                 argument=False)
     if size == M == N and offset == 0:
         return np.ascontiguousarray(X, dtype=np.float32)
     out = np.zeros((n, size, size), dtype=np.float32)

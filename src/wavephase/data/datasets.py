@@ -49,4 +49,6 @@ def load_dataset(name: str, path: str | os.PathLike[str] | None = None) -> Split
     """
     if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {name!r}.")
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be the folder of the IDX files (a str or path), got {type(path).__name__}.")
     return DATASETS[name](path)

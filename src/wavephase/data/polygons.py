@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from wavephase.resources import check_memory
 from wavephase.validation import check_positive_int, check_random_state
 
 __all__ = ["make_polygons", "polygon_vertices", "rasterize_polygons"]
@@ -58,6 +59,8 @@ def polygon_vertices(
     max_vertices = check_positive_int(max_vertices, "max_vertices", minimum=3)
     if max_vertices < min_vertices:
         raise ValueError(f"max_vertices={max_vertices} must be >= min_vertices={min_vertices}.")
+    check_memory(16.0 * n * max_vertices, f"the vertices of {n} polygon(s) of up to {max_vertices} vertices",
+                 fix="lower n or max_vertices", argument=False)
     rng = np.random.default_rng(check_random_state(random_state))
     counts = rng.integers(min_vertices, max_vertices + 1, size=n)
     vertices = np.empty((n, max_vertices, 2))
@@ -112,6 +115,10 @@ def rasterize_polygons(vertices: np.ndarray, size: int = 64, supersample: int = 
         raise ValueError(f"vertices must have shape (n, K, 2), got {vertices.shape}.")
     size = check_positive_int(size, "size")
     s = check_positive_int(supersample, "supersample")
+    # the images, the sub-pixel grid (five arrays) and one chunk's edge tests (about four arrays per vertex)
+    check_memory(4.0 * len(vertices) * size**2 + 8.0 * (size * s) ** 2 * (5 + 4 * vertices.shape[1]),
+                 f"{len(vertices)} polygon image(s) of {size}x{size} supersampled {s} times",
+                 fix="lower n, size or supersample", argument=False)
     sub = (np.arange(size * s) + 0.5) / s
     rows, cols = np.meshgrid(sub, sub, indexing="ij")
     y, x = rows.ravel(), cols.ravel()

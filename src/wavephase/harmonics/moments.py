@@ -30,12 +30,15 @@ import torch
 from torch import nn
 
 from wavephase.filters import morlet_bank
+from wavephase.resources import check_memory, parse_memory_limit
 from wavephase.validation import check_image_shape, check_positive_int, check_real_tensor, check_same_device
 
 __all__ = ["MomentStatistics", "NonFiniteMomentsError", "cross_scale_power", "moment_loss", "root"]
 
 # Fields per chunk when the reference moments are summed: hundreds of references fit in memory.
 _REFERENCE_CHUNK = 16
+# Real (M, N) planes of float64 held while the filters are built, per wavelet (measured upper bound).
+_FILTER_PLANES = 4
 
 
 class NonFiniteMomentsError(ValueError):
@@ -120,6 +123,12 @@ class MomentStatistics(nn.Module):
     dtype : torch.dtype
         Dtype of the filters (float32 or float64). Fields of the other float
         dtype are accepted: the moments follow the input's dtype.
+    memory_limit : int, float or str, optional
+        Largest memory the filters, or the moments of one batch of fields and their
+        gradient, may need (bytes, or e.g. ``"8GB"``); default
+        ``$WAVEPHASE_MEMORY_LIMIT``, else a quarter of the memory available (see
+        :mod:`wavephase.resources`). Past it, construction or the call raises
+        :class:`~wavephase.exceptions.ResourceLimitError` before allocating.
 
     Attributes
     ----------
@@ -141,13 +150,18 @@ class MomentStatistics(nn.Module):
     #: raw families whose reference average the normalisation uses (kept as ``reference_<family>`` buffers)
     reference_families: tuple[str, ...] = ()
 
-    def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dtype: torch.dtype = torch.float32) -> None:
+    def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dtype: torch.dtype = torch.float32,
+                 memory_limit: int | float | str | None = None) -> None:
         super().__init__()
         self.shape = check_image_shape(shape, J)
         self.J = check_positive_int(J, "J")
         self.L = check_positive_int(L, "L")
         if dtype not in (torch.float32, torch.float64):
             raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
+        self.memory_limit = parse_memory_limit(memory_limit)
+        M, N = self.shape
+        check_memory(_FILTER_PLANES * 8.0 * self.J * self.L * M * N, f"the {self.J * self.L} Morlet filters of "
+                     f"{M}x{N} fields", "cpu", self.memory_limit, "lower the field size, J or L")
         self.register_buffer("psi", morlet_bank(self.shape, self.J, self.L, dtype=dtype).psi.clone(),
                              persistent=False)
         for name in ("reference_exponent", "reference_power", "reference_var", "reference_mean",
@@ -193,6 +207,34 @@ class MomentStatistics(nn.Module):
                             sigma: torch.Tensor, own: bool) -> dict[str, torch.Tensor]:
         """Every family but ``mean`` divided by the reference (``power`` (B, J, L), ``sigma`` (B,))."""
         raise NotImplementedError
+
+    def _planes(self) -> int:
+        """Complex (M, N) planes held per field while its moments and their gradient are computed (measured)."""
+        return 12 * self.J * self.L
+
+    def memory_estimate(self, n_fields: int, dtype: torch.dtype = torch.float32) -> int:
+        """Bytes that the moments of ``n_fields`` fields and their gradient need, about.
+
+        Parameters
+        ----------
+        n_fields : int
+            Fields computed at once.
+        dtype : torch.dtype
+            Dtype of the fields (float32 or float64).
+
+        Returns
+        -------
+        int
+            Bytes (an upper estimate, measured on the CPU).
+        """
+        complex_size = 16 if dtype == torch.float64 else 8
+        return int(n_fields) * self._planes() * self.shape[0] * self.shape[1] * complex_size
+
+    def _check_memory(self, n_fields: int, x: torch.Tensor) -> None:
+        M, N = self.shape
+        check_memory(self.memory_estimate(n_fields, x.dtype), f"the moments of {n_fields} field(s) of {M}x{N} "
+                     f"({self.J} scales, {self.L} angles)", x.device, self.memory_limit,
+                     "pass fewer fields at once, or lower J or L")
 
     # ------------------------------------------------------------------ shared machinery
     def wavelet_transform(self, x: torch.Tensor) -> torch.Tensor:
@@ -272,6 +314,7 @@ class MomentStatistics(nn.Module):
         x = self._check(target, "target").detach().reshape(-1, *self.shape)
         if x.shape[0] == 0:
             raise ValueError(f"target holds no field (shape {tuple(target.shape)}); pass at least one (M, N) field.")
+        self._check_memory(min(x.shape[0], _REFERENCE_CHUNK), x)
         exponent = _exponent(x, (0, 1, 2)).reshape(())
         x = _rescale(x, exponent)
         with torch.no_grad():
@@ -306,6 +349,7 @@ class MomentStatistics(nn.Module):
         complex_dtype = _complex(x.dtype)
         if B == 0:
             return {f: x.new_zeros(*batch, n, dtype=complex_dtype) for f, n in self.family_sizes().items()}
+        self._check_memory(B, x)
         x = x.reshape(B, *self.shape)
         if self.reference_power is None:
             x = _rescale(x, _exponent(x, (1, 2)))

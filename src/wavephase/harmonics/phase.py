@@ -14,6 +14,8 @@ import math
 
 import torch
 
+from wavephase.validation import check_real_tensor
+
 __all__ = ["phase_harmonic", "relu_phase_window", "relu_fourier_coefficient", "harmonics_from_relu"]
 
 
@@ -100,7 +102,18 @@ def relu_phase_window(z: torch.Tensor, alpha: torch.Tensor | float) -> torch.Ten
     """
     if not isinstance(z, torch.Tensor) or not z.is_complex():
         raise TypeError("z must be a complex torch.Tensor (e.g. wavelet coefficients).")
+    if isinstance(alpha, torch.Tensor):
+        alpha = check_real_tensor(alpha, "alpha")
+    elif isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+        raise TypeError(f"alpha must be a float or a real tensor of phases, got {type(alpha).__name__} ({alpha!r}).")
+    elif not math.isfinite(alpha):
+        raise ValueError(f"alpha must be a finite phase, got {alpha}.")
     alpha = torch.as_tensor(alpha, dtype=z.real.dtype, device=z.device)
+    try:
+        torch.broadcast_shapes(z.shape, alpha.shape)
+    except RuntimeError:
+        raise ValueError(f"alpha of shape {tuple(alpha.shape)} does not broadcast against z of shape "
+                         f"{tuple(z.shape)}; add singleton dimensions, e.g. z[..., None].") from None
     return torch.relu(z.real * torch.cos(alpha) + z.imag * torch.sin(alpha))
 
 

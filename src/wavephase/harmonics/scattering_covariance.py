@@ -44,8 +44,8 @@ class ScatteringCovariance(MomentStatistics):
 
     Parameters
     ----------
-    shape, J, L, dtype
-        Field size, scales, orientations and filter dtype, as for
+    shape, J, L, dtype, memory_limit
+        Field size, scales, orientations, filter dtype and memory guard, as for
         :class:`~wavephase.harmonics.moments.MomentStatistics`.
 
     Shapes
@@ -55,8 +55,9 @@ class ScatteringCovariance(MomentStatistics):
 
     families = ("mean", "S1", "S2", "S3", "S4")
 
-    def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dtype: torch.dtype = torch.float32) -> None:
-        super().__init__(shape, J, L, dtype=dtype)
+    def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dtype: torch.dtype = torch.float32,
+                 memory_limit: int | float | str | None = None) -> None:
+        super().__init__(shape, J, L, dtype=dtype, memory_limit=memory_limit)
         # |psi^|^2 flattened: (J L, M N), the frequency weights of every covariance
         self.register_buffer("weights", self.psi.square().reshape(self.J * self.L, -1).clone(), persistent=False)
         self.pairs = [(j2, j1) for j2 in range(self.J) for j1 in range(j2, self.J)]
@@ -73,6 +74,10 @@ class ScatteringCovariance(MomentStatistics):
         J, L = self.J, self.L
         return {"mean": 2, "S1": J * L, "S2": J * L, "S3": len(self.pairs) * L * L,
                 "S4": len(self.triples) * L * L}
+
+    def _planes(self) -> int:
+        # the moduli of every pair of scales in the Fourier domain dominate (measured)
+        return 3 * (self.J + len(self.pairs)) * self.L
 
     def _contract(self, spectra: torch.Tensor) -> torch.Tensor:
         """``sum_k spectra(k) |psi_l^(k)|^2 / (M N)^2`` for every wavelet ``l``: (B, P, MN) -> (B, P, J L)."""

@@ -56,6 +56,12 @@ def power_spectrum_2d(x: torch.Tensor) -> torch.Tensor:
         Power at each 2D wavenumber (FFT order); its mean over the wavenumbers is
         the fields' mean spatial variance.
 
+    Raises
+    ------
+    ValueError
+        For no field, NaN or infinite values, or a spectrum that overflows ``x``'s
+        dtype (float32 fields above about 1e18).
+
     Shapes
     ------
     x: (..., M, N) -> (M, N)
@@ -65,4 +71,8 @@ def power_spectrum_2d(x: torch.Tensor) -> torch.Tensor:
     if x.numel() == 0:
         raise ValueError(f"x holds no field (shape {tuple(x.shape)}); pass at least one (M, N) field.")
     xc = x - x.mean((-2, -1), keepdim=True)
-    return periodogram(xc).reshape(-1, M, N).mean(0)
+    power = periodogram(xc).reshape(-1, M, N).mean(0)
+    if not bool(torch.isfinite(power.detach()).all()):
+        raise ValueError(f"x: its power spectrum overflows {x.dtype} (largest |x| = {float(x.detach().abs().max()):.3g}); "
+                         f"rescale x or pass it in float64.")
+    return power

@@ -116,6 +116,8 @@ class PhaseHarmonicStatistics(MomentStatistics):
         Floor ``f`` of the ``spectrum`` family, relative to the reference variance.
     dtype : torch.dtype
         Filter dtype, as for :class:`~wavephase.harmonics.moments.MomentStatistics`.
+    memory_limit : int, float or str, optional
+        Memory guard, as for :class:`~wavephase.harmonics.moments.MomentStatistics`.
 
     Attributes
     ----------
@@ -136,8 +138,9 @@ class PhaseHarmonicStatistics(MomentStatistics):
 
     def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dn: int = 2, delta_j: int | None = None,
                  subsample: bool = True, marginal: bool = True, low: bool = True, increments: bool = True,
-                 rings_per_octave: int = 3, spectrum_floor: float = 1e-6, dtype: torch.dtype = torch.float32) -> None:
-        super().__init__(shape, J, L, dtype=dtype)
+                 rings_per_octave: int = 3, spectrum_floor: float = 1e-6, dtype: torch.dtype = torch.float32,
+                 memory_limit: int | float | str | None = None) -> None:
+        super().__init__(shape, J, L, dtype=dtype, memory_limit=memory_limit)
         self.dn = check_positive_int(dn, "dn", minimum=0)
         self.delta_j = self.J - 1 if delta_j is None else check_positive_int(delta_j, "delta_j", minimum=0)
         self.subsample = bool(subsample)

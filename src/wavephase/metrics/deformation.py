@@ -153,16 +153,31 @@ def deformation_ratios(
     """
     check_real_tensor(x, "x", min_ndim=2)
     shape = tuple(x.shape[-2:])
-    norm = x.norm()
+    if min(shape) < 2:
+        raise ValueError(f"x must hold images of at least 2 x 2 pixels, got shape {tuple(x.shape)}.")
+    gradients = list(max_gradients) if isinstance(max_gradients, Sequence) else None
+    if gradients is None or not all(isinstance(g, (int, float)) and not isinstance(g, bool) and math.isfinite(g)
+                                    and g >= 0 for g in gradients):
+        raise ValueError(f"max_gradients must be a list of finite non-negative floats, got {max_gradients!r}.")
+    if not isinstance(representations, dict) or not all(callable(phi) for phi in representations.values()):
+        raise TypeError("representations must be a dict of name -> callable, e.g. {'fourier': fourier_modulus}.")
+    norm = _norm(x)
     if norm == 0:
-        raise ValueError("x is identically zero; deformation ratios are undefined.")
-    result: dict[str, list[float]] = {"max_gradient": [float(g) for g in max_gradients]}
+        raise ValueError("x is identically zero (or holds no image); deformation ratios are undefined.")
+    result: dict[str, list[float]] = {"max_gradient": [float(g) for g in gradients]}
     with torch.no_grad():
         reference = {name: phi(x) for name, phi in representations.items()}
         for name in representations:
             result[name] = []
-        for g in max_gradients:
+        for g in gradients:
             x_tau = deform(x, smooth_displacement(shape, float(g), seed=seed, dtype=x.dtype))
             for name, phi in representations.items():
-                result[name].append(float((phi(x_tau) - reference[name]).norm() / norm))
+                result[name].append(_norm(phi(x_tau) - reference[name]) / norm)
     return result
+
+
+def _norm(v: torch.Tensor) -> float:
+    """L2 norm, in float64 and relative to the largest entry, so that no square overflows."""
+    v = v.detach().double()
+    largest = v.abs().max() if v.numel() else v.new_zeros(())
+    return float(largest * (v / largest).norm()) if largest > 0 else 0.0

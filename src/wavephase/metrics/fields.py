@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 ArrayLike = torch.Tensor | np.ndarray
+# Largest magnitude the metrics take (float32's): the moments they compute stay finite in float64.
+_LARGEST = float(np.finfo(np.float32).max)
 
 
 def as_fields(x: object, name: str = "x", min_side: int = 4) -> torch.Tensor:
@@ -60,6 +62,9 @@ def as_fields(x: object, name: str = "x", min_side: int = 4) -> torch.Tensor:
     x: (n, M, N) or (M, N) -> (n, M, N)
     """
     t = torch.from_numpy(check_images(x, name, allow_single=True)).to(torch.float64)
+    if t.numel() and float(t.abs().max()) > _LARGEST:
+        raise ValueError(f"{name} holds values up to {float(t.abs().max()):.3g}, beyond the float32 range, where "
+                         f"moments of the fields overflow float64; rescale {name}.")
     if t.shape[0] == 0:
         raise ValueError(f"{name} holds no field (shape {tuple(t.shape)}).")
     if min(t.shape[-2:]) < min_side:
@@ -304,9 +309,10 @@ def structure_functions(x: ArrayLike, orders: Sequence[int] = (1, 2, 3, 4, 5, 6)
     x: (n, M, N) or (M, N) -> S (len(orders), len(lags)), flatness (len(lags),)
     """
     t = as_fields(x)
+    if not isinstance(orders, Sequence) or not orders or not all(
+            isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p >= 1 for p in orders):
+        raise ValueError(f"orders must be a non-empty list of ints >= 1, got {orders!r}.")
     orders = [int(p) for p in orders]
-    if not orders or min(orders) < 1:
-        raise ValueError(f"orders must be a non-empty list of ints >= 1, got {orders}.")
     side = min(t.shape[-2:])
     if lags is None:
         lags = [2**j for j in range(int(math.log2(max(side // 4, 1))) + 1)]
@@ -318,7 +324,12 @@ def structure_functions(x: ArrayLike, orders: Sequence[int] = (1, 2, 3, 4, 5, 6)
         for i, p in enumerate(orders):
             s[i, j] = float((d**p).mean())
         m2 = float((d**2).mean())
-        flat[j] = float((d**4).mean()) / m2**2 if m2 > 0 else float("nan")
+        if m2 == 0:
+            raise ValueError(f"x has constant increments at lag {r}: their flatness is undefined.")
+        flat[j] = float((d**4).mean()) / m2**2
+    if not (np.isfinite(s).all() and np.isfinite(flat).all()):
+        raise ValueError(f"orders={orders}: the structure functions of x overflow float64; lower the orders or "
+                         f"rescale x.")
     return {"orders": orders, "lags": lags, "S": s, "flatness": flat}
 
 

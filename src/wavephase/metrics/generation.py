@@ -21,6 +21,8 @@ compare models at equal sample sizes.
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Callable
 
 import numpy as np
@@ -46,7 +48,7 @@ def psnr(x: torch.Tensor, reference: torch.Tensor, data_range: float = 1.0) -> t
     -------
     torch.Tensor
         ``10 log10(data_range^2 / MSE)`` per image (average it for a data-set
-        figure; a perfect reconstruction gives ``inf``).
+        figure; a perfect reconstruction gives ``inf``), finite otherwise.
 
     Shapes
     ------
@@ -58,10 +60,16 @@ def psnr(x: torch.Tensor, reference: torch.Tensor, data_range: float = 1.0) -> t
         raise ValueError(f"x and reference must have the same shape, got {tuple(x.shape)} and {tuple(reference.shape)}.")
     if x.ndim < 2:
         raise ValueError(f"x must have at least 2 dimensions (M, N), got shape {tuple(x.shape)}.")
-    if data_range <= 0:
-        raise ValueError(f"data_range must be positive, got {data_range}.")
-    mse = ((x.double() - reference.double()) ** 2).mean(dim=(-2, -1))
-    return 10 * torch.log10(data_range**2 / mse)
+    if min(x.shape[-2:]) == 0:
+        raise ValueError(f"x holds images without pixels (shape {tuple(x.shape)}).")
+    if isinstance(data_range, bool) or not isinstance(data_range, (int, float, np.integer, np.floating)):
+        raise TypeError(f"data_range must be a positive number, got {type(data_range).__name__} ({data_range!r}).")
+    if not 0 < data_range < math.inf:
+        raise ValueError(f"data_range must be a finite positive number, got {data_range}.")
+    # In units of a power of two per image, so that neither the differences nor their squares overflow.
+    e = _exponents(torch.maximum(x.double().abs(), reference.double().abs()).amax((-2, -1), keepdim=True))
+    msd = (torch.ldexp(x.double(), -e) - torch.ldexp(reference.double(), -e)).square().mean(dim=(-2, -1))
+    return 20 * math.log10(data_range) - 10 * torch.log10(msd) - 20 * math.log10(2.0) * e[..., 0, 0]
 
 
 def frechet_distance(features_a: np.ndarray | torch.Tensor, features_b: np.ndarray | torch.Tensor) -> float:
@@ -88,7 +96,21 @@ def frechet_distance(features_a: np.ndarray | torch.Tensor, features_b: np.ndarr
             f"features_a and features_b must be 2D with the same number of columns, got {a.shape} and {b.shape}."
         )
     if min(len(a), len(b)) < 2:
-        raise ValueError("each feature set needs at least 2 rows to estimate a covariance.")
+        raise ValueError(f"features_a and features_b need at least 2 rows each to estimate a covariance, got "
+                         f"{len(a)} and {len(b)}.")
+    # The distance is quadratic in the features: computed on features divided by a power of two near their
+    # largest magnitude, then scaled back, so that large features do not overflow the covariances.
+    largest = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)))
+    e = math.frexp(largest)[1] if largest > 0 else 0
+    try:
+        return math.ldexp(_frechet(np.ldexp(a, -e), np.ldexp(b, -e)), 2 * e)
+    except OverflowError:
+        raise ValueError(f"features_a and features_b: their Fréchet distance overflows float64 (features up to "
+                         f"{largest:.3g}); rescale the features.") from None
+
+
+def _frechet(a: np.ndarray, b: np.ndarray) -> float:
+    """The Fréchet distance of two float64 feature sets of moderate magnitude."""
     mu_a, mu_b = a.mean(0), b.mean(0)
     cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
     # tr (S_a S_b)^(1/2) = tr (S_a^(1/2) S_b S_a^(1/2))^(1/2): a symmetric PSD matrix,
@@ -129,6 +151,8 @@ def frechet_scattering_distance(
     ------
     images_a: (n_a, M, N), images_b: (n_b, M, N) -> scalar
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}.")
     feats = []
     for name, images in (("images_a", images_a), ("images_b", images_b)):
         images = as_float_tensor(images, name)
@@ -136,7 +160,10 @@ def frechet_scattering_distance(
             raise ValueError(f"{name} must hold at least 2 images to estimate a covariance, got {len(images)}.")
         with torch.no_grad():
             feats.append(torch.cat([embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]))
-    return frechet_distance(feats[0], feats[1])
+    try:
+        return frechet_distance(feats[0], feats[1])
+    except ValueError as err:  # in the caller's terms: the features are the embeddings of the images
+        raise ValueError(f"images_a and images_b: the Fréchet distance of their embeddings failed ({err})") from None
 
 
 def path_smoothness(path: torch.Tensor, train_images: torch.Tensor | None = None) -> dict[str, float]:
@@ -170,16 +197,30 @@ def path_smoothness(path: torch.Tensor, train_images: torch.Tensor | None = None
     if path.ndim != 3 or len(path) < 3:
         raise ValueError(f"path must have shape (T, M, N) with T >= 3, got {tuple(path.shape)}.")
     flat = path.flatten(1)
-    steps = (flat[1:] - flat[:-1]).norm(dim=1)
-    chord = float((flat[-1] - flat[0]).norm())
-    out = {
-        "step_ratio": float(steps.max() / steps.mean().clamp_min(1e-12)),
-        "length_ratio": float(steps.sum()) / max(chord, 1e-12),
-    }
+    train = None
     if train_images is not None:
         train = as_float_tensor(train_images, "train_images").double().flatten(1)
-        if train.shape[1] != flat.shape[1]:
-            raise ValueError(f"train_images must have the frames' size {tuple(path.shape[1:])}.")
-        dist = torch.cdist(flat[1:-1], train).min(dim=1).values / flat.shape[1] ** 0.5
-        out["nearest_train_rmse"] = float(dist.mean())
+        if train.shape[1] != flat.shape[1] or not len(train):
+            raise ValueError(f"train_images must hold images of the frames' size {tuple(path.shape[1:])}.")
+    # Distances in units of a power of two near the largest value, so that no square overflows.
+    e = int(_exponents(torch.cat([flat.reshape(-1), *([] if train is None else [train.reshape(-1)])]).abs().amax()))
+    flat = torch.ldexp(flat, torch.tensor(-e))
+    steps = (flat[1:] - flat[:-1]).norm(dim=1)
+    chord = float((flat[-1] - flat[0]).norm())
+    tiny = max(math.ldexp(1e-12, -e), sys.float_info.min)  # 1e-12 in the path's own units
+    out = {
+        "step_ratio": float(steps.max() / steps.mean().clamp_min(tiny)),
+        "length_ratio": float(steps.sum()) / max(chord, tiny),
+    }
+    if train is not None:
+        dist = torch.cdist(flat[1:-1], torch.ldexp(train, torch.tensor(-e))).min(dim=1).values / flat.shape[1] ** 0.5
+        try:
+            out["nearest_train_rmse"] = math.ldexp(float(dist.mean()), e)
+        except OverflowError:
+            raise ValueError("path and train_images: their distances overflow float64; rescale the images.") from None
     return out
+
+
+def _exponents(largest: torch.Tensor) -> torch.Tensor:
+    """Exponents ``e`` with ``largest < 2^e`` (0 where ``largest`` is 0), as int tensors."""
+    return torch.where(largest > 0, torch.frexp(largest)[1], torch.zeros_like(largest, dtype=torch.int32))

@@ -317,7 +317,7 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
         F = self._features(transform, X, "X")
         y = self._targets(y, F.shape[0], "y")
         if F.shape[0] < 2:
-            raise ValueError(f"fit needs at least 2 molecules, got n_samples = {F.shape[0]}.")
+            raise ValueError(f"X holds {F.shape[0]} molecule(s) (n_samples = {F.shape[0]}); fit needs at least 2.")
         quadratic = self.feature_map == "quadratic"
         if quadratic:
             F = F.astype(np.float64, copy=False)

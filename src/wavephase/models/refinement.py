@@ -145,7 +145,9 @@ def conditional_gaussian(c: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor
     n = len(c)
     cov_cc = cc.T @ cc / (n - 1)
     cov_cz = cc.T @ zc / (n - 1)
-    ridge = 1e-4 * float(cov_cc.diagonal().mean()) * torch.eye(len(cov_cc), dtype=torch.float64, device=c.device)
+    # relative to the coarse codes' variance; constant codes (identical images) get coef = 0
+    level = float(cov_cc.diagonal().mean()) or 1.0
+    ridge = 1e-4 * level * torch.eye(len(cov_cc), dtype=torch.float64, device=c.device)
     coef = torch.linalg.solve(cov_cc + ridge, cov_cz)
     cond = zc.T @ zc / (n - 1) - cov_cz.T @ coef
     evals, evecs = torch.linalg.eigh((cond + cond.T) / 2)

@@ -63,6 +63,16 @@ def view_images(images: np.ndarray, view: View | None) -> np.ndarray:
     return images if view is None else place_on_canvas(images, *view)
 
 
+def _float32(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` as C-contiguous float32, refusing values beyond float32's range (the cascades train in float32)."""
+    if arr.dtype == np.float64 and arr.size:
+        largest = max(float(arr.max()), -float(arr.min()))  # no copy of arr, unlike np.abs
+        if largest > float(np.finfo(np.float32).max):
+            raise ValueError(f"{name} holds values up to {largest:.3g}, beyond float32, in which the cascades "
+                             f"train; rescale {name}.")
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
 def _as_versions(feats: object, name: str) -> torch.Tensor:
     # Precomputed features of one view as float32 (V, n, C, h, w), without a copy
     # when they are float32 already (the versions of a 60k set take gigabytes).
@@ -71,7 +81,7 @@ def _as_versions(feats: object, name: str) -> torch.Tensor:
         raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}.")
     if arr.ndim not in (4, 5):
         raise ValueError(f"precomputed {name} must have shape (n, C, h, w) or (V, n, C, h, w), got {arr.shape}.")
-    versions = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    versions = torch.from_numpy(_float32(arr, name))
     versions = versions if versions.ndim == 5 else versions.unsqueeze(0)
     for version in versions:  # one version at a time bounds the check's memory
         check_finite(version, name)
@@ -251,7 +261,7 @@ class SparseScatteringClassifier(ClassifierMixin, BaseEstimator):
     def _check_input(self, X: object) -> np.ndarray | list[torch.Tensor]:
         """Checked images (float32), or the features of each view as float32 ``(V, n, C, h, w)``."""
         if not self.precomputed:
-            return check_images(X).astype(np.float32, copy=False)
+            return _float32(check_images(X), "X")
         n_views = 1 if self.views is None else len(self.views)
         arrays = [X] if self.views is None else list(X)  # type: ignore[call-overload]
         if len(arrays) != n_views:

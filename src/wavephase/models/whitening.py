@@ -127,6 +127,9 @@ class WhitenedScattering(nn.Module):
             torch.manual_seed(random_state)
             _, s, v = torch.svd_lowrank(centered, q=min(self.n_components + 20, min(n, dim)), niter=4)
         var = (s[: self.n_components].double() ** 2 / (n - 1)).to(feats.dtype)
+        if not float(var[0]) > (1e-12 * float(feats.abs().max())) ** 2:
+            raise ValueError("X: the training images all have the same scattering coefficients (identical images?); "
+                             "the whitening needs images that differ.")
         # A floor on the variance keeps near-degenerate directions from amplifying round-off.
         var = var.clamp_min(1e-10 * float(var[0]))
         # A singular vector is defined up to its sign, and round-off as small as a

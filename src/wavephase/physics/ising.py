@@ -24,6 +24,7 @@ import torch
 from scipy.sparse.csgraph import connected_components
 from tqdm.auto import tqdm
 
+from wavephase.resources import check_memory, parse_memory_limit
 from wavephase.validation import as_float_tensor, check_positive_int, check_random_state
 
 __all__ = ["T_CRITICAL", "ising", "ising_energy", "magnetisation", "swendsen_wang_sweep"]
@@ -34,6 +35,10 @@ T_CRITICAL: float = 2.0 / math.log(1.0 + math.sqrt(2.0))
 # Cap on the default number of chains run side by side: beyond this the graph grows
 # without making the samples any more independent than n_between already does.
 _MAX_CHAINS = 32
+# Bytes per spin and chain of one sweep: random draws, bond masks, the bond graph, cluster labels (measured ~70).
+_SWEEP_BYTES = 100
+# Bytes per spin and sample: the int8 samples, their stack, the float32 result.
+_SAMPLE_BYTES = 6
 
 
 def _check_temperature(temperature: object) -> float:
@@ -88,7 +93,7 @@ def swendsen_wang_sweep(spins: np.ndarray, temperature: float, rng: np.random.Ge
 
 def ising(size: int, n_samples: int, temperature: float | None = None, random_state: int = 0, *,
           n_equilibrate: int | None = None, n_between: int | None = None, n_chains: int | None = None,
-          progress: bool = True) -> torch.Tensor:
+          progress: bool = True, memory_limit: int | float | str | None = None) -> torch.Tensor:
     """Sample 2D Ising configurations with Swendsen–Wang cluster updates.
 
     ``n_chains`` independent chains run side by side. Each chain starts
@@ -121,6 +126,12 @@ def ising(size: int, n_samples: int, temperature: float | None = None, random_st
         each chain pays its equilibration for four samples.
     progress : bool
         Show a tqdm progress bar over sweeps.
+    memory_limit : int, float or str, optional
+        Largest memory the chains and the samples may need (bytes, or e.g. ``"8GB"``);
+        default ``$WAVEPHASE_MEMORY_LIMIT``, else a quarter of the memory available
+        (see :mod:`wavephase.resources`). Past it,
+        :class:`~wavephase.exceptions.ResourceLimitError` is raised before anything
+        is allocated.
 
     Returns
     -------
@@ -141,6 +152,9 @@ def ising(size: int, n_samples: int, temperature: float | None = None, random_st
     if n_chains is None:
         n_chains = min(-(-n_samples // 4), _MAX_CHAINS)
     n_chains = min(check_positive_int(n_chains, "n_chains"), n_samples)
+    check_memory(float(size) ** 2 * (_SWEEP_BYTES * n_chains + _SAMPLE_BYTES * n_samples),
+                 f"{n_chains} Ising chain(s) of {size}x{size} and {n_samples} sample(s)", "cpu",
+                 parse_memory_limit(memory_limit), "lower size, n_samples or n_chains")
     rng = np.random.default_rng(random_state)
     per_chain = -(-n_samples // n_chains)
     if t < T_CRITICAL:

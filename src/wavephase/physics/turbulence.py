@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from wavephase.data.cache import cache_dir
 from wavephase.physics.turbulence_solver import TurbulenceSolver, check_real_number
+from wavephase.resources import check_memory, parse_memory_limit
 from wavephase.runs import Checkpoint, fingerprint
 from wavephase.validation import check_device, check_positive_int, check_random_state
 
@@ -30,6 +31,12 @@ _CHECKPOINT_SECONDS = 30.0
 
 # Bump when the numerics change, so that cached fields of an older scheme are not reused.
 _CACHE_VERSION = 1
+
+# Grid-sized arrays of the simulation's dtype held per chain by the solver and its RK4 stages
+# (measured: about 290 bytes per grid point and chain in float64).
+_SOLVER_PLANES = 40
+# float32 copies of the samples: the list of samples, their stack, the result.
+_SAMPLE_COPIES = 3
 
 
 def default_hyperviscosity(size: int, order: int = 4, cutoff_damping: float = 20.0) -> float:
@@ -70,7 +77,8 @@ def turbulence2d(size: int, n_samples: int, random_state: int = 0, *, forcing_wa
                  cfl: float = 1.0, max_dt: float = 0.05, spinup_time: float = 40.0,
                  sample_interval: float = 2.0, n_chains: int | None = None, coarse_spinup: bool = True,
                  cache: bool = False, progress: bool = True, dtype: torch.dtype = torch.float64,
-                 device: str | torch.device = "cpu", num_threads: int | None = 1) -> torch.Tensor:
+                 device: str | torch.device = "cpu", num_threads: int | None = 1,
+                 memory_limit: int | float | str | None = None) -> torch.Tensor:
     """Vorticity fields of forced dissipative 2D turbulence with coherent vortices.
 
     ``n_chains`` independent simulations (default ``min(n_samples, 16)``) start
@@ -158,6 +166,12 @@ def turbulence2d(size: int, n_samples: int, random_state: int = 0, *, forcing_wa
         points per side gain little from threads, and on an oversubscribed
         machine (measured: 2 cores, load 8) two threads made a 256 x 256 step
         ten times slower than one.
+    memory_limit : int, float or str, optional
+        Largest memory the simulations and the samples may need (bytes, or e.g.
+        ``"8GB"``); default ``$WAVEPHASE_MEMORY_LIMIT``, else a quarter of the memory
+        available (see :mod:`wavephase.resources`). Past it,
+        :class:`~wavephase.exceptions.ResourceLimitError` is raised before anything
+        is allocated.
 
     Returns
     -------
@@ -206,6 +220,10 @@ def turbulence2d(size: int, n_samples: int, random_state: int = 0, *, forcing_wa
         )
 
 
+    per_point = _SOLVER_PLANES * chains * torch.finfo(dtype).bits / 8 + _SAMPLE_COPIES * 4 * n_samples
+    check_memory(float(size) ** 2 * per_point,
+                 f"{chains} turbulence simulation(s) of {size}x{size} and {n_samples} sample(s)", device,
+                 parse_memory_limit(memory_limit), "lower size, n_samples or n_chains")
     args = dict(size=size, n_samples=n_samples, random_state=random_state, forcing_wavenumber=kf,
                 forcing_width=width, injection_rate=eps, drag=mu, hyperviscosity=nu, hyperviscosity_order=order,
                 initial_wavenumber=k0, initial_energy=e0, cfl=cfl, max_dt=max_dt, spinup_time=spinup,

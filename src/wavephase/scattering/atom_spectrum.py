@@ -49,7 +49,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from wavephase.scattering._memory import check_memory, parse_memory_limit
+from wavephase.resources import check_memory, parse_memory_limit
 from wavephase.scattering._molecule_operator import MoleculeOperator, chunk_plan, in_input_order
 from wavephase.scattering.solid_harmonics import monomial_values, solid_harmonic_matrix
 from wavephase.validation import check_positive_int

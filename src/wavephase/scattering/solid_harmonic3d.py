@@ -79,7 +79,7 @@ import torch
 from wavephase.data.molecules import DEFAULT_VALENCE, ELEMENT_SYMBOLS
 from wavephase.scattering._grid3d import (SafeEigenvectors, first_layer, first_layer_bytes, first_layer_tables,
                                           flush_denormals, integrals, safe_power, second_layer, second_layer_bytes)
-from wavephase.scattering._memory import check_memory, parse_memory_limit
+from wavephase.resources import check_memory, parse_memory_limit
 from wavephase.scattering._molecule_operator import MoleculeOperator, chunk_plan, in_input_order
 from wavephase.scattering.solid_harmonics import real_solid_harmonic_coefficients
 from wavephase.validation import check_positive_int

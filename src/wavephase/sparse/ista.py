@@ -8,6 +8,9 @@ momentum. The functions work on any batch shape ``(..., K)`` of codes and
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 
 from wavephase.validation import check_positive_int, check_real_tensor
@@ -73,9 +76,51 @@ def _check(x: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int) -> int:
     check_real_tensor(D, "D", min_ndim=2)
     if D.ndim != 2 or D.shape[0] != x.shape[-1]:
         raise ValueError(f"D must have shape (P, K) with P = x.shape[-1] = {x.shape[-1]}, got {tuple(D.shape)}.")
-    if not lam >= 0:
-        raise ValueError(f"lam must be a non-negative number, got {lam}.")
+    if D.dtype != x.dtype:
+        raise TypeError(f"D has dtype {D.dtype} but x has {x.dtype}; cast one of them, e.g. D.to(x.dtype).")
+    if D.device != x.device:
+        raise ValueError(f"D is on {D.device} but x is on {x.device}; move one of them, e.g. D.to(x.device).")
+    if isinstance(lam, bool) or not isinstance(lam, (int, float, np.integer, np.floating)):
+        raise TypeError(f"lam must be a non-negative number, got {type(lam).__name__} ({lam!r}).")
+    if not 0 <= lam < math.inf:
+        raise ValueError(f"lam must be a finite non-negative number, got {lam}.")
+    if not bool(D.detach().ne(0).any()):
+        raise ValueError("D has no non-zero entry: there is no atom to code with; pass a dictionary with atoms.")
     return check_positive_int(n_iter, "n_iter")
+
+
+def _exponent(v: torch.Tensor) -> int:
+    """``e`` with ``max |v| < 2^e`` (0 for an empty or zero ``v``)."""
+    largest = float(v.detach().abs().amax()) if v.numel() else 0.0
+    return math.frexp(largest)[1] if largest > 0 else 0
+
+
+def _solve(x: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int, momentum: bool) -> torch.Tensor:
+    """ISTA (or FISTA with ``momentum``) on the problem rescaled by powers of two, so that tiny and huge
+    dictionaries and signals neither underflow nor overflow."""
+    n_iter = _check(x, D, lam, n_iter)
+    # The problem is homogeneous: with D = 2^a D' and x = 2^b x', z = 2^(b - a) z' where z' solves it for
+    # D', x' and lam 2^-(a + b). Powers of two rescale exactly: the iterates are those of the plain problem.
+    a, b = _exponent(D), _exponent(x)
+    D1, x1 = torch.ldexp(D, D.new_tensor(-a)), torch.ldexp(x, x.new_tensor(-b))
+    lam1 = math.ldexp(float(lam), -(a + b))
+    L = lipschitz_constant(D1)
+    z = y = x1.new_zeros(*x.shape[:-1], D.shape[1])
+    t = 1.0
+    for _ in range(n_iter):
+        z_next = ista_step(y, x1, D1, lam1, L)
+        if momentum:
+            t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
+            y = z_next + ((t - 1.0) / t_next) * (z_next - z)
+            t = t_next
+        else:
+            y = z_next
+        z = z_next
+    z = torch.ldexp(z, z.new_tensor(b - a))
+    if not bool(torch.isfinite(z.detach()).all()):
+        raise ValueError(f"x: its codes in D overflow {x.dtype} (|x| up to 2^{b}, |D| up to 2^{a}); rescale x or "
+                         f"D, or compute in float64.")
+    return z
 
 
 def ista(x: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int = 100) -> torch.Tensor:
@@ -86,7 +131,7 @@ def ista(x: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int = 100) -> tor
     x : torch.Tensor
         Signals, (..., P).
     D : torch.Tensor
-        Dictionary, (P, K).
+        Dictionary, (P, K), of ``x``'s dtype, with at least one non-zero entry.
     lam : float
         Sparsity weight λ ≥ 0.
     n_iter : int
@@ -95,14 +140,10 @@ def ista(x: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int = 100) -> tor
     Returns
     -------
     torch.Tensor
-        Codes. Shapes: (..., P), (P, K) → (..., K).
+        Codes, finite for every finite ``x`` and ``D`` (a ``ValueError`` where they
+        overflow the dtype). Shapes: (..., P), (P, K) → (..., K).
     """
-    n_iter = _check(x, D, lam, n_iter)
-    L = lipschitz_constant(D)
-    z = x.new_zeros(*x.shape[:-1], D.shape[1])
-    for _ in range(n_iter):
-        z = ista_step(z, x, D, lam, L)
-    return z
+    return _solve(x, D, lam, n_iter, momentum=False)
 
 
 def fista(x: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int = 100) -> torch.Tensor:
@@ -112,16 +153,7 @@ def fista(x: torch.Tensor, D: torch.Tensor, lam: float, n_iter: int = 100) -> to
     ``(..., P), (P, K) -> (..., K)``; the objective decreases as ``O(1/k^2)``
     instead of ``O(1/k)``.
     """
-    n_iter = _check(x, D, lam, n_iter)
-    L = lipschitz_constant(D)
-    z = x.new_zeros(*x.shape[:-1], D.shape[1])
-    y, t = z, 1.0
-    for _ in range(n_iter):
-        z_next = ista_step(y, x, D, lam, L)
-        t_next = (1.0 + (1.0 + 4.0 * t * t) ** 0.5) / 2.0
-        y = z_next + ((t - 1.0) / t_next) * (z_next - z)
-        z, t = z_next, t_next
-    return z
+    return _solve(x, D, lam, n_iter, momentum=True)
 
 
 def sparse_coding_report(x: torch.Tensor, D: torch.Tensor, z: torch.Tensor, lam: float = 0.0) -> dict[str, float]:

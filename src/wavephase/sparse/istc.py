@@ -42,7 +42,15 @@ def homotopy_lambdas(lam0: torch.Tensor, lam_final: torch.Tensor, n_steps: int) 
     if n_steps == 1:
         return [lam_final.expand_as(lam0)]
     ratio = lam_final / lam0
-    return [lam0 * ratio ** (n / (n_steps - 1)) for n in range(n_steps)]
+    # The gradient of lam0 ratio^t overflows when lam0 and lam* are far apart (huge signals); that of its
+    # logarithmic form does not. The values stay those of lam0 ratio^t, the gradient is the logarithmic one.
+    log0, log_final = lam0.log(), lam_final.log()
+    out = []
+    for n in range(n_steps):
+        t = n / (n_steps - 1)
+        smooth = torch.exp(log0 + t * (log_final - log0))
+        out.append((lam0 * ratio ** t).detach() + (smooth - smooth.detach()))
+    return out
 
 
 class ISTC(nn.Module):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 
 from wavephase.validation import as_float_tensor, check_positive_int, check_real_tensor
@@ -64,6 +65,8 @@ def coarse_grain(x: torch.Tensor, factor: int) -> torch.Tensor:
     """
     check_real_tensor(x, "x", min_ndim=2)
     m, n = _check_factor(x.shape, factor)
+    if x.numel() == 0:
+        return x.new_zeros(*x.shape[:-2], m, n)
     M, N = x.shape[-2:]
     rb, rc = _band(M, m, x.device)
     cb, cc = _band(N, n, x.device)
@@ -97,11 +100,16 @@ def lift(c: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     c: (..., m, n) -> (..., M, N)
     """
     check_real_tensor(c, "c", min_ndim=2)
+    if not (isinstance(shape, Sequence) and len(shape) == 2 and all(
+            isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape)):
+        raise ValueError(f"shape must be the fine grid size (M, N), two positive ints, got {shape!r}.")
     M, N = int(shape[0]), int(shape[1])
     m, n = c.shape[-2:]
-    if M % m or N % n or M // m != N // n:
-        raise ValueError(f"coarse field of size {(m, n)} does not divide the fine size {(M, N)} by one common "
-                         f"factor; pass coarse_grain(x, factor) of a field of size {(M, N)}.")
+    if not m or not n or M % m or N % n or M // m != N // n:
+        raise ValueError(f"c: a coarse field of size {(m, n)} does not divide the fine size shape={(M, N)} by one "
+                         f"common factor; pass coarse_grain(x, factor) of a field of size {(M, N)}.")
+    if c.numel() == 0:
+        return c.new_zeros(*c.shape[:-2], M, N)
     rb, rc = _band(M, m, c.device)
     cb, cc = _band(N, n, c.device)
     cf = torch.fft.fft2(c)

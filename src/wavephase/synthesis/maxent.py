@@ -51,6 +51,7 @@ from wavephase.harmonics.moments import MomentStatistics, NonFiniteMomentsError
 from wavephase.harmonics.scattering_covariance import ScatteringCovariance
 from wavephase.harmonics.spectrum import power_spectrum_2d
 from wavephase.harmonics.statistics import PhaseHarmonicStatistics
+from wavephase.resources import check_memory, parse_memory_limit
 from wavephase.runs import Checkpoint
 from wavephase.synthesis.coarse import check_conditioning, condition, lift
 from wavephase.synthesis.gaussian import check_targets, gaussian_synthesis
@@ -65,6 +66,8 @@ _OPERATORS: dict[str, type[MomentStatistics]] = {"phase-harmonics": PhaseHarmoni
 
 # power floor of the preconditioner, relative to the mean power
 _PRECONDITION_FLOOR = 1e-6
+# Copies of the samples held besides the L-BFGS history: iterate, gradient, direction, best, field (measured).
+_SAMPLE_COPIES = 8
 
 
 class SynthesisDivergenceWarning(UserWarning):
@@ -197,7 +200,8 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
                L: int = 8, dn: int = 2, precondition: bool = True, statistics_options: dict[str, Any] | None = None,
                checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 20, history_size: int = 50,
                dtype: torch.dtype | None = None, device: torch.device | str | None = None, progress: bool = True,
-               callback: Callable[[int, float], None] | None = None) -> SynthesisResult:
+               callback: Callable[[int, float], None] | None = None,
+               memory_limit: int | float | str | None = None) -> SynthesisResult:
     """Maximum-entropy synthesis of fields with the target's statistics.
 
     Parameters
@@ -265,6 +269,11 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         Show a tqdm progress bar.
     callback : callable, optional
         ``callback(steps_done, loss)`` after each L-BFGS call (e.g. to log).
+    memory_limit : int, float or str, optional
+        Largest memory the synthesis may need (bytes, or e.g. ``"8GB"``): the samples,
+        the L-BFGS history and the moments with their gradient grow with
+        ``n_samples`` and the field size. Default ``$WAVEPHASE_MEMORY_LIMIT``, else a
+        quarter of the memory available (see :mod:`wavephase.resources`).
 
     Returns
     -------
@@ -279,6 +288,9 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         size; :class:`~wavephase.exceptions.StaleFileError` for a checkpoint
         written with other arguments or targets, and
         :class:`~wavephase.exceptions.ChecksumError` for a corrupt one.
+    ResourceLimitError
+        When the synthesis would need more memory than ``memory_limit``, before
+        anything large is allocated.
 
     Warns
     -----
@@ -309,6 +321,11 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
     J = default_J((M, N)) if J is None else J
     check_image_shape((M, N), J, "target shape")
     cond = None if conditioning is None else check_conditioning(conditioning, (M, N), n_samples)
+    memory_limit = parse_memory_limit(memory_limit)
+    history_copies = 0 if statistics == "gaussian" else 2 * history_size
+    samples_bytes = n_samples * M * N * t.element_size() * (history_copies + _SAMPLE_COPIES)
+    check_memory(samples_bytes, f"the synthesis of {n_samples} field(s) of {M}x{N}", device, memory_limit,
+                 "lower n_samples (run several syntheses) or history_size")
     if match == "sign":
         if cond is not None:
             raise ValueError("match='sign' flips the sign of the samples, which the coarse conditioning field "
@@ -324,7 +341,10 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
     sigma = t.double().var((-2, -1), unbiased=False).mean().sqrt()
     ts = ((t.double() - mu) / sigma).to(dtype)
     stats = build_statistics(statistics, (M, N), J, L, dn=dn, dtype=dtype, device=device,
-                             **(statistics_options or {}))
+                             memory_limit=memory_limit, **(statistics_options or {}))
+    check_memory(samples_bytes + stats.memory_estimate(n_samples, dtype), f"the synthesis of {n_samples} field(s) "
+                 f"of {M}x{N} with {statistics} ({J} scales, {L} angles)", device, memory_limit,
+                 "lower n_samples (run several syntheses), J or L")
     stats.set_reference(ts)
     target_moments = None
     if match == "each":

@@ -1,10 +1,18 @@
-"""Memory guard: estimate what a computation will allocate and refuse it past a limit, before allocating.
+"""Resource guards: estimate what a computation will allocate and refuse it past a limit, before allocating.
+
+Work whose memory grows with the geometry of its input (3D grids of molecules,
+moment statistics of large fields, syntheses of many samples, simulations,
+feature stores read back, augmented copies of data sets) calls
+:func:`check_memory` with its estimate before it allocates anything. Past the
+limit it raises :class:`~wavephase.exceptions.ResourceLimitError`, whose one
+line names what needs the memory, how much, the limit and where the limit comes
+from, and the setting that raises it.
 
 The limit is, in order of precedence, the ``memory_limit`` argument of the
-operator, the environment variable ``WAVEPHASE_MEMORY_LIMIT``, or a quarter of
-the memory available on the device (free GPU memory for CUDA, ``MemAvailable``
-of ``/proc/meminfo`` on Linux for the CPU). Limits are bytes, or strings such as
-``"8GB"``, ``"512MiB"``.
+operator or function, the environment variable ``WAVEPHASE_MEMORY_LIMIT``, or a
+quarter of the memory available on the device (free GPU memory for CUDA,
+``MemAvailable`` of ``/proc/meminfo`` on Linux for the CPU). Limits are bytes,
+or strings such as ``"8GB"``, ``"512MiB"``.
 """
 
 from __future__ import annotations
@@ -88,10 +96,15 @@ def _limit(device: torch.device, override: int | None) -> tuple[int | None, str]
 
 
 def _gb(n: float) -> str:
-    return f"{n / 1e9:.3g} GB"
+    """``n`` bytes in the largest decimal unit that keeps the number at least 1."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.3g} B"
 
 
-def check_memory(n_bytes: float, what: str, device: torch.device, override: int | None, fix: str) -> None:
+def check_memory(n_bytes: float, what: str, device: torch.device | str | None = None, override: int | None = None,
+                 fix: str = "use a smaller input", *, argument: bool = True) -> None:
     """Raise :class:`~wavephase.exceptions.ResourceLimitError` if ``n_bytes`` exceeds the memory limit.
 
     Parameters
@@ -100,17 +113,27 @@ def check_memory(n_bytes: float, what: str, device: torch.device, override: int 
         Estimated allocation (may be infinite for absurd inputs).
     what : str
         What needs the memory, e.g. ``"the 3D grid of a molecule 1e4 angstrom wide"``.
-    device : torch.device
-        Where it would be allocated.
+    device : torch.device or str, optional
+        Where it would be allocated (the CPU by default).
     override : int or None
-        The operator's own limit in bytes (its ``memory_limit``), or None for the default.
+        The caller's own limit in bytes (its ``memory_limit``), or None for the default.
     fix : str
         What else lowers the need, e.g. ``"lower chunk_size"``.
+    argument : bool
+        The caller takes a ``memory_limit`` argument, which the message then names
+        besides the environment variable.
+
+    Raises
+    ------
+    ResourceLimitError
+        Past the limit, in one line.
     """
+    device = torch.device("cpu" if device is None else device)
     limit, source = _limit(device, override)
     if limit is None or n_bytes <= limit:
         return
+    setting = f"memory_limit= or the environment variable {MEMORY_LIMIT_ENV}" if argument else \
+        f"the environment variable {MEMORY_LIMIT_ENV}"
     raise ResourceLimitError(
         f"{what} needs about {_gb(n_bytes)}, over the memory limit of {_gb(limit)} ({source}); {fix}, or raise "
-        f"the limit with memory_limit= or the environment variable {MEMORY_LIMIT_ENV} (e.g. "
-        f"{MEMORY_LIMIT_ENV}=32GB).")
+        f"the limit with {setting} (e.g. {MEMORY_LIMIT_ENV}=32GB).")
