@@ -1,16 +1,30 @@
+"""The documentation builds without warnings, and the code of the user guide runs."""
+
+from __future__ import annotations
+
 import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).parents[1]
+GUIDE = sorted((ROOT / "docs" / "guide").glob("*.rst"))
+
+
+def python_blocks(page: Path) -> list[str]:
+    """The ``.. code-block:: python`` blocks of a reStructuredText page, dedented."""
+    blocks = []
+    for match in re.finditer(r"^\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", page.read_text(), re.M):
+        blocks.append(textwrap.dedent(match.group(1)))
+    return blocks
 
 
 @pytest.mark.slow
-def test_api_reference_builds_without_warnings(tmp_path):
+def test_documentation_builds_without_warnings(tmp_path):
     if shutil.which("sphinx-build", path=str(Path(sys.executable).parent)) is None:
         pytest.skip("sphinx is not installed (pip install -e '.[docs]')")
     proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "-q", "-b", "html", str(ROOT / "docs"),
@@ -18,6 +32,18 @@ def test_api_reference_builds_without_warnings(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     page = (tmp_path / "html" / "api.html").read_text()
     assert "Scattering2D" in page and "morlet_bank" in page
+    for name in ("guide/scattering", "conventions", "design", "results"):
+        assert (tmp_path / "html" / f"{name}.html").is_file(), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", GUIDE, ids=lambda p: p.stem)
+def test_user_guide_code_runs(page, tmp_path):
+    code = "\n".join(python_blocks(page))
+    if not code:
+        pytest.skip(f"{page.name} has no Python code")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def test_every_test_the_reliability_page_names_exists():
