@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test venv clean docs kymatio-venv bench data
+.PHONY: demo test venv clean docs kymatio-venv pywph-venv bench results data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,5 +44,17 @@ kymatio-venv:
 	$(PYTHON) -m venv .venv-kymatio
 	.venv-kymatio/bin/pip install --quiet $(TORCH) kymatio==0.3.0 "scipy<1.15"
 
+# pywph 1.1.3 in its own environment, for benchmarks/bench_synthesis.py.
+pywph-venv:
+	$(PYTHON) -m venv .venv-pywph
+	.venv-pywph/bin/pip install --quiet $(TORCH) pywph==1.1.3
+
+# The side-by-side benchmarks; each writes its record to benchmarks/results/.
+# BASELINE_SRC=/path/to/other/checkout/src also times wavephase before a change.
 bench: venv
-	$(BIN)/python benchmarks/bench_scattering2d.py
+	$(BIN)/python benchmarks/bench_scattering2d.py $(if $(BASELINE_SRC),--baseline-src $(BASELINE_SRC))
+	$(BIN)/python benchmarks/bench_synthesis.py $(if $(wildcard .venv-pywph/bin/python),--pywph-python .venv-pywph/bin/python)
+
+# docs/results.rst and the README's table, from the records.
+results: venv
+	$(BIN)/python benchmarks/make_results_page.py

@@ -179,6 +179,34 @@ def print_table(rows: list[dict], impls: list[str]) -> None:
         print(f"| {label} | {r['measure']} | " + " | ".join(cells) + f" | {mem} |")
 
 
+def write_scattering_record(rows: list[dict], impls: list[str], args: argparse.Namespace) -> None:
+    """The record of this run for the results page: speed-ups per case, every median in a table."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from record import headline, write_record
+
+    def label(r: dict) -> str:
+        return f"({r['case']}) J={r['J']}, {r['batch']} x {r['size']}², {r['measure'].replace('_', '+')}"
+
+    headlines = []
+    for name, other in (("vs_kymatio", "Kymatio 0.3.0"), ("vs_before", "wavephase before")):
+        for r in rows:
+            wall = r.get(name, {}).get("wall")
+            if wall and r["measure"] != "build":
+                headlines.append(headline(f"{label(r)}: speed-up over {other}", wall["median"], "x",
+                                          spread=(wall["min"], wall["max"])))
+    columns = ["case", *[f"{i} (s)" for i in impls], "peak extra MB (wavephase)"]
+    table = [[label(r), *[r[i]["seconds"]["median"] if r[i].get("seconds") else None for i in impls],
+              r["wavephase"]["peak_extra_mb"]["median"] if r["wavephase"].get("peak_extra_mb") else None]
+             for r in rows]
+    write_record("scattering2d", application="scattering", title="2D scattering: wavephase against Kymatio",
+                 headlines=headlines, path=args.record,
+                 tables=[{"title": "median wall time per call over the rounds", "columns": columns, "rows": table}],
+                 notes=[f"{args.threads} threads, {args.rounds} rounds x {args.repeats} repeats, backend "
+                        f"{args.backend}; a speed-up is taken within each round (implementations back to back) and "
+                        "the median over rounds is shown with its min-max spread.",
+                        "Outputs equal Kymatio's to float32 round-off (tests/scattering/test_kymatio_reference.py)."])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
@@ -190,6 +218,7 @@ def main() -> None:
     parser.add_argument("--kymatio-python", default=str(default_kymatio) if default_kymatio.exists() else None)
     parser.add_argument("--baseline-src", type=Path, help="also run the wavephase package under this src folder")
     parser.add_argument("--json", help="also write every round and summary to this file")
+    parser.add_argument("--record", help="record for the results page (default benchmarks/results/scattering2d.json)")
     parser.add_argument("--cases", default="".join(CASES), help="which cases to run, e.g. 'ac' (default: all)")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "CASE", "MEASURE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -216,6 +245,7 @@ def main() -> None:
                                                "rounds": args.rounds, "backend": args.backend,
                                                "baseline_src": str(args.baseline_src) if args.baseline_src else None,
                                                "rows": rows}, indent=2))
+    write_scattering_record(rows, list(impls), args)
 
 
 if __name__ == "__main__":

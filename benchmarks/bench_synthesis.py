@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-synthesis", action="store_true", help="skip the full-synthesis timing")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
     p.add_argument("--timeout", type=float, default=1800.0)
+    p.add_argument("--record", default=None,
+                   help="record for the results page (default benchmarks/results/synthesis_speed.json)")
     args = p.parse_args(argv)
     fmt = dict(threads=args.threads, size=args.size, J=args.J, L=args.L, dn=args.dn, reps=args.reps)
     print(f"statistics forward+backward, {args.size}x{args.size}, J={args.J}, L={args.L}, dn={args.dn}, "
@@ -167,7 +169,38 @@ def main(argv: list[str] | None = None) -> int:
               f"{s['loss_last']:.3g}, peak RSS {s['peak_mb']:.0f} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+    write_synthesis_record(results, args)
     return 0
+
+
+def write_synthesis_record(results: dict, args: argparse.Namespace) -> None:
+    """The record of this run for the results page (speed and memory against pywph, synthesis time)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from record import headline, write_record
+
+    w = results["wavephase"]
+    case = f"{args.size}², J={args.J}, L={args.L}, dn={args.dn}"
+    headlines, rows = [], [["wavephase", min(w["times"]), max(w["times"]), w["peak_mb"] - w["base_mb"]]]
+    if "pywph" in results:
+        q = results["pywph"]
+        rows.append(["pywph 1.1.3", min(q["times"]), max(q["times"]), q["peak_mb"] - q["base_mb"]])
+        headlines.append(headline(f"statistics forward+backward ({case}): speed-up over pywph 1.1.3",
+                                  results["ratios"]["speedup"], "x",
+                                  spread=(min(q["times"]) / max(w["times"]), max(q["times"]) / min(w["times"])),
+                                  note="best of the repeats; spread from the slowest and fastest repeats"))
+        headlines.append(headline(f"statistics forward+backward ({case}): memory over setup, pywph / wavephase",
+                                  results["ratios"]["memory_ratio_over_setup"], "x"))
+    if "synthesis" in results:
+        syn = results["synthesis"]
+        headlines.append(headline(f"synthesis of {args.synthesis_samples} field(s) of {args.size}², "
+                                  f"{syn['steps_done']} L-BFGS steps", syn["wall_s"], "s"))
+    write_record("synthesis_speed", application="synthesis", title="Phase-harmonic statistics against pywph",
+                 headlines=headlines, path=args.record,
+                 tables=[{"title": f"forward+backward of the statistics, {args.reps} repeats in one process each",
+                          "columns": ["implementation", "fastest (s)", "slowest (s)", "peak memory over setup (MB)"],
+                          "rows": rows}],
+                 notes=[f"{args.threads} threads; pywph runs its default model (S11, S00, S01, C01, Cphase, L) with "
+                        "its chunked gradient loop, as in its synthesis examples."])
 
 
 if __name__ == "__main__":

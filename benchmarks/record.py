@@ -64,7 +64,8 @@ def headline(metric: str, value: float, unit: str = "", *, spread: Sequence[floa
 
 def write_record(name: str, *, application: str, title: str, headlines: list[dict[str, Any]],
                  tables: list[dict[str, Any]] | None = None, anchors: list[dict[str, Any]] | None = None,
-                 notes: list[str] | None = None, path: str | os.PathLike[str] | None = None) -> Path:
+                 notes: list[str] | None = None, path: str | os.PathLike[str] | None = None,
+                 run: dict[str, Any] | None = None) -> Path:
     """Write the record of one benchmark run.
 
     Parameters
@@ -86,6 +87,10 @@ def write_record(name: str, *, application: str, title: str, headlines: list[dic
         Short remarks (what a figure means, the noise).
     path : path-like, optional
         Where to write; ``benchmarks/results/<name>.json`` by default.
+    run : dict, optional
+        Command, commit, date and machine of the measurement when it was made by an
+        earlier command (the ``"run"`` block of an experiment's ``metrics.json``); by
+        default those of this process.
 
     Returns
     -------
@@ -94,7 +99,7 @@ def write_record(name: str, *, application: str, title: str, headlines: list[dic
     """
     record = {"name": name, "application": application, "title": title, "headline": headlines,
               "tables": tables or [], "anchors": [{**a, "measured_here": False} for a in anchors or []],
-              "notes": notes or [], "run": run_info()}
+              "notes": notes or [], "run": run or run_info()}
     target = Path(path) if path is not None else RESULTS / f"{name}.json"
     write_json(target, record)
     print(f"record written: {target}")

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from wavephase import Scattering2D
 from wavephase.data.augment import augment_images, place_on_canvas
 from wavephase.data.molecules import Molecules
 from wavephase.distributed import extract_features, read_features
@@ -76,6 +77,9 @@ def test_absurd_geometries_are_refused_under_the_default_limit(monkeypatch):
         turbulence2d(2**20, 4, progress=False)
     with pytest.raises(ResourceLimitError, match=r"the synthesis of 1000000000 field\(s\) of 16x16"):
         synthesize(torch.randn(16, 16), n_samples=10**9, steps=1, progress=False)
+    with pytest.raises(ResourceLimitError, match=r"Scattering2D\(J=2, L=8\) on the padded 65544x65544 grid") as err:
+        Scattering2D(2, (2**16, 2**16))
+    assert "use a smaller shape, J or L" in _one_line(err)
     with pytest.raises(ResourceLimitError, match="canvas") as err:
         place_on_canvas(np.zeros((10, 28, 28), np.float32), 10**6, 0)
     assert "WAVEPHASE_MEMORY_LIMIT" in _one_line(err) and "memory_limit=" not in str(err.value)

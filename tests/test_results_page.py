@@ -38,3 +38,25 @@ def test_a_figure_changed_in_a_record_changes_the_page(tmp_path):
     assert "0.457 kcal/mol" in page.render_page([record])
     assert "wavephase qm9 --out runs/q" in page.render_readme_block([record])
     json.dumps(record)  # records are plain JSON
+
+
+def test_a_documented_run_becomes_a_record_with_its_own_command(tmp_path):
+    spec = importlib.util.spec_from_file_location("record_experiment", ROOT / "benchmarks" / "record_experiment.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    run = {"command": "wavephase generate --dataset polygons --out runs/g", "commit": "abc1234",
+           "date": "2026-12-05T00:00:00+00:00",
+           "machine": {"cpu_count": 2, "processor": "x86_64", "torch_threads": 2, "gpu": None}}
+    metrics = {"dataset": "polygons", "n_train": 1500, "fsd_samples": 35.3, "fsd_vae_baseline": 31.9,
+               "fsd_gaussian_baseline": 99.3, "fsd_train_images": 9.1, "interp_nearest_train_rmse": 0.13,
+               "blend_nearest_train_rmse": 0.18, "psnr_train": 19.4, "psnr_test": 18.8,
+               "refine_lowpass_error": 0.005, "generator_parameters": 1, "vae_parameters": 1, "n_components": 64,
+               "epochs": 4, "vae_epochs": 8, "fit_seconds": 1.0, "vae_seconds": 1.0, "run": run}
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "metrics.json").write_text(json.dumps(metrics))
+    target = module.record_from_metrics(tmp_path / "g", "generation", str(tmp_path / "generation.json"))
+    record = json.loads(target.read_text()) | {"file": "generation.json"}
+    assert record["run"] == run and record["application"] == "generation"
+    (h,) = record["headline"]
+    assert h["value"] == 35.3 and h["baseline"]["value"] == 31.9
+    assert "35.3" in page.render_page([record]) and "wavephase generate" in page.render_readme_block([record])

@@ -196,6 +196,17 @@ def check_same_device(x: torch.Tensor, reference: torch.Tensor, name: str, owner
         )
 
 
+def _numeric_array(x: object, name: str) -> np.ndarray:
+    """``np.asarray(x)``, refusing ragged sequences, objects and strings by name."""
+    try:
+        arr = np.asarray(x)
+    except ValueError as err:  # ragged nested sequences
+        raise ValueError(f"{name} must be a rectangular array of numbers ({err}).") from None
+    if arr.dtype == object or arr.dtype.kind in "USV":
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}.")
+    return arr
+
+
 def as_float_tensor(x: object, name: str, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Convert an array-like of real numbers to a float tensor, with checks.
 
@@ -213,17 +224,9 @@ def as_float_tensor(x: object, name: str, dtype: torch.dtype = torch.float32) ->
     torch.Tensor
         Finite float tensor.
     """
-    if isinstance(x, torch.Tensor):
-        t = x
-    else:
-        arr = np.asarray(x)
-        if arr.dtype == object:
-            raise TypeError(f"{name} must be a numeric array, got an object array.")
-        if np.iscomplexobj(arr):
-            raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}.")
-        t = torch.from_numpy(np.ascontiguousarray(arr))
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(_numeric_array(x, name)))
     if t.is_complex():
-        raise TypeError(f"{name} must be real, got complex dtype {t.dtype}.")
+        raise TypeError(f"{name} must be real, got complex dtype {t.dtype}; pass {name}.real.")
     if t.dtype not in _FLOAT_DTYPES:
         if t.dtype == torch.bool:
             raise TypeError(f"{name} must be numeric, got bool.")
@@ -237,7 +240,7 @@ def as_float_array(x: object, name: str) -> np.ndarray:
     Parameters
     ----------
     x : array-like
-        NumPy array, tensor or nested sequence of real numbers.
+        Same inputs as :func:`as_float_tensor`; a tensor is detached and copied to the CPU.
     name : str
         Argument name used in error messages.
 
@@ -250,14 +253,7 @@ def as_float_array(x: object, name: str) -> np.ndarray:
     ------
     x: (...) -> (...)
     """
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    try:
-        arr = np.asarray(x)
-    except ValueError as err:  # ragged nested sequences
-        raise ValueError(f"{name} must be a rectangular array of numbers ({err}).") from None
-    if arr.dtype == object or arr.dtype.kind in "USV":
-        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}.")
+    arr = _numeric_array(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x, name)
     if arr.dtype.kind == "b":
         raise TypeError(f"{name} must be numeric, got bool; convert it with {name}.astype(np.float32).")
     if arr.dtype.kind == "c":

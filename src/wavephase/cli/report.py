@@ -21,12 +21,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     size.add_argument("--full", dest="quick", action="store_false", default=argparse.SUPPRESS,
                       help="paper sizes (hours)")
     p.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections (default: all)")
+    p.add_argument("--include", nargs="+", metavar="DIR", default=None,
+                   help="add the earlier runs under each DIR (their metrics.json) as sections, labelled with their "
+                        "command, commit, date and machine")
     add_out(p, "output folder of the page, its figures and report.json")
 
 
 def _run(args: argparse.Namespace) -> int:
     from wavephase.report import build_report
 
-    page = build_report(args.out, quick=args.quick, only=args.only)
+    page = build_report(args.out, quick=args.quick, only=args.only, include=args.include)
     print(f"report written: {page.resolve()}")
     return 0

@@ -58,7 +58,7 @@ def load_fashion_mnist(
     Returns
     -------
     X_train, y_train, X_test, y_test : numpy.ndarray
-        Shapes: X (n, 28, 28) float32 in [0, 1], y (n,) int64 in [0, 10).
+        As :func:`wavephase.data.load_mnist`: 60,000 and 10,000 images of 28 x 28.
 
     Raises
     ------

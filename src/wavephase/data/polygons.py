@@ -153,10 +153,9 @@ def make_polygons(
     ----------
     n : int
         Number of images (0 gives empty arrays).
-    size : int
-        Image side (64 as in Angles & Mallat's Polygon5).
-    min_vertices, max_vertices : int
-        Range (inclusive) of the number of vertices.
+    size, min_vertices, max_vertices : int
+        Image side (64 as in Angles & Mallat's Polygon5) and the inclusive range of the
+        number of vertices, as in :func:`polygon_vertices`.
     supersample : int
         Sub-pixels per side for anti-aliasing.
     random_state : int

@@ -220,7 +220,7 @@ def run_qm9(
         :class:`~wavephase.models.molecules.MoleculeEnergyRegressor`. With the
         scattering alone (the former ``full`` preset, 110,000 training molecules)
         these gave 3.88 (penalties from 1e-8), 3.19 and 2.19 kcal/mol test MAE; the
-        spectra need no expansion (see BENCHMARKS.md).
+        spectra need no expansion (see BENCHMARKS.md of 6949ff9).
     chunk_size : int
         Molecules per feature task (and stored chunk).
     features_path : path-like, optional

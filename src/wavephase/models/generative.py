@@ -12,7 +12,7 @@ sigmoid output (pixels read as Bernoulli probabilities, as in the VAE baseline).
 The squared error is minimised by the conditional mean, a blur of the plausible
 images; the cross-entropy pushes near-binary pixels (pen strokes, polygon
 interiors) to saturate, so decoded images are sharper, which the Fréchet
-scattering distance of samples rewards (measurements in BENCHMARKS.md).
+scattering distance of samples rewards (measurements in BENCHMARKS.md of 6949ff9).
 
 Coarse-to-fine refinement (:meth:`GenerativeScattering.refine`) is described in
 :mod:`wavephase.models.refinement`.
@@ -391,7 +391,7 @@ class GenerativeScattering(BaseEstimator):
         Parameters
         ----------
         images : array-like
-            Images of the training size.
+            Images of the training size, e.g. held-out ones whose fine scales are to be redrawn.
 
         Returns
         -------

@@ -163,7 +163,7 @@ def expand_invariants(features: torch.Tensor, feature_map: str, quadratic: Quadr
 
 # Invariants for QM9: keyword arguments of SolidHarmonicScattering3D ("scattering") and
 # of SolidHarmonicAtomSpectrum ("spectrum"), None to leave one out. Measured cost and test
-# MAE on all of QM9 (110k training molecules, linear ridge) are in BENCHMARKS.md: "fast"
+# MAE on all of QM9 (110k training molecules, linear ridge) are in BENCHMARKS.md of 6949ff9: "fast"
 # (the spectra, 3.3 ms per molecule on one core, plus a first-order scattering: J=2, L=2,
 # coarse grid, 3.5 ms) 0.84 kcal/mol; "cpu" (the spectra plus the scattering defaults with
 # grid step 0.8 instead of 0.6 and margin 4, 21 ms) 0.83; "full" (the scattering's own

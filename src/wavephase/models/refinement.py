@@ -97,7 +97,7 @@ def coarse_code(images: torch.Tensor, scale: int) -> torch.Tensor:
     Parameters
     ----------
     images : torch.Tensor
-        Real images.
+        Real images, the finest grid.
     scale : int
         The blur has width ``0.5 * 2**scale`` pixels and the grid step ``2**scale``.
 

@@ -25,7 +25,7 @@ from wavephase.report.summaries import (
     summarize_synthesis,
 )
 
-__all__ = ["include_sections"]
+__all__ = ["include_sections", "summarize_runs"]
 
 _TITLES = {"scattering": "Scattering of an image", "synthesis": "Maximum-entropy synthesis",
            "classification": "Classification", "qm9": "QM9 regression", "generation": "Generative scattering"}
@@ -42,6 +42,28 @@ def _qm9(m: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 _SUMMARIES = {"scattering": summarize_scattering, "synthesis": summarize_synthesis, "qm9": _qm9,
               "generation": summarize_generation}
+
+
+def summarize_runs(application: str, runs: list[tuple[dict[str, Any], Path]]) -> dict[str, Any]:
+    """The summary of earlier runs of one application, as the report shows it.
+
+    Parameters
+    ----------
+    application : str
+        As returned by :func:`wavephase.report.summaries.application_of`.
+    runs : list of (dict, Path)
+        ``metrics.json`` contents and folders; several only for classification.
+
+    Returns
+    -------
+    dict
+        Headlines, comparisons, details, figures and notes (see :mod:`wavephase.report.summaries`).
+    """
+    if application == "classification":
+        return summarize_classification(runs)
+    if len(runs) != 1:
+        raise ValueError(f"one {application} run at a time, got {len(runs)}")
+    return _SUMMARIES[application](*runs[0])
 
 
 def _find(path: Path) -> list[tuple[dict[str, Any], Path, str]]:
@@ -108,7 +130,7 @@ def include_sections(path: str | Path, out: Path, prefix: str = "included") -> l
         entry: dict[str, Any] = {"key": key, "title": f"Included: {_TITLES[app]} ({where})", "origin": "included",
                                  "source": str(folder), "run": runs[0][0].get("run") or {}, "seconds": 0.0}
         try:
-            summary = summarize_classification(runs) if app == "classification" else _SUMMARIES[app](*runs[0])
+            summary = summarize_runs(app, runs)
             summary["figures"] = _copy_figures(summary, root, out / "included" / key, out)
             if len(runs) > 1:
                 summary["details"]["Runs"] = {f.relative_to(root).as_posix() or ".": (m.get("run") or {}).get(

@@ -106,7 +106,7 @@ SECTIONS: list[Section] = [
             quick={"size": 64, "n_samples": 8, "steps": 200, "n_heldout": 64},
             # the README's Ising recipe (128², 1024 targets and held-out fields, 500 steps)
             full={"size": 128, "n_samples": 8, "n_targets": 1024, "n_heldout": 1024, "steps": 500},
-            # full: 603 s of synthesis and 2 x 83 s of sampling in BENCHMARKS.md's run of this recipe
+            # full: 603 s of synthesis and 2 x 83 s of sampling in the run in BENCHMARKS.md of 6949ff9 of this recipe
             expected_seconds=(35, 800)),
     Section("turbulence", "2D turbulence: phase-harmonic maximum-entropy model vs Gaussian model", _turbulence,
             # 4 targets and 8 held-out fields: from 2 targets the flatness was 24-50 % off and the Gaussian
@@ -114,12 +114,12 @@ SECTIONS: list[Section] = [
             quick={"size": 128, "n_samples": 2, "steps": 150, "n_targets": 4, "n_heldout": 8},
             # the README's turbulence recipe (256², 16 targets and held-out fields, 150 steps)
             full={"size": 256, "n_samples": 2, "n_targets": 16, "n_heldout": 16, "steps": 150},
-            # full: 443 s per 16 simulated 256² fields and 84 s per synthesised field (BENCHMARKS.md)
+            # full: 443 s per 16 simulated 256² fields and 84 s per synthesised field (BENCHMARKS.md of 6949ff9)
             expected_seconds=(100, 1100)),
     Section("classification",
             "Classification of digits and clothes: scattering + linear vs scattering → sparse code → linear",
             _classification, quick=_CLASSIFICATION_QUICK, full=_CLASSIFICATION_FULL,
-            # full: BENCHMARKS.md's 60k runs (150 + 1150 s MNIST at 20 epochs, 574 + 520 s Fashion-MNIST),
+            # full: the 60k runs in BENCHMARKS.md of 6949ff9 (150 + 1150 s MNIST at 20 epochs, 574 + 520 s Fashion-MNIST),
             # scaled to these epochs, plus the scattering of two mirror copies
             expected_seconds=(60, 4000)),
     Section("qm9", "QM9: atomization energies from solid-harmonic wavelet invariants and a linear model", _qm9,
@@ -134,7 +134,7 @@ SECTIONS: list[Section] = [
             # from one training length to the next, so the margin is that of this setting.
             quick={"dataset": "polygons", "train_size": 1500, "test_size": 300, "epochs": 8, "n_components": 64,
                    "n_fsd": 300},
-            # the README's polygon run (16.8 min in BENCHMARKS.md)
+            # the README's polygon run (16.8 min in BENCHMARKS.md of 6949ff9)
             full={"dataset": "polygons", "train_size": 5000, "test_size": 1000, "epochs": 8, "n_components": 256,
                   "n_fsd": 1000},
             expected_seconds=(120, 1000)),

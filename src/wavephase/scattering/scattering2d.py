@@ -23,6 +23,7 @@ from wavephase.scattering._tuning import DEFAULT_CHUNK_BYTES, MATMUL_MAX_SIZE
 from wavephase.scattering.cascade import CascadeBackend, channel_count
 from wavephase.scattering.fft_backend import FFTBackend
 from wavephase.scattering.matmul_backend import MatmulBackend
+from wavephase.resources import check_memory
 from wavephase.validation import check_image_shape, check_positive_int, check_real_tensor, check_same_device
 
 __all__ = ["Scattering2D", "padded_size"]
@@ -133,6 +134,13 @@ class Scattering2D(nn.Module):
 
         M, N = self.shape
         self.padded_shape = (padded_size(M, J), padded_size(N, J))
+        Mp, Np = self.padded_shape
+        # The complex filter bank, and the complex first-order planes of one image (the
+        # smallest chunk the cascade runs), are allocated whatever the batch size.
+        itemsize = torch.finfo(dtype).bits // 8
+        check_memory(2.0 * itemsize * Mp * Np * (J * L + 2 * (1 + J * L)),
+                     f"Scattering2D(J={J}, L={L}) on the padded {Mp}x{Np} grid", fix="use a smaller shape, J or L",
+                     argument=False)
         if filters is None:
             # Cached in the module's precision (the float32 blocks built from it are the same);
             # the low-pass is recomputed in float64, where it is separable to round-off.

@@ -1,0 +1,97 @@
+"""Turn the ``metrics.json`` of a documented command into a record of the results page.
+
+The applications' figures come from their commands (``wavephase qm9 --out runs/qm9``...),
+which write ``metrics.json`` with the command, commit, date and machine that made them.
+This script reads such a file through the report's summaries (the same headlines, baselines
+of the same run and published anchors as the HTML report) and writes
+``benchmarks/results/<name>.json``, keeping the run block of the measurement itself:
+
+    python benchmarks/record_experiment.py runs/qm9 --name qm9
+    python benchmarks/make_results_page.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from wavephase.report.include import summarize_runs
+from wavephase.report.summaries import application_of
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import headline, write_record  # noqa: E402
+
+_LABELS = {"truth_label": "truth", "ours_label": "ours", "baseline_label": "baseline"}
+
+
+def _cell(value: Any) -> Any:
+    return "(curve)" if isinstance(value, list) else value
+
+
+def _table(comp: dict[str, Any]) -> dict[str, Any]:
+    keys = [k for k in ("truth", "ours", "baseline") if k != "truth" or comp.get("truth_label")]
+    columns = ["metric", *[comp[f"{k}_label"] for k in keys]]
+    return {"title": comp["title"], "columns": columns,
+            "rows": [[r["metric"], *[_cell(r[k]) for k in keys]] for r in comp["rows"]]}
+
+
+def record_from_metrics(folder: Path, name: str, path: str | None = None) -> Path:
+    """Write the record of every ``metrics.json`` under ``folder`` (one application).
+
+    Parameters
+    ----------
+    folder : Path
+        Output folder of one documented command (classification folders may hold several runs).
+    name : str
+        File stem of the record.
+    path : str, optional
+        Where to write instead of ``benchmarks/results/<name>.json``.
+
+    Returns
+    -------
+    Path
+        The record written.
+    """
+    files = [folder] if folder.is_file() else sorted(folder.rglob("metrics.json"))
+    found = [(json.loads(f.read_text()), f.parent) for f in files]
+    found = [(m, f, application_of(m)) for m, f in found if application_of(m)]
+    if not found:
+        raise SystemExit(f"{folder} holds no metrics.json written by a wavephase experiment")
+    apps = {app for _, _, app in found}
+    if len(apps) != 1:
+        raise SystemExit(f"{folder} mixes applications {sorted(apps)}; record one at a time")
+    app = apps.pop()
+    runs = [(m, f) for m, f, _ in found]
+    summaries = [summarize_runs(app, runs)] if app == "classification" else [summarize_runs(app, [r]) for r in runs]
+    headlines, anchors, tables, notes = [], [], [], []
+    for s in summaries:
+        for h in s["headlines"]:
+            base = (h["baseline_label"], h["baseline"]) if h["baseline"] is not None else None
+            headlines.append(headline(f"{h['application']}: {h['metric']}", h["ours"], h["unit"], baseline=base,
+                                      note=h["ours_label"]))
+            if h.get("anchor"):
+                anchors.append({"label": f"{h['application']}: {h['metric']}", "value": h["anchor"]["value"],
+                                "unit": h["unit"], "source": h["anchor"]["source"]})
+        tables += [_table(c) for c in s["comparisons"]]
+        notes += s["notes"]
+    run = found[0][0].get("run")
+    title = headlines[0]["metric"].split(":")[0] if headlines else name
+    return write_record(name, application=app, title=title,
+                        headlines=headlines, tables=tables, anchors=anchors, notes=notes, path=path, run=run)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: ``record_experiment.py FOLDER --name NAME``."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="output folder of a wavephase command (or its metrics.json)")
+    parser.add_argument("--name", required=True, help="record file stem, e.g. qm9")
+    parser.add_argument("--record", help="write here instead of benchmarks/results/NAME.json")
+    args = parser.parse_args(argv)
+    record_from_metrics(args.folder, args.name, args.record)
+
+
+if __name__ == "__main__":
+    main()
