@@ -70,10 +70,15 @@ def _machine(run: dict[str, Any]) -> str:
     return where + (f", GPU {m['gpu']}" if m.get("gpu") else "")
 
 
+def _rst(text: str) -> str:
+    # Figures' names hold |s - t| and products: plain text, not reST substitutions or emphasis.
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace("`", "\\`")
+
+
 def _rst_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
     lines = [".. list-table::", "   :header-rows: 1", ""]
     for row in [columns, *rows]:
-        cells = [_number(c) for c in row]
+        cells = [_rst(_number(c)) for c in row]
         lines.append(f"   * - {cells[0]}")
         lines.extend(f"     - {c}" for c in cells[1:])
     return lines + [""]
@@ -92,7 +97,8 @@ def render_page(records: list[dict[str, Any]]) -> str:
             continue
         out += [heading, "-" * len(heading), ""]
         for r in mine:
-            out += [r["title"], "~" * len(r["title"]), ""]
+            title = _rst(r["title"])
+            out += [title, "~" * len(title), ""]
             rows = [[h["metric"], _figure(h),
                      f"{h['baseline']['label']}: {_number(h['baseline']['value'])}" if h.get("baseline") else "—",
                      h.get("note") or ""] for h in r["headline"]]
@@ -102,8 +108,8 @@ def render_page(records: list[dict[str, Any]]) -> str:
                                   [[a["label"], f"{_number(a['value'])} {a.get('unit', '')}".strip(),
                                     f"{a['source']} (not measured here)"] for a in r["anchors"]])
             for table in r["tables"]:
-                out += [f"*{table['title']}*", ""] + _rst_table(table["columns"], table["rows"])
-            out += [f"- {note}" for note in r["notes"]] + ([""] if r["notes"] else [])
+                out += [f"*{_rst(table['title'])}*", ""] + _rst_table(table["columns"], table["rows"])
+            out += [f"- {_rst(note)}" for note in r["notes"]] + ([""] if r["notes"] else [])
             run = r["run"]
             out += [f"Measured with ``{run['command']}`` at commit ``{run['commit']}`` on {run['date'][:10]}, "
                     f"{_machine(run)}.", ""]

@@ -66,19 +66,23 @@ def record_from_metrics(folder: Path, name: str, path: str | None = None) -> Pat
     app = apps.pop()
     runs = [(m, f) for m, f, _ in found]
     summaries = [summarize_runs(app, runs)] if app == "classification" else [summarize_runs(app, [r]) for r in runs]
+    firsts = [s["headlines"][0]["application"] for s in summaries if s["headlines"]]
+    title = firsts[0] if firsts else name
     headlines, anchors, tables, notes = [], [], [], []
     for s in summaries:
         for h in s["headlines"]:
             base = (h["baseline_label"], h["baseline"]) if h["baseline"] is not None else None
-            headlines.append(headline(f"{h['application']}: {h['metric']}", h["ours"], h["unit"], baseline=base,
-                                      note=h["ours_label"]))
+            metric = h["metric"] if h["application"] == title else f"{h['application']}: {h['metric']}"
+            headlines.append(headline(metric, h["ours"], h["unit"], baseline=base, note=h["ours_label"]))
             if h.get("anchor"):
-                anchors.append({"label": f"{h['application']}: {h['metric']}", "value": h["anchor"]["value"],
-                                "unit": h["unit"], "source": h["anchor"]["source"]})
+                value = h["anchor"]["value"]
+                anchors.append({"label": f"{h['application']}: {h['metric']}", "value": value,
+                                "unit": h["unit"] if isinstance(value, (int, float)) else "",
+                                "source": h["anchor"]["source"]})
         tables += [_table(c) for c in s["comparisons"]]
-        notes += s["notes"]
+        # The report's wording; here the baselines are fitted by this script.
+        notes += [n.replace("by this report", "by benchmarks/record_experiment.py") for n in s["notes"]]
     run = found[0][0].get("run")
-    title = headlines[0]["metric"].split(":")[0] if headlines else name
     return write_record(name, application=app, title=title,
                         headlines=headlines, tables=tables, anchors=anchors, notes=notes, path=path, run=run)
 

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--only", nargs="+", metavar="SECTION", help="run only these sections (default: all)")
     p.add_argument("--include", nargs="+", metavar="DIR", default=None,
                    help="add the earlier runs under each DIR (their metrics.json) as sections, labelled with their "
-                        "command, commit, date and machine")
+                        "command, commit, date and machine (default: none)")
     add_out(p, "output folder of the page, its figures and report.json")
 
 
