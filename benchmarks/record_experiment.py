@@ -38,7 +38,7 @@ def _table(comp: dict[str, Any]) -> dict[str, Any]:
             "rows": [[r["metric"], *[_cell(r[k]) for k in keys]] for r in comp["rows"]]}
 
 
-def record_from_metrics(folder: Path, name: str, path: str | None = None) -> Path:
+def record_from_metrics(folder: Path, name: str, path: str | None = None, title: str | None = None) -> Path:
     """Write the record of every ``metrics.json`` under ``folder`` (one application).
 
     Parameters
@@ -49,6 +49,9 @@ def record_from_metrics(folder: Path, name: str, path: str | None = None) -> Pat
         File stem of the record.
     path : str, optional
         Where to write instead of ``benchmarks/results/<name>.json``.
+    title : str, optional
+        Heading on the results page (default: the application of the first headline),
+        e.g. to tell two runs of one application apart.
 
     Returns
     -------
@@ -67,12 +70,12 @@ def record_from_metrics(folder: Path, name: str, path: str | None = None) -> Pat
     runs = [(m, f) for m, f, _ in found]
     summaries = [summarize_runs(app, runs)] if app == "classification" else [summarize_runs(app, [r]) for r in runs]
     firsts = [s["headlines"][0]["application"] for s in summaries if s["headlines"]]
-    title = firsts[0] if firsts else name
+    headline_title = firsts[0] if firsts else name
     headlines, anchors, tables, notes = [], [], [], []
     for s in summaries:
         for h in s["headlines"]:
             base = (h["baseline_label"], h["baseline"]) if h["baseline"] is not None else None
-            metric = h["metric"] if h["application"] == title else f"{h['application']}: {h['metric']}"
+            metric = h["metric"] if h["application"] == headline_title else f"{h['application']}: {h['metric']}"
             headlines.append(headline(metric, h["ours"], h["unit"], baseline=base, note=h["ours_label"]))
             if h.get("anchor"):
                 value = h["anchor"]["value"]
@@ -83,7 +86,7 @@ def record_from_metrics(folder: Path, name: str, path: str | None = None) -> Pat
         # The report's wording; here the baselines are fitted by this script.
         notes += [n.replace("by this report", "by benchmarks/record_experiment.py") for n in s["notes"]]
     run = found[0][0].get("run")
-    return write_record(name, application=app, title=title,
+    return write_record(name, application=app, title=title or headline_title,
                         headlines=headlines, tables=tables, anchors=anchors, notes=notes, path=path, run=run)
 
 
@@ -93,8 +96,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", type=Path, help="output folder of a wavephase command (or its metrics.json)")
     parser.add_argument("--name", required=True, help="record file stem, e.g. qm9")
     parser.add_argument("--record", help="write here instead of benchmarks/results/NAME.json")
+    parser.add_argument("--title", help="heading on the results page (default: the application's headline)")
     args = parser.parse_args(argv)
-    record_from_metrics(args.folder, args.name, args.record)
+    record_from_metrics(args.folder, args.name, args.record, args.title)
 
 
 if __name__ == "__main__":
