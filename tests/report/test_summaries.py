@@ -99,3 +99,19 @@ def test_ising_syntheses_far_from_spins_are_said_to_hold_grey_values(tmp_path):
     assert "total variation of 0.29" in note and "grey values" in note
     m["metrics"]["pixel_pdf"]["relative_error_synthesis"] = 0.05
     assert summarize_synthesis(m, tmp_path)["notes"] == []
+
+
+def test_a_cascade_behind_the_linear_model_says_by_how_many_images(tmp_path):
+    def run(model, err):
+        folder = tmp_path / f"{model}-{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        return ({"dataset": "mnist", "model": model, "test_error": err, "test_accuracy": 1 - err, "train_size": 3000,
+                 "test_size": 10000, "evaluated_on": "test set", "feature_seconds": 1.0, "fit_seconds": 1.0,
+                 "seconds": 2.0}, folder)
+
+    (h,) = summarize_classification([run("scattering-linear", 0.0165), run("sparse-scattering", 0.0166)])["headlines"]
+    assert outcome(h["ours"], h["baseline"], h["better"]) == "behind"
+    # one image apart, against sqrt(0.0165 * 0.9835 * 10000) = 12.7 images of noise
+    assert h["behind_reason"].startswith("the two differ by 1 of 10000 test images, within the ±13-image")
+    (h,) = summarize_classification([run("scattering-linear", 0.0165), run("sparse-scattering", 0.03)])["headlines"]
+    assert "differ by 135 of 10000 test images, beyond" in h["behind_reason"]
