@@ -13,19 +13,14 @@ of the same run and published anchors as the HTML report) and writes
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from wavephase.report.include import summarize_runs
-from wavephase.report.summaries import application_of
+from wavephase.report.include import find_runs, summarize_runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import headline, write_record  # noqa: E402
-
-_LABELS = {"truth_label": "truth", "ours_label": "ours", "baseline_label": "baseline"}
-
 
 def _cell(value: Any) -> Any:
     return "(curve)" if isinstance(value, list) else value
@@ -58,11 +53,10 @@ def record_from_metrics(folder: Path, name: str, path: str | None = None, title:
     Path
         The record written.
     """
-    files = [folder] if folder.is_file() else sorted(folder.rglob("metrics.json"))
-    found = [(json.loads(f.read_text()), f.parent) for f in files]
-    found = [(m, f, application_of(m)) for m, f in found if application_of(m)]
-    if not found:
-        raise SystemExit(f"{folder} holds no metrics.json written by a wavephase experiment")
+    try:
+        found = find_runs(folder)
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
     apps = {app for _, _, app in found}
     if len(apps) != 1:
         raise SystemExit(f"{folder} mixes applications {sorted(apps)}; record one at a time")

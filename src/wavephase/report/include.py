@@ -25,7 +25,7 @@ from wavephase.report.summaries import (
     summarize_synthesis,
 )
 
-__all__ = ["include_sections", "summarize_runs"]
+__all__ = ["find_runs", "include_sections", "summarize_runs"]
 
 _TITLES = {"scattering": "Scattering of an image", "synthesis": "Maximum-entropy synthesis",
            "classification": "Classification", "qm9": "QM9 regression", "generation": "Generative scattering"}
@@ -66,7 +66,24 @@ def summarize_runs(application: str, runs: list[tuple[dict[str, Any], Path]]) ->
     return _SUMMARIES[application](*runs[0])
 
 
-def _find(path: Path) -> list[tuple[dict[str, Any], Path, str]]:
+def find_runs(path: Path) -> list[tuple[dict[str, Any], Path, str]]:
+    """The experiments' ``metrics.json`` files at or under ``path``.
+
+    Parameters
+    ----------
+    path : Path
+        A ``metrics.json`` file or a folder searched for them.
+
+    Returns
+    -------
+    list of (dict, Path, str)
+        Each file's content, its folder and its application (:func:`application_of`).
+
+    Raises
+    ------
+    ValueError
+        If no file there was written by a wavephase experiment.
+    """
     files = [path] if path.is_file() else sorted(path.rglob("metrics.json"))
     found = []
     for f in files:
@@ -75,7 +92,7 @@ def _find(path: Path) -> list[tuple[dict[str, Any], Path, str]]:
         if app is not None:
             found.append((m, f.parent, app))
     if not found:
-        raise ValueError(f"include={str(path)!r} holds no metrics.json written by a wavephase experiment.")
+        raise ValueError(f"{str(path)!r} holds no metrics.json written by a wavephase experiment.")
     return found
 
 
@@ -114,7 +131,7 @@ def include_sections(path: str | Path, out: Path, prefix: str = "included") -> l
     root = path.parent if path.is_file() else path
     sections = []
     try:
-        found = _find(path)
+        found = find_runs(path)
     except Exception:
         return [{"status": "failed", "key": prefix, "title": f"Included: {path}", "seconds": 0.0,
                  "origin": "included", "error": traceback.format_exc(limit=3)}]
