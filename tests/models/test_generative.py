@@ -75,6 +75,22 @@ def test_decode_sample_interpolate_refine_shapes_and_properties(fitted, images):
     assert float((real[:, 0] - real[:, 1]).abs().max()) > 1e-3
 
 
+def test_refine_conditions_on_the_code_the_fit_saw(fitted, images):
+    # The coarse input is already blurred: refine must condition on the coarse code of the original
+    # images (what the fit regressed on), not on a second blur of it.
+    from wavephase.models.refinement import coarse_code, impose_lowpass
+
+    scale = fitted._coarse_scale
+    coarse = fitted.coarse(images[130:132])
+    mean_z = (coarse_code(images[130:132], scale) - fitted.coarse_mean_) @ fitted.coarse_coef_
+    gen = torch.Generator().manual_seed(3)
+    eps = torch.randn(2, 4, fitted.n_components, generator=gen)
+    with torch.no_grad():
+        expected = impose_lowpass(fitted.decode(mean_z[:, None] + eps @ fitted.coarse_factor_.T), coarse[:, None],
+                                  0.5 * 2**scale)
+    torch.testing.assert_close(fitted.refine(coarse, n_samples=4, random_state=3), expected, atol=1e-5, rtol=0)
+
+
 def test_encode_is_differentiable(fitted, images):
     x = images[:2].clone().requires_grad_(True)
     fitted.encode(x).square().sum().backward()

@@ -1,6 +1,12 @@
 import torch
 
-from wavephase.models.refinement import coarse_code, conditional_gaussian, gaussian_lowpass, impose_lowpass
+from wavephase.models.refinement import (
+    coarse_code,
+    coarse_samples,
+    conditional_gaussian,
+    gaussian_lowpass,
+    impose_lowpass,
+)
 
 
 def test_impose_lowpass_matches_the_blur_and_keeps_high_frequencies():
@@ -30,6 +36,11 @@ def test_coarse_code_samples_the_blur_on_the_coarse_grid():
     c = coarse_code(x, 2)
     assert c.shape == (5, 16)
     torch.testing.assert_close(c.view(5, 4, 4), gaussian_lowpass(x, 2.0)[:, 2::4, 2::4])
+
+
+def test_coarse_samples_of_the_blur_are_the_coarse_code():
+    x = torch.randn(3, 32, 32, dtype=torch.float64)
+    torch.testing.assert_close(coarse_samples(gaussian_lowpass(x, 2.0), 2), coarse_code(x, 2), rtol=0, atol=0)
 
 
 def test_conditional_gaussian_recovers_a_linear_model_and_its_residual_covariance():

@@ -32,7 +32,13 @@ from torch import nn
 
 from wavephase.models._training import train_epochs
 from wavephase.models.decoder import ScatteringDecoder
-from wavephase.models.refinement import coarse_code, conditional_gaussian, gaussian_lowpass, impose_lowpass
+from wavephase.models.refinement import (
+    coarse_code,
+    coarse_samples,
+    conditional_gaussian,
+    gaussian_lowpass,
+    impose_lowpass,
+)
 from wavephase.models.whitening import WhitenedScattering
 from wavephase.runs import Checkpoint
 from wavephase.validation import (as_float_tensor, check_device, check_image_shape, check_images, check_positive_int,
@@ -430,7 +436,9 @@ class GenerativeScattering(BaseEstimator):
         x = self._as_images(coarse_image, "coarse_image", "refine")
         n_samples = check_positive_int(n_samples, "n_samples")
         gen = torch.Generator().manual_seed(check_random_state(random_state))
-        mean_z = (coarse_code(x, self._coarse_scale) - self.coarse_mean_) @ self.coarse_coef_
+        # ``x`` is already blurred: sample it as it is (blurring again would condition on a blurrier code
+        # than the one fitted on the training set).
+        mean_z = (coarse_samples(x, self._coarse_scale) - self.coarse_mean_) @ self.coarse_coef_
         eps = torch.randn(*mean_z.shape[:-1], n_samples, self.n_components, generator=gen).to(self.device_)
         z = mean_z[..., None, :] + eps @ self.coarse_factor_.T
         with torch.no_grad():

@@ -22,7 +22,7 @@ import math
 
 import torch
 
-__all__ = ["gaussian_lowpass", "impose_lowpass", "coarse_code", "conditional_gaussian"]
+__all__ = ["gaussian_lowpass", "impose_lowpass", "coarse_samples", "coarse_code", "conditional_gaussian"]
 
 
 def _gaussian_gain(shape: tuple[int, int], sigma: float, device: torch.device) -> torch.Tensor:
@@ -91,6 +91,29 @@ def impose_lowpass(fine: torch.Tensor, coarse: torch.Tensor, sigma: float, eps: 
     return fine + torch.fft.irfft2(resid * gain, s=(M, N))
 
 
+def coarse_samples(coarse_images: torch.Tensor, scale: int) -> torch.Tensor:
+    """Samples of already blurred images on the ``2**scale``-subsampled grid.
+
+    Parameters
+    ----------
+    coarse_images : torch.Tensor
+        Blurred images ``G x`` (e.g. from :func:`gaussian_lowpass` at width ``0.5 * 2**scale``).
+    scale : int
+        The grid step is ``2**scale``.
+
+    Returns
+    -------
+    torch.Tensor
+        The coarse code ``c``.
+
+    Shapes
+    ------
+    coarse_images: (..., M, N) -> (..., (M // 2**scale) * (N // 2**scale)) for sides divisible by 2**scale
+    """
+    step = 2**scale
+    return coarse_images[..., step // 2 :: step, step // 2 :: step].flatten(-2)
+
+
 def coarse_code(images: torch.Tensor, scale: int) -> torch.Tensor:
     """Samples of the blurred images on the ``2**scale``-subsampled grid.
 
@@ -110,9 +133,7 @@ def coarse_code(images: torch.Tensor, scale: int) -> torch.Tensor:
     ------
     images: (..., M, N) -> (..., (M // 2**scale) * (N // 2**scale)) for sides divisible by 2**scale
     """
-    step = 2**scale
-    return gaussian_lowpass(images, 0.5 * step)[..., step // 2 :: step, step // 2 :: step].flatten(-2)
-
+    return coarse_samples(gaussian_lowpass(images, 0.5 * 2**scale), scale)
 
 def conditional_gaussian(c: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The Gaussian of ``z`` given ``c``, estimated from paired samples (in float64).
