@@ -27,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 "from --out when started again.",
                     uses_cache=True)
     p.add_argument("--field", default=None,
-                   help="'ising' (critical 2D Ising), 'turbulence' (2D vorticity) or a PNG/JPEG texture path "
+                   help="'ising' (critical 2D Ising), 'turbulence' (2D vorticity) or the path of a PNG/JPEG "
+                        "texture or a .npy field "
                         "(required unless a recipe gives it)")
     add_count(p, "--size", "field side (default: 64 for ising, 128 for turbulence and images)")
     add_count(p, "--samples", "syntheses drawn (default: 4 ising, 2 turbulence, 1 image)")
@@ -51,7 +52,7 @@ def _run(args: argparse.Namespace) -> int:
     from wavephase.experiments.synthesis import run_synthesis
 
     if args.field is None:
-        raise ValueError("give --field (ising, turbulence or a PNG/JPEG path) or a --recipe.")
+        raise ValueError("give --field (ising, turbulence or a PNG/JPEG or .npy path) or a --recipe.")
     m = run_synthesis(out_dir=args.out, **api_kwargs(args, API))
     print(f"{m['field']} {m['size']}x{m['size']}: {m['n_samples']} syntheses in {m['seconds']['synthesis']:.1f} s "
           f"({m['steps_done']} steps); figures, metrics.json and metrics.txt in {args.out}")
