@@ -83,7 +83,7 @@ def test_an_unusable_output_folder_is_refused_before_any_work(tmp_path, monkeypa
 def test_one_target_prints_the_spread_of_as_many_true_fields(tmp_path):
     m = run_synthesis("ising", tmp_path, size=16, n_samples=2, n_targets=1, n_heldout=4, steps=3, progress=False)
     assert (m["n_targets"], m["n_true"]) == (1, 2)
-    assert m["statistics_options"] == {"quantiles": 64, "quantile_weight": 10.0}
+    assert m["statistics_options"] == {"quantiles": 64, "quantile_weight": 3.0}
     for name in ("energy", "abs_magnetisation", "pixel_pdf"):
         assert m["metrics"][name]["relative_error_true_fields"] >= 0
     assert "true err" in (tmp_path / "metrics.txt").read_text()

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="'ising' (critical 2D Ising), 'turbulence' (2D vorticity) or the path of a PNG/JPEG "
                         "texture or a .npy field "
                         "(required unless a recipe gives it)")
-    add_count(p, "--size", "field side (default: 64 for ising, 128 for turbulence and images)")
+    add_count(p, "--size", "field side (default: 64 for ising, 128 for turbulence, an image's own size)")
     add_count(p, "--samples", "syntheses drawn (default: 4 ising, 2 turbulence, 1 image)")
     add_count(p, "--train-size", "target fields whose moments are matched (default: --samples, at least 64 for "
                                  "ising)", aliases=("--targets",))
