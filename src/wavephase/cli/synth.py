@@ -14,7 +14,7 @@ __all__ = ["register", "API"]
 API: dict[str, str] = {
     "field": "field", "size": "size", "samples": "n_samples", "train_size": "n_targets", "test_size": "n_heldout",
     "steps": "steps", "statistics": "statistics", "seed": "random_state", "workers": "threads", "device": "device",
-    "progress": "progress", "recipe": "recipe",
+    "progress": "progress", "recipe": "recipe", "true_fields": "n_true",
 }
 
 
@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                  "ising)", aliases=("--targets",))
     add_count(p, "--test-size", "held-out true fields the syntheses are compared with (default: max(samples, 8))",
               aliases=("--heldout",))
+    add_count(p, "--true-fields", "other true fields scored against the held-out ones beside the syntheses: the "
+                                  "spread below which no error can be judged (default: --samples; images: none)")
     p.add_argument("--steps", type=int, default=None, help="L-BFGS iterations (default: 200, 150 turbulence)")
     p.add_argument("--statistics", choices=("phase-harmonics", "scattering-covariance", "gaussian"),
                    default="phase-harmonics", help="moment model")
