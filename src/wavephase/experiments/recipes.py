@@ -48,7 +48,7 @@ SYNTHESIS_RECIPES: dict[str, dict[str, Any]] = {
     "ising-128-one": {"field": "ising", "size": 128, "n_samples": 8, "n_targets": 1, "n_heldout": 16, "n_true": 8,
                       "steps": 200},
     "turbulence-256-one": {"field": "turbulence", "size": 256, "n_samples": 8, "n_targets": 1, "n_heldout": 16,
-                           "n_true": 8, "steps": 150},
+                           "n_true": 8, "steps": 100},
 }
 
 
