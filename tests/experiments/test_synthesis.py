@@ -87,7 +87,9 @@ def test_one_target_prints_the_spread_of_as_many_true_fields(tmp_path):
     assert m["statistics_options"] == {}  # the histogram family only helps averaged moments
     for name in ("energy", "abs_magnetisation", "pixel_pdf"):
         assert m["metrics"][name]["relative_error_true_fields"] >= 0
-    assert "true err" in (tmp_path / "metrics.txt").read_text()
+        assert m["metrics"][name]["relative_error_targets"] >= 0
+    text = (tmp_path / "metrics.txt").read_text()
+    assert "true err" in text and "target err" in text
     none = run_synthesis("ising", tmp_path / "b", size=16, n_samples=2, n_targets=1, n_heldout=4, steps=0,
                          n_true=0, progress=False)
     assert none["n_true"] == 0 and "relative_error_true_fields" not in none["metrics"]["energy"]

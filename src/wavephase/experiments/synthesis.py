@@ -164,20 +164,22 @@ def _figures(out: Path, target: torch.Tensor, synth: torch.Tensor, gauss: torch.
 
 def _table(metrics: dict[str, Any]) -> str:
     """Plain-text table: values (± standard error) when scalar, each model's error against the held-out truth, and
-    that of as many other true fields (``true err``, the noise floor; ``-`` when there are none)."""
+    that of as many other true fields (``true err``, the noise floor; ``-`` when there are none) and that of the
+    targets themselves (``target err``: from one target, the syntheses cannot be closer than it)."""
     def fmt(v: Any, se: Any = None) -> str:
         if isinstance(v, (int, float)):
             return f"{v:.5g}" + (f" ± {se:.2g}" if isinstance(se, (int, float)) else "")
         return "(vector)" if isinstance(v, list) else "-"
 
     lines = [f"{'metric':<22}{'synthesis':>20}{'Gaussian':>20}{'truth':>20}{'synth err':>11}{'Gauss err':>11}"
-             f"{'true err':>11}  error"]
+             f"{'true err':>11}{'target err':>11}  error"]
     for name, e in metrics.items():
         if not isinstance(e, dict):
             continue
-        es, eg, et = (e.get(f"relative_error_{k}") for k in ("synthesis", "gaussian", "true_fields"))
+        errs = "".join(f"{fmt(e.get(f'relative_error_{k}')):>11}"
+                       for k in ("synthesis", "gaussian", "true_fields", "targets"))
         cells = "".join(f"{fmt(e.get(k), e.get(k + '_se')):>20}" for k in ("synthesis", "gaussian", "truth"))
-        lines.append(f"{name:<22}{cells}{fmt(es):>11}{fmt(eg):>11}{fmt(et):>11}  {e.get('error', '')}")
+        lines.append(f"{name:<22}{cells}{errs}  {e.get('error', '')}")
     return "\n".join(lines) + "\n"
 
 
@@ -225,7 +227,9 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
         Further true fields (seed ``random_state + 2``) scored against the held-out
         fields like the syntheses, ``n_samples`` by default (none for a file): each
         metric's ``"true_fields"`` and ``"relative_error_true_fields"``, the spread of
-        true fields below which an error cannot be judged. 0 skips them.
+        true fields below which an error cannot be judged; the targets are scored too
+        (``"targets"``, ``"relative_error_targets"``): syntheses from one target match
+        its moments, so its own error is theirs to expect. 0 skips both.
     J : int, optional
         Scales of the moments (:func:`~wavephase.synthesis.default_J` by default).
     statistics_options : dict, optional
@@ -325,10 +329,13 @@ def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int
 
     metrics = compare_fields(synth, truth, gauss, kind=kind if kind != "image" else "generic")
     if others is not None:
-        spread = compare_fields(others, truth, kind=kind, n_groups=0)
-        for name, entry in metrics.items():
-            entry["true_fields"] = spread[name]["synthesis"]
-            entry["relative_error_true_fields"] = spread[name]["relative_error_synthesis"]
+        # the floors: as many other true fields, and the targets themselves (syntheses from one target
+        # match its moments, so they are as far from the held-out fields as it is)
+        for key, fields in (("true_fields", others), ("targets", targets)):
+            scored = compare_fields(fields, truth, kind=kind, n_groups=0)
+            for name, entry in metrics.items():
+                entry[key] = scored[name]["synthesis"]
+                entry[f"relative_error_{key}"] = scored[name]["relative_error_synthesis"]
     figures = _figures(out, targets, synth, gauss, truth, f"{field} {size}x{size}, {statistics}")
     summary: dict[str, Any] = {
         "field": field, "size": size, "n_samples": n_samples, "n_targets": int(targets.shape[0]),
@@ -343,7 +350,7 @@ def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int
     header = (f"{field} {size}x{size}: {n_samples} syntheses of {targets.shape[0]} targets ({statistics}, "
               f"{result.steps_done} L-BFGS steps, {timings['synthesis']:.1f} s) vs {truth.shape[0]} held-out "
               f"true fields (± jackknife standard errors)"
-              + (f"; true err: {others.shape[0]} other true fields scored like the syntheses" if others is not None
-                 else "") + "\n" + "".join(f"WARNING: {note}\n" for note in notes))
+              + (f"; true err: {others.shape[0]} other true fields scored like the syntheses; target err: the "
+                 f"targets" if others is not None else "") + "\n" + "".join(f"WARNING: {note}\n" for note in notes))
     atomic_write_bytes(out / "metrics.txt", (header + _table(metrics)).encode())
     return summary

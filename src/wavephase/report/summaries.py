@@ -191,6 +191,12 @@ def summarize_synthesis(m: dict[str, Any], folder: Path) -> Summary:
         notes.append(f"Spread of true fields: {m.get('n_true', '')} other true fields scored against the same held-out "
                      "fields, the error below which no model can be judged: "
                      + ", ".join(f"{_METRIC_NAMES.get(n, n)} {v:.3g}" for n, v in spread.items()) + ".")
+    own = {n: e["relative_error_targets"] for n, e in m["metrics"].items()
+           if isinstance(e, dict) and e.get("relative_error_targets") is not None}
+    if own:
+        notes.append(f"The {m['n_targets']} target field(s) scored the same way (syntheses match their moments, so they "
+                     "can be no closer to the held-out fields than the targets are): "
+                     + ", ".join(f"{_METRIC_NAMES.get(n, n)} {v:.3g}" for n, v in own.items()) + ".")
     return {
         "headlines": heads,
         "comparisons": [comparison("Statistics of the syntheses against held-out true fields (errors: lower is "
