@@ -28,6 +28,7 @@ def _png(path, size: int = 48):
 def test_run_synthesis_ising_with_more_targets_than_samples(tmp_path):
     m = run_synthesis("ising", tmp_path, size=16, n_samples=2, n_targets=6, n_heldout=4, steps=3, progress=False)
     assert (m["n_samples"], m["n_targets"], m["n_heldout"], m["match"]) == (2, 6, 4, "sign")
+    assert m["statistics_options"] == {"quantiles": 64, "quantile_weight": 3.0}
     written = json.loads((tmp_path / "metrics.json").read_text())
     energy = written["metrics"]["energy"]
     assert energy["truth_se"] > 0 and energy["synthesis_se"] >= 0 and energy["gaussian_se"] >= 0
@@ -78,3 +79,69 @@ def test_an_unusable_output_folder_is_refused_before_any_work(tmp_path, monkeypa
     existing_file.write_text("x")
     with pytest.raises(ValueError, match="existing file"):
         run_synthesis("ising", existing_file, progress=False)
+
+
+def test_one_target_prints_the_spread_of_as_many_true_fields(tmp_path):
+    m = run_synthesis("ising", tmp_path, size=16, n_samples=2, n_targets=1, n_heldout=4, steps=3, progress=False)
+    assert (m["n_targets"], m["n_true"]) == (1, 2)
+    assert m["statistics_options"] == {}  # the histogram family only helps averaged moments
+    for name in ("energy", "abs_magnetisation", "pixel_pdf"):
+        assert m["metrics"][name]["relative_error_true_fields"] >= 0
+        assert m["metrics"][name]["relative_error_targets"] >= 0
+    text = (tmp_path / "metrics.txt").read_text()
+    assert "true err" in text and "target err" in text
+    none = run_synthesis("ising", tmp_path / "b", size=16, n_samples=2, n_targets=1, n_heldout=4, steps=0,
+                         n_true=0, progress=False)
+    assert none["n_true"] == 0 and "relative_error_true_fields" not in none["metrics"]["energy"]
+
+
+def _save(path, array):
+    if path.suffix == ".npy":
+        np.save(path, array)
+    else:
+        Image.fromarray(array.astype(np.uint8)).save(path)
+    return str(path)
+
+
+@pytest.mark.parametrize("name, array, kwargs, match", [
+    ("wide.png", np.random.default_rng(0).integers(0, 255, (32, 48)), {}, "not square"),
+    ("wide.npy", np.random.default_rng(0).normal(size=(32, 40)), {}, "not square"),
+    ("flat.png", np.full((32, 32), 7), {}, "constant"),
+    ("flat.npy", np.full((2, 32, 32), 0.5), {}, "constant"),
+    ("tiny.npy", np.random.default_rng(0).normal(size=(6, 6)), {}, "too small"),
+    ("small.npy", np.random.default_rng(0).normal(size=(16, 16)), {"J": 5}, "too small for J=5"),
+    ("nan.npy", np.where(np.eye(32) > 0, np.nan, 1.0) + np.random.default_rng(0).normal(size=(32, 32)), {},
+     "NaN"),
+    ("rank.npy", np.zeros((2, 2, 8, 8)), {}, "shape"),
+    ("other.npy", np.random.default_rng(0).normal(size=(32, 32)), {"size": 16}, "omit size"),
+])
+def test_bad_user_targets_are_refused_by_name_before_any_work(tmp_path, name, array, kwargs, match):
+    path = _save(tmp_path / name, array)
+    with pytest.raises(ValueError, match=match) as err:
+        run_synthesis(path, tmp_path / "out", progress=False, **kwargs)
+    assert name in str(err.value) or "size" in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_non_stationary_target_is_synthesised_with_a_warning(tmp_path):
+    from wavephase.metrics import NonStationaryFieldWarning
+
+    g = np.random.default_rng(0)
+    ramp = g.normal(size=(32, 32)) + np.linspace(-4, 4, 32)[:, None]
+    path = _save(tmp_path / "ramp.npy", ramp)
+    with pytest.warns(NonStationaryFieldWarning, match="stationary"):
+        m = run_synthesis(path, tmp_path / "out", n_samples=1, steps=2, progress=False)
+    assert m["steps_done"] == 2 and len(m["warnings"]) == 1 and "trend" in m["warnings"][0]
+    assert "WARNING" in (tmp_path / "out" / "metrics.txt").read_text()
+    from wavephase.report.summaries import summarize_synthesis
+
+    notes = summarize_synthesis(m, tmp_path / "out")["notes"]
+    assert any(n.startswith("Stationarity:") for n in notes)
+    # a stationary .npy stack is taken at its own size, without a warning
+    stack = _save(tmp_path / "noise.npy", g.normal(size=(2, 32, 32)))
+    import warnings as w
+
+    with w.catch_warnings():
+        w.simplefilter("error", NonStationaryFieldWarning)
+        m = run_synthesis(stack, tmp_path / "out2", n_samples=1, steps=1, progress=False)
+    assert (m["size"], m["n_targets"], m["warnings"]) == (32, 2, [])

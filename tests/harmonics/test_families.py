@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from wavephase.harmonics import phase_harmonic
@@ -31,3 +32,40 @@ def test_cphase_is_a_phase_harmonic_correlation():
 
 def test_increment_moments_without_shifts_are_empty():
     assert increment_moments(torch.zeros(3, 8, 8), []).shape == (3, 0)
+
+
+def test_quantile_moments_are_block_means_of_the_sorted_values():
+    from wavephase.harmonics.families import quantile_moments
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8, 8, generator=g, dtype=torch.float64)
+    q = quantile_moments(x, None, 4)
+    v = (x - x.mean((-2, -1), keepdim=True)).reshape(2, -1).sort(-1).values
+    torch.testing.assert_close(q, v.reshape(2, 4, 16).mean(-1))
+    # invariant to any permutation of the pixels, blind to everything but the histogram
+    perm = torch.randperm(64, generator=g)
+    torch.testing.assert_close(quantile_moments(x.reshape(2, -1)[:, perm].reshape(2, 8, 8), None, 4), q)
+    # blocks of unequal size when they do not divide the pixels; the mean of the blocks is kept
+    q7 = quantile_moments(x, torch.tensor(0.0, dtype=torch.float64), 7)
+    assert q7.shape == (2, 7) and bool((q7.diff(dim=-1) >= 0).all())
+    counts = torch.bincount(torch.arange(64) * 7 // 64).double()
+    torch.testing.assert_close((q7 * counts).sum(-1) / 64, x.mean((-2, -1)))
+    assert quantile_moments(x, None, 0).shape == (2, 0)
+
+
+def test_quantile_family_separates_spins_from_grey_fields():
+    from wavephase.harmonics import PhaseHarmonicStatistics
+
+    g = torch.Generator().manual_seed(1)
+    spins = torch.sign(torch.randn(1, 16, 16, generator=g, dtype=torch.float64))
+    grey = spins * 0.6 + 0.4 * torch.randn(1, 16, 16, generator=g, dtype=torch.float64)
+    grey = grey / grey.std() * spins.std()
+    stats = PhaseHarmonicStatistics((16, 16), 2, 4, quantiles=16, dtype=torch.float64).set_reference(spins)
+    q_ref = stats.reference_moments["Q"]
+    assert q_ref.shape == (16,)
+    torch.testing.assert_close(stats(spins)["Q"][0], q_ref)
+    assert float((stats(grey)["Q"][0] - q_ref).abs().max()) > 0.3
+    with pytest.raises(ValueError, match="quantile_weight"):
+        PhaseHarmonicStatistics((16, 16), 2, 4, quantiles=4, quantile_weight=0.0)
+    with pytest.raises(ValueError, match="quantiles"):
+        PhaseHarmonicStatistics((16, 16), 2, 4, quantiles=1000)

@@ -14,6 +14,13 @@ with one change to ``WhitenedScattering.fit_features``: the sign convention of t
 ``var.clamp_min``). Without it a principal axis flips sign under round-off, and the
 stored codes could not be matched on another machine. Every other entry of that
 rerun was identical to the first run.
+
+The ``synthesis_phase_harmonics`` and ``synthesis_sign`` entries were rewritten on purpose
+for issue 22, by ``compute_outputs`` of ``tests/test_redesign_reference.py`` (every other
+entry checked unchanged in the same run): the spectral preconditioner of ``synthesize``
+no longer floors the targets' power at 1e-6 of its mean (which filled a dealiased
+simulation's dissipation range with power 1e9 times the truth's) and fixes the samples'
+mean to the targets', and the ``spectrum`` family's floor went from 1e-6 to 1e-12.
 """
 
 from __future__ import annotations

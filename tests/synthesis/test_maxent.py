@@ -224,9 +224,12 @@ def test_preconditioned_start_is_gaussian_and_keeps_empty_frequencies_empty(text
     corner = band > 0.3
     assert float(p_t[corner].max()) < 1e-8 * float(p_t.mean())
     assert float(power_spectrum_2d(white)[corner].mean()) > 0.1 * float(p_t.mean())
-    assert float(power_spectrum_2d(x0)[corner].max()) < 1e-4 * float(p_t.mean())
+    # the corners hold float32 round-off only, like the targets' (a power floor of 1e-6 filled them: issue 22)
+    assert float(power_spectrum_2d(x0)[corner].max()) < 1e-11 * float(p_t.mean())
     x = synthesize(t, n_samples=2, steps=30, J=3, progress=False).fields
-    assert float(power_spectrum_2d(x)[corner].max()) < 1e-4 * float(p_t.mean())
+    assert float(power_spectrum_2d(x)[corner].max()) < 1e-11 * float(p_t.mean())
+    # the mean is the targets' to round-off, as the Gaussian model's
+    assert float((x.double().mean((-2, -1)) - t.double().mean()).abs().max()) < 1e-5 * float(t.std())
 
 
 def test_scattering_covariance_synthesis(texture):

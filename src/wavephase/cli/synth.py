@@ -14,7 +14,7 @@ __all__ = ["register", "API"]
 API: dict[str, str] = {
     "field": "field", "size": "size", "samples": "n_samples", "train_size": "n_targets", "test_size": "n_heldout",
     "steps": "steps", "statistics": "statistics", "seed": "random_state", "workers": "threads", "device": "device",
-    "progress": "progress", "recipe": "recipe",
+    "progress": "progress", "recipe": "recipe", "true_fields": "n_true",
 }
 
 
@@ -27,14 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 "from --out when started again.",
                     uses_cache=True)
     p.add_argument("--field", default=None,
-                   help="'ising' (critical 2D Ising), 'turbulence' (2D vorticity) or a PNG/JPEG texture path "
+                   help="'ising' (critical 2D Ising), 'turbulence' (2D vorticity) or the path of a PNG/JPEG "
+                        "texture or a .npy field "
                         "(required unless a recipe gives it)")
-    add_count(p, "--size", "field side (default: 64 for ising, 128 for turbulence and images)")
+    add_count(p, "--size", "field side (default: 64 for ising, 128 for turbulence, an image's own size)")
     add_count(p, "--samples", "syntheses drawn (default: 4 ising, 2 turbulence, 1 image)")
     add_count(p, "--train-size", "target fields whose moments are matched (default: --samples, at least 64 for "
                                  "ising)", aliases=("--targets",))
     add_count(p, "--test-size", "held-out true fields the syntheses are compared with (default: max(samples, 8))",
               aliases=("--heldout",))
+    add_count(p, "--true-fields", "other true fields scored against the held-out ones beside the syntheses: the "
+                                  "spread below which no error can be judged (default: --samples; images: none)")
     p.add_argument("--steps", type=int, default=None, help="L-BFGS iterations (default: 200, 150 turbulence)")
     p.add_argument("--statistics", choices=("phase-harmonics", "scattering-covariance", "gaussian"),
                    default="phase-harmonics", help="moment model")
@@ -51,7 +54,7 @@ def _run(args: argparse.Namespace) -> int:
     from wavephase.experiments.synthesis import run_synthesis
 
     if args.field is None:
-        raise ValueError("give --field (ising, turbulence or a PNG/JPEG path) or a --recipe.")
+        raise ValueError("give --field (ising, turbulence or a PNG/JPEG or .npy path) or a --recipe.")
     m = run_synthesis(out_dir=args.out, **api_kwargs(args, API))
     print(f"{m['field']} {m['size']}x{m['size']}: {m['n_samples']} syntheses in {m['seconds']['synthesis']:.1f} s "
           f"({m['steps_done']} steps); figures, metrics.json and metrics.txt in {args.out}")

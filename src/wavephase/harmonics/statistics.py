@@ -13,6 +13,7 @@ family        moment                                                            
 ``mean``      ``<x> / sigma``, ``<(x - mu)^2> / sigma^2``                                2
 ``marginal``  ``<(x - mu)^3> / sigma^3``, ``<(x - mu)^4>^(1/2) / sigma^2``,              3
               ``<|x - mu|> / sigma`` (optional)
+``Q``         block means of the sorted ``(x - mu) / sigma`` (optional)                  ``n_q``
 ``M4``        ``<|z_{j,l}|^4>^(1/2) / P_{j,l}`` (with ``marginal``)                      ``J L``
 ``low``       ``|x^(k)|^2 / P_k``, ``0 < |k|_inf <= M / 2^J`` (optional)                 ``n_low``
 ``spectrum``  ``((Q_b + f) / (Q^ref_b + f))^(1/2)``, ring power above ``xi_{J-1}``       ``n_spec``
@@ -33,7 +34,10 @@ the wavelet moments leave loosely determined: it makes syntheses of binary
 fields (Ising spins) nearly binary and reproduces the intermittency
 (flatness) of vorticity fields; ``M4``, the flatness of the wavelet coefficients
 at each scale, keeps those heavy tails from being produced by spikes at the
-finest scale only. ``low`` (the periodogram at the few integer
+finest scale only. ``Q`` (:func:`~wavephase.harmonics.families.quantile_moments`,
+``quantiles=n_q`` blocks) pins the whole pixel histogram, which a few moments
+do not: with it, syntheses of spins are +-1 rather than grey, and the tails of
+vorticity follow the target's. ``low`` (the periodogram at the few integer
 wavenumbers below the coarsest wavelet's band, one of each ``+-k`` pair, like
 the low-pass moments of other phase harmonic models) constrains the largest
 scales, which no wavelet of ``J`` scales sees; ``P_k`` is the reference
@@ -76,6 +80,7 @@ from wavephase.harmonics.families import (
     fourier_moments,
     increment_moments,
     pixel_moments,
+    quantile_moments,
     shift_lattice,
     single_scale_moments,
     spectrum_bins,
@@ -85,7 +90,7 @@ from wavephase.validation import check_positive_int
 
 __all__ = ["PhaseHarmonicStatistics"]
 
-FAMILIES = ("mean", "marginal", "M4", "low", "spectrum", "D", "S11", "S00", "S01", "M", "C01", "C00",
+FAMILIES = ("mean", "marginal", "Q", "M4", "low", "spectrum", "D", "S11", "S00", "S01", "M", "C01", "C00",
             "Cphase")
 
 
@@ -110,6 +115,10 @@ class PhaseHarmonicStatistics(MomentStatistics):
         Include the ``low`` family (power at wavenumbers below the coarsest wavelet).
     increments : bool
         Include the ``D`` family (moments of pixel increments at shifts ``|n| <= 2``).
+    quantiles : int
+        Blocks of the ``Q`` family (the pixel histogram's quantile function); 0 leaves it out.
+    quantile_weight : float
+        Weight of the ``Q`` family in the loss, relative to the other families' 1.
     rings_per_octave : int
         Radial resolution of the ``spectrum`` family; 0 leaves the family out.
     spectrum_floor : float
@@ -138,7 +147,8 @@ class PhaseHarmonicStatistics(MomentStatistics):
 
     def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dn: int = 2, delta_j: int | None = None,
                  subsample: bool = True, marginal: bool = True, low: bool = True, increments: bool = True,
-                 rings_per_octave: int = 3, spectrum_floor: float = 1e-6, dtype: torch.dtype = torch.float32,
+                 quantiles: int = 0, quantile_weight: float = 1.0, rings_per_octave: int = 3,
+                 spectrum_floor: float = 1e-12, dtype: torch.dtype = torch.float32,
                  memory_limit: int | float | str | None = None) -> None:
         super().__init__(shape, J, L, dtype=dtype, memory_limit=memory_limit)
         self.dn = check_positive_int(dn, "dn", minimum=0)
@@ -146,13 +156,21 @@ class PhaseHarmonicStatistics(MomentStatistics):
         self.subsample = bool(subsample)
         self.marginal = bool(marginal)
         self.low = bool(low)
+        self.quantiles = check_positive_int(quantiles, "quantiles", minimum=0)
+        if isinstance(quantile_weight, bool) or not (isinstance(quantile_weight, (int, float))
+                                                     and 0 < quantile_weight < float("inf")):
+            raise ValueError(f"quantile_weight must be a positive finite number, got {quantile_weight!r}.")
+        self.quantile_weight = float(quantile_weight)
+        if self.quantiles > self.shape[0] * self.shape[1]:
+            raise ValueError(f"quantiles={quantiles} exceeds the {self.shape[0] * self.shape[1]} pixels of a field; "
+                             f"use at most that many blocks (64 is plenty).")
         # wavenumbers (a, b) with 0 < max(|a|, |b|) <= size / 2^J, one of each +-k pair
         km, kn = max(1, self.shape[0] // 2**self.J), max(1, self.shape[1] // 2**self.J)
         self.low_frequencies = [(a, b) for a in range(0, km + 1) for b in range(-kn, kn + 1)
                                 if (a > 0 or b > 0)] if self.low else []
         self.rings_per_octave = check_positive_int(rings_per_octave, "rings_per_octave", minimum=0)
         if isinstance(spectrum_floor, bool) or not (isinstance(spectrum_floor, (int, float)) and 0 < spectrum_floor < 1):
-            raise ValueError(f"spectrum_floor must be a float in (0, 1), got {spectrum_floor!r}; 1e-6 is the "
+            raise ValueError(f"spectrum_floor must be a float in (0, 1), got {spectrum_floor!r}; 1e-12 is the "
                              f"default.")
         self.spectrum_floor = float(spectrum_floor)
         xi0 = morlet_bank(self.shape, self.J, self.L, dtype=dtype).meta["xi0"]
@@ -177,7 +195,8 @@ class PhaseHarmonicStatistics(MomentStatistics):
             Family name -> count.
         """
         J, L, t, p = self.J, self.L, len(self.shifts), len(self.pairs)
-        return {"mean": 2, "marginal": 3 if self.marginal else 0, "M4": self.J * self.L if self.marginal else 0,
+        return {"mean": 2, "marginal": 3 if self.marginal else 0, "Q": self.quantiles,
+                "M4": self.J * self.L if self.marginal else 0,
                 "low": len(self.low_frequencies), "spectrum": len(self.spectrum_count),
                 "D": 3 * len(self.increment_shifts), "S11": J * L * t, "S00": J * L * L * t, "S01": J * L, "M": J * L,
                 "C01": p * L * L, "C00": p * L * L, "Cphase": p * L}
@@ -219,6 +238,7 @@ class PhaseHarmonicStatistics(MomentStatistics):
         moments = {
             "mean": torch.stack([mean, var], -1).to(dt),
             "marginal": marginal.to(dt),
+            "Q": quantile_moments(x, centre, self.quantiles).to(dt),
             "M4": single["M4"].reshape(B, -1).to(dt) if self.marginal else x.new_zeros(B, 0).to(dt),
             "low": low.to(dt),
             "spectrum": spectrum.to(dt),
@@ -252,6 +272,8 @@ class PhaseHarmonicStatistics(MomentStatistics):
                          ).reshape(B, -1).to(moments["M4"].dtype)
         else:
             out["marginal"], out["M4"] = moments["marginal"], moments["M4"]
+        # sqrt(weight): the loss weighs the family's mean squared mismatch by quantile_weight
+        out["Q"] = moments["Q"] / sigma[:, None] * self.quantile_weight ** 0.5
         # reference periodogram and increment moments (each field's own, detached, without a reference)
         ref = ({k: moments[k].real.detach() for k in self.reference_families} if own
                else self._references(power.dtype))
@@ -287,6 +309,7 @@ class PhaseHarmonicStatistics(MomentStatistics):
     def extra_repr(self) -> str:
         """Configuration summary."""
         return (f"shape={self.shape}, J={self.J}, L={self.L}, dn={self.dn}, delta_j={self.delta_j}, "
-                f"marginal={self.marginal}, low={self.low}, increments={bool(self.increment_shifts)}, "
+                f"marginal={self.marginal}, quantiles={self.quantiles}, quantile_weight={self.quantile_weight}, "
+                f"low={self.low}, increments={bool(self.increment_shifts)}, "
                 f"rings_per_octave={self.rings_per_octave}, spectrum_floor={self.spectrum_floor}, "
                 f"n_moments={sum(self.family_sizes().values())}")

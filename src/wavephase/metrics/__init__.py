@@ -11,6 +11,7 @@ from wavephase.metrics.fields import (
     spectrum_per_octave,
     structure_functions,
 )
+from wavephase.metrics.stationarity import NonStationaryFieldWarning, stationarity
 from wavephase.metrics.generation import frechet_distance, frechet_scattering_distance, path_smoothness, psnr
 
 __all__ = [
@@ -31,4 +32,6 @@ __all__ = [
     "power_spectrum",
     "spectrum_per_octave",
     "structure_functions",
+    "NonStationaryFieldWarning",
+    "stationarity",
 ]
