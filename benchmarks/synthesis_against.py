@@ -213,12 +213,15 @@ def _cached(path: Path, make: Any) -> dict[str, Any]:
     return r
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "nogit"
+def _source_hash() -> str:
+    """Hash of the synthesis and moment sources: a change of the algorithm invalidates our kept fields."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for folder in ("synthesis", "harmonics"):
+        for path in sorted((ROOT / "src" / "wavephase" / folder).glob("*.py")):
+            h.update(path.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def run_case(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -256,7 +259,7 @@ def run_case(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
     np.save(target_file, target[0].numpy())
     torch.set_num_threads(args.threads)
     models: dict[str, dict[str, Any]] = {}
-    models["wavephase"] = _cached(work / f"{stem}-wavephase-{_commit()}.npz",
+    models["wavephase"] = _cached(work / f"{stem}-wavephase-{_source_hash()}.npz",
                                   lambda: _ours(target[0], kind, n, J, args.L, args.dn, iters))
     print(f"  wavephase: {models['wavephase']['seconds']:.1f} s per field", flush=True)
     budget = models["wavephase"]["seconds"]

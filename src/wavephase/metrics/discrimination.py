@@ -29,7 +29,7 @@ from wavephase.metrics.fields import ArrayLike, as_fields
 from wavephase.scattering import Scattering2D
 from wavephase.validation import check_positive_int, check_random_state
 
-__all__ = ["crop_fields", "crop_features", "discrimination_accuracy"]
+__all__ = ["crop_fields", "crop_features", "discrimination_accuracy", "discrimination_entry"]
 
 # quantiles of a crop's values that describe its marginal law
 _QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9, 0.95, 0.99)
@@ -209,3 +209,53 @@ def discrimination_accuracy(candidates: ArrayLike, truth: ArrayLike, *, crop: in
     se = 0.5 * math.sqrt(sum(float(p.var(ddof=1)) / len(p) for p in per_field))
     return {"accuracy": float(accuracy), "standard_error": se, "n_fields": [int(a.shape[0]), int(b.shape[0])],
             "n_crops": int(len(y)), "n_folds": int(folds_n), "crop": int(crop), "features": int(x.shape[1])}
+
+
+def discrimination_entry(syntheses: ArrayLike, truth: ArrayLike, gaussian: ArrayLike | None = None,
+                         crop: int = 64, random_state: int = 0) -> dict[str, Any] | None:
+    """:func:`discrimination_accuracy` of syntheses (and a Gaussian baseline) as one entry of ``compare_fields``.
+
+    The crops are ``min(crop, side // 2)`` wide, so that a field holds several distinct crops.
+
+    Parameters
+    ----------
+    syntheses : torch.Tensor or numpy.ndarray
+        ``(n, M, N)`` synthesised fields.
+    truth : torch.Tensor or numpy.ndarray
+        ``(n', M, N)`` held-out true fields.
+    gaussian : torch.Tensor or numpy.ndarray, optional
+        ``(n'', M, N)`` Gaussian-model samples.
+    crop : int
+        Largest crop side.
+    random_state : int
+        Seed of the crops, folds and classifiers.
+
+    Returns
+    -------
+    dict or None
+        ``{"synthesis", "gaussian", "truth": 0.5, "relative_error_synthesis", "relative_error_gaussian",
+        "error", "synthesis_se", "gaussian_se", "truth_se", "crop"}`` (error: ``|accuracy - 0.5|``), or
+        ``None`` when a set has fewer than 2 fields (the split by field needs 2) or fields under 16 pixels.
+
+    Shapes
+    ------
+    syntheses: (n, M, N), truth: (n', M, N), gaussian: (n'', M, N) -> dict
+    """
+    sets = {"synthesis": as_fields(syntheses, "syntheses"), "truth": as_fields(truth, "truth")}
+    if gaussian is not None:
+        sets["gaussian"] = as_fields(gaussian, "gaussian")
+    side = min(min(t.shape[-2:]) for t in sets.values())
+    if min(t.shape[0] for t in sets.values()) < 2 or side < 16:
+        return None
+    c = min(crop, side // 2)
+    J = 3 if c >= 32 else 2
+    entry: dict[str, Any] = {"truth": 0.5, "truth_se": None, "crop": c,
+                             "error": f"held-out accuracy telling {c}x{c} crops from true ones (0.5: "
+                                      f"indistinguishable); error |accuracy - 0.5|"}
+    for name in ("synthesis", "gaussian"):
+        r = (discrimination_accuracy(sets[name], sets["truth"], crop=c, J=J, random_state=random_state)
+             if name in sets else None)
+        entry[name] = None if r is None else r["accuracy"]
+        entry[f"{name}_se"] = None if r is None else r["standard_error"]
+        entry[f"relative_error_{name}"] = None if r is None else abs(r["accuracy"] - 0.5)
+    return entry
