@@ -94,10 +94,12 @@ def _pywph(python: str, target: Path, out: Path, *, n: int, J: int, L: int, dn: 
     cfg = dict(target=str(target), out=str(out), n=n, J=J, L=L, dn=dn, iterations=iterations, seconds=seconds,
                threads=threads, seed=seed)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    proc = subprocess.run([python, "-c", _PYWPH_SYNTHESIS, json.dumps(cfg)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    log = out.with_suffix(".log")  # one JSON line per finished field: the progress of a long run
+    with open(log, "w") as err:
+        proc = subprocess.run([python, "-c", _PYWPH_SYNTHESIS, json.dumps(cfg)], stdout=subprocess.PIPE,
+                              stderr=err, text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
-        raise RuntimeError(f"pywph synthesis ({python}) failed:\n{proc.stderr[-3000:]}")
+        raise RuntimeError(f"pywph synthesis ({python}) failed:\n{log.read_text()[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -107,12 +109,13 @@ def _load(kind: str, size: int, n: int, seed: int) -> torch.Tensor:
     return load_fields(kind, size, n, seed, progress=False, cache=kind == "turbulence").double()
 
 
-def _ours(target: torch.Tensor, kind: str, n: int, J: int, L: int, dn: int, iterations: int) -> dict[str, Any]:
+def _ours(target: torch.Tensor, kind: str, n: int, J: int, L: int, dn: int, iterations: int,
+          statistics: str = "phase-harmonics") -> dict[str, Any]:
     from wavephase.synthesis import synthesize
 
     # The settings run_synthesis uses for each kind (experiments/synthesis.py): Ising targets are
     # sign-aligned and optimised from white noise; turbulence is spectrally preconditioned.
-    result = synthesize(target.float(), "phase-harmonics", n_samples=n, steps=iterations, random_state=0,
+    result = synthesize(target.float(), statistics, n_samples=n, steps=iterations, random_state=0,
                         match="sign" if kind == "ising" else "average", J=J, L=L, dn=dn,
                         precondition=kind != "ising", progress=False)
     return {"fields": result.fields.double().cpu(), "seconds": result.seconds / n,
@@ -277,6 +280,10 @@ def run_case(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
     print(f"  pywph (same iterations): {models['pywph, same iterations']['seconds']:.1f} s per field", flush=True)
     models["pywph, same wall time"] = _cached(work / f"{stem}-pywph-wall-{budget:.1f}.npz", lambda: pywph(budget))
     print(f"  pywph (same wall time): {models['pywph, same wall time']['iterations']:.1f} iterations", flush=True)
+    # our own scattering covariance (Cheng et al.'s statistics; their package cannot be installed here)
+    models["wavephase scattering cov."] = _cached(
+        work / f"{stem}-wavephase-scov-{_source_hash()}.npz",
+        lambda: _ours(target[0], kind, n, J, args.L, args.dn, iters, "scattering-covariance"))
     models["Gaussian model"] = _gaussian(target[0], n)
     models["true fields"] = {"fields": spread, "seconds": None, "iterations": None}
     scored = {}
@@ -368,6 +375,12 @@ def write_against_record(cases: list[dict[str, Any]], args: argparse.Namespace) 
         "Errors are relative to the held-out true fields (worst octave: max over dyadic bands of the power "
         "spectrum up to Nyquist; increment flatness: max over lags 1, 2, 4, 8; TV: total variation of the pixel "
         "histogram standardised by the truth). Ising energy and <|m|> are those of sign(x).",
+        "Cheng et al.'s scattering-covariance package ('scattering', SihaoCheng/scattering_transform on GitHub) "
+        "is not compared: it is not on PyPI (pip finds no distribution named 'scattering'; its README installs it "
+        "by copying the folder from the repository), this machine reaches no other source, and PyPI's "
+        "'scattering-transform' 0.0.7 is another project (the Scattering Compositional Learner). The row "
+        "'wavephase scattering cov.' is our own implementation of those statistics (synthesize(..., "
+        "'scattering-covariance')), at the same J, L and iterations.",
         "The row 'true fields' scores as many independent true fields as there are syntheses: the floor below which "
         "an error cannot be told from sampling noise.",
         "Discrimination: held-out balanced accuracy of a scattering + logistic-regression classifier on 64x64 crops "

@@ -155,9 +155,10 @@ def discrimination_accuracy(candidates: ArrayLike, truth: ArrayLike, *, crop: in
         ``accuracy`` is the balanced held-out accuracy (mean over the two sets of the fraction of
         crops classified correctly; 0.5 = indistinguishable), ``standard_error`` its standard error
         from the spread of the per-field accuracies (crops of one field are not independent; it
-        ignores the dependence between the fold models, so it is a lower estimate: on two sets of 8
-        Gaussian fields of one generator, the accuracy measured 0.49 +- 0.12 over 8 seeds against a
-        typical standard error of 0.07), ``n_fields`` ``[n, n']``.
+        ignores the dependence between the fold models, so it is a slightly low estimate: on two
+        sets of 8 Gaussian fields of one generator, 128x128, the accuracy measured 0.51 with a
+        standard deviation of 0.076 over 8 seeds, against a mean standard error of 0.066),
+        ``n_fields`` ``[n, n']``.
 
     Raises
     ------
