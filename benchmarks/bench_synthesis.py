@@ -147,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--synthesis-samples", type=int, default=1)
     p.add_argument("--no-synthesis", action="store_true", help="skip the full-synthesis timing")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
-    p.add_argument("--timeout", type=float, default=1800.0)
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per child process (1800; --against: 36000, pywph's fields are kept as they finish)")
     p.add_argument("--record", default=None,
                    help="record for the results page (default benchmarks/results/synthesis_speed.json)")
     p.add_argument("--against", choices=["pywph"], default=None,
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fields", default="turbulence:128,ising:128",
                    help="--against: comma-separated kind:size cases (kind: turbulence or ising)")
     p.add_argument("--n-syntheses", type=int, default=4, help="--against: fields per model")
+    p.add_argument("--n-pywph", type=int, default=None,
+                   help="--against: pywph's fields, if fewer than --n-syntheses (minutes each on 2 cores)")
     p.add_argument("--n-heldout", type=int, default=16, help="--against: held-out true fields")
     p.add_argument("--work-dir", default="/tmp/wavephase-bench-against",
                    help="--against: where each model's fields are kept, so that a rerun resumes")
@@ -164,11 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         from synthesis_against import main_against
 
         args.threads = 1 if args.threads is None else args.threads
+        args.timeout = 36000.0 if args.timeout is None else args.timeout
         args.record = args.record or str(ROOT / "benchmarks" / "results" / "synthesis_against_pywph.json")
         return main_against(args)
     args.size = 256 if args.size is None else args.size
     args.J = 6 if args.J is None else args.J
     args.threads = 2 if args.threads is None else args.threads
+    args.timeout = 1800.0 if args.timeout is None else args.timeout
     fmt = dict(threads=args.threads, size=args.size, J=args.J, L=args.L, dn=args.dn, reps=args.reps)
     print(f"statistics forward+backward, {args.size}x{args.size}, J={args.J}, L={args.L}, dn={args.dn}, "
           f"{args.threads} thread(s)")

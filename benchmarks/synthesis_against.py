@@ -65,42 +65,49 @@ def objective(x):
         del c, idx, part
     return loss, u.grad.detach().numpy().astype(np.float64).ravel()
 
-out, info = [], []
+import os
 for i in range(cfg["n"]):
+    done = cfg["out"] + f"-{i}.npz"
+    if os.path.exists(done):  # kept by an interrupted run
+        continue
     rng = np.random.default_rng(cfg["seed"] + i)
     x0 = rng.normal(data.mean(), data.std(), (M, N))
     t0 = time.perf_counter()
     budget = cfg["seconds"]
-    state = {"it": 0}
 
     def stop(intermediate_result):
-        state["it"] += 1
         if budget is not None and time.perf_counter() - t0 >= budget:
             raise StopIteration
 
     res = opt.minimize(objective, x0.ravel(), method="L-BFGS-B", jac=True, callback=stop,
                        options={"maxiter": cfg["iterations"], "gtol": 1e-14, "ftol": 1e-14, "maxcor": 20})
     wall = time.perf_counter() - t0
-    out.append(res.x.reshape(M, N) * sd + mu)
-    info.append({"seconds": wall, "iterations": int(res.nit), "evaluations": int(res.nfev), "loss": float(res.fun)})
-    print(json.dumps({"field": i, **info[-1]}), file=sys.stderr, flush=True)
-np.save(cfg["out"], np.stack(out).astype(np.float32))
-print(json.dumps(info))
+    info = {"seconds": wall, "iterations": int(res.nit), "evaluations": int(res.nfev), "loss": float(res.fun)}
+    np.savez(cfg["out"] + f"-{i}.tmp.npz", field=(res.x.reshape(M, N) * sd + mu).astype(np.float32),
+             info=json.dumps(info))
+    os.replace(cfg["out"] + f"-{i}.tmp.npz", done)
+    print(json.dumps({"field": i, **info}), file=sys.stderr, flush=True)
 """
 
 
 def _pywph(python: str, target: Path, out: Path, *, n: int, J: int, L: int, dn: int, iterations: int,
-           seconds: float | None, threads: int, seed: int, timeout: float) -> list[dict[str, Any]]:
+           seconds: float | None, threads: int, seed: int, timeout: float) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """pywph's syntheses of ``n`` fields, each kept in ``out-<i>.npz`` as soon as it is done (a rerun resumes)."""
     cfg = dict(target=str(target), out=str(out), n=n, J=J, L=L, dn=dn, iterations=iterations, seconds=seconds,
                threads=threads, seed=seed)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
-    log = out.with_suffix(".log")  # one JSON line per finished field: the progress of a long run
-    with open(log, "w") as err:
-        proc = subprocess.run([python, "-c", _PYWPH_SYNTHESIS, json.dumps(cfg)], stdout=subprocess.PIPE,
-                              stderr=err, text=True, env=env, timeout=timeout)
+    log = Path(str(out) + ".log")  # one JSON line per finished field: the progress of a long run
+    with open(log, "a") as err:
+        proc = subprocess.run([python, "-c", _PYWPH_SYNTHESIS, json.dumps(cfg)], stderr=err, env=env,
+                              timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"pywph synthesis ({python}) failed:\n{log.read_text()[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    fields, infos = [], []
+    for i in range(n):
+        with np.load(f"{out}-{i}.npz") as z:
+            fields.append(z["field"])
+            infos.append(json.loads(str(z["info"])))
+    return np.stack(fields), infos
 
 
 def _load(kind: str, size: int, n: int, seed: int) -> torch.Tensor:
@@ -170,7 +177,8 @@ def score(fields: torch.Tensor, heldout: torch.Tensor, kind: str, seed: int = 0)
         for name in ("energy", "abs_magnetisation"):
             out[f"{name}_error"] = cmp[name]["relative_error_synthesis"]
             out[name] = cmp[name]["synthesis"]
-    disc = discrimination_accuracy(fields, heldout, random_state=seed)
+    side = min(heldout.shape[-2:])
+    disc = discrimination_accuracy(fields, heldout, crop=min(64, side // 2), random_state=seed)
     out["discrimination_accuracy"] = disc["accuracy"]
     out["discrimination_se"] = disc["standard_error"]
     return out
@@ -267,18 +275,21 @@ def run_case(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
     print(f"  wavephase: {models['wavephase']['seconds']:.1f} s per field", flush=True)
     budget = models["wavephase"]["seconds"]
 
-    def pywph(seconds: float | None) -> dict[str, Any]:
-        out = work / f"{stem}-pywph-fields.npy"
-        info = _pywph(args.pywph_python, target_file, out, n=n, J=J, L=args.L, dn=args.dn, iterations=iters,
-                      seconds=seconds, threads=args.threads, seed=0, timeout=args.timeout)
-        return {"fields": torch.from_numpy(np.load(out)).double(),
+    n_py = args.n_pywph or n
+
+    def pywph(seconds: float | None, label: str) -> dict[str, Any]:
+        fields, info = _pywph(args.pywph_python, target_file, work / f"{stem}-pywph-{label}", n=n_py, J=J, L=args.L,
+                              dn=args.dn, iterations=iters, seconds=seconds, threads=args.threads, seed=0,
+                              timeout=args.timeout)
+        return {"fields": torch.from_numpy(fields).double(),
                 "seconds": float(np.mean([i["seconds"] for i in info])),
                 "iterations": float(np.mean([i["iterations"] for i in info])),
                 "evaluations": float(np.mean([i["evaluations"] for i in info]))}
 
-    models["pywph, same iterations"] = _cached(work / f"{stem}-pywph-iters.npz", lambda: pywph(None))
+    models["pywph, same iterations"] = _cached(work / f"{stem}-pywph{n_py}-iters.npz", lambda: pywph(None, "iters"))
     print(f"  pywph (same iterations): {models['pywph, same iterations']['seconds']:.1f} s per field", flush=True)
-    models["pywph, same wall time"] = _cached(work / f"{stem}-pywph-wall-{budget:.1f}.npz", lambda: pywph(budget))
+    models["pywph, same wall time"] = _cached(work / f"{stem}-pywph{n_py}-wall-{budget:.1f}.npz",
+                                              lambda: pywph(budget, f"wall-{budget:.1f}"))
     print(f"  pywph (same wall time): {models['pywph, same wall time']['iterations']:.1f} iterations", flush=True)
     # our own scattering covariance (Cheng et al.'s statistics; their package cannot be installed here)
     models["wavephase scattering cov."] = _cached(
