@@ -61,7 +61,7 @@ def objective(x):
         c, idx = op.apply(up, i, norm="auto", ret_indices=True, pbc=True)
         part = (c - coeffs[idx]).abs().square().sum()
         part.backward(retain_graph=True)
-        loss += float(part)
+        loss += float(part.detach())
         del c, idx, part
     return loss, u.grad.detach().numpy().astype(np.float64).ravel()
 
@@ -299,7 +299,8 @@ def run_case(kind: str, size: int, args: argparse.Namespace) -> dict[str, Any]:
     models["true fields"] = {"fields": spread, "seconds": None, "iterations": None}
     scored = {}
     for name, m in models.items():
-        scored[name] = {"seconds_per_field": m["seconds"], "iterations": m.get("iterations"),
+        scored[name] = {"n_fields": int(m["fields"].shape[0]), "seconds_per_field": m["seconds"],
+                        "iterations": m.get("iterations"),
                         **score(m["fields"], heldout, kind)}
         print(f"  scored {name}: discrimination {scored[name]['discrimination_accuracy']:.3f}", flush=True)
     truth = truth_values(heldout, kind)
@@ -361,22 +362,24 @@ def write_against_record(cases: list[dict[str, Any]], args: argparse.Namespace) 
         m = c["models"]
         ours, py, gauss = m["wavephase"], m["pywph, same iterations"], m["Gaussian model"]
         headlines.append(headline(
-            f"{c['case']} from one field: discrimination accuracy of crops of our syntheses (0.5: indistinguishable)",
-            ours["discrimination_accuracy"], "", baseline=("pywph 1.1.3, same iterations", py["discrimination_accuracy"]),
+            f"{c['case']} from one field: discrimination accuracy of crops of our syntheses "
+            "(0.5: indistinguishable)", ours["discrimination_accuracy"], "",
+            baseline=("pywph 1.1.3, same iterations", py["discrimination_accuracy"]),
             note=f"± {ours['discrimination_se']:.2f}; Gaussian model {gauss['discrimination_accuracy']:.2f}, "
                  f"true fields {m['true fields']['discrimination_accuracy']:.2f}"))
-        headlines.append(headline(f"{c['case']} from one field, {c['iterations']} L-BFGS iterations: seconds per "
-                                  "field, pywph 1.1.3 / wavephase", py["seconds_per_field"] / ours["seconds_per_field"],
-                                  "x", note=f"{ours['seconds_per_field']:.1f} s against {py['seconds_per_field']:.0f} s"))
+        headlines.append(headline(
+            f"{c['case']} from one field, {c['iterations']} L-BFGS iterations: seconds per field, "
+            "pywph 1.1.3 / wavephase", py["seconds_per_field"] / ours["seconds_per_field"], "x",
+            note=f"{ours['seconds_per_field']:.1f} s against {py['seconds_per_field']:.0f} s"))
         cols = _COLUMNS[c["kind"]]
         rows = []
         for name, r in m.items():
             its = r["iterations"]
-            rows.append([name, r["seconds_per_field"], its] + [r[k] for k, _ in cols]
+            rows.append([name, r["n_fields"], r["seconds_per_field"], its] + [r[k] for k, _ in cols]
                         + [f"{r['discrimination_accuracy']:.2f} ± {r['discrimination_se']:.2f}"])
-        tables.append({"title": f"{c['case']}: {c['n_syntheses']} fields per model from one target, scored against "
+        tables.append({"title": f"{c['case']}: fields synthesised from one target, scored against "
                                 f"{c['n_heldout']} held-out true fields (J={c['J']}, L={args.L}, dn={args.dn})",
-                       "columns": ["model", "s / field", "iterations"] + [t for _, t in cols]
+                       "columns": ["model", "fields", "s / field", "iterations"] + [t for _, t in cols]
                                   + ["discrimination accuracy"],
                        "rows": rows})
     notes = [
@@ -425,12 +428,13 @@ def main_against(args: argparse.Namespace) -> int:
         cases.append(run_case(kind, int(size or args.size or 128), args))
         c = cases[-1]
         cols = _COLUMNS[c["kind"]]
-        print(f"\n{c['case']}: {c['n_syntheses']} fields per model vs {c['n_heldout']} held-out")
-        print(f"{'model':<26}{'s/field':>9}{'iters':>7}" + "".join(f"{t[:14]:>15}" for _, t in cols) + "   discrim.")
+        print(f"\n{c['case']}: vs {c['n_heldout']} held-out true fields")
+        heads = "".join(f"{t[:14]:>15}" for _, t in cols)
+        print(f"{'model':<26}{'fields':>7}{'s/field':>9}{'iters':>7}{heads}   discrim.")
         for name, r in c["models"].items():
             sec = "-" if r["seconds_per_field"] is None else f"{r['seconds_per_field']:.1f}"
             its = "-" if r["iterations"] is None else f"{r['iterations']:.0f}"
-            print(f"{name:<26}{sec:>9}{its:>7}" + "".join(f"{r[k]:>15.3f}" for k, _ in cols)
+            print(f"{name:<26}{r['n_fields']:>7}{sec:>9}{its:>7}" + "".join(f"{r[k]:>15.3f}" for k, _ in cols)
                   + f"   {r['discrimination_accuracy']:.2f} ± {r['discrimination_se']:.2f}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps({"config": vars(args), "cases": cases}, indent=2))
