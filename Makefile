@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test venv clean docs kymatio-venv pywph-venv bench results data
+.PHONY: demo test venv clean docs kymatio-venv pywph-venv bench bench-against-pywph results data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ pywph-venv:
 bench: venv
 	$(BIN)/python benchmarks/bench_scattering2d.py $(if $(BASELINE_SRC),--baseline-src $(BASELINE_SRC))
 	$(BIN)/python benchmarks/bench_synthesis.py $(if $(wildcard .venv-pywph/bin/python),--pywph-python .venv-pywph/bin/python)
+
+# Syntheses from one field side by side with pywph (about an hour on 2 cores: pywph takes minutes per field).
+bench-against-pywph: venv pywph-venv
+	$(BIN)/python benchmarks/bench_synthesis.py --against pywph --pywph-python .venv-pywph/bin/python \
+		--fields turbulence:128,ising:128 --n-syntheses 4 --synthesis-steps 100
 
 # docs/results.rst and the README's table, from the records.
 results: venv

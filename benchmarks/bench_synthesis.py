@@ -8,10 +8,18 @@ the memory of forward + backward. pywph 1.1.3 runs in its own interpreter
 (S11, S00, S01, C01, Cphase, L) and its chunked gradient loop (one backward per
 chunk of coefficients, as in pywph's synthesis examples).
 
+``--against pywph`` runs instead the side-by-side of syntheses from one field
+(:mod:`synthesis_against`): ours, pywph's documented L-BFGS recipe at the same
+iterations and at the same wall time, the Gaussian model and true fields, every
+metric of issue 22 and the discrimination accuracy, against held-out true fields;
+it writes ``benchmarks/results/synthesis_against_pywph.json``.
+
 Usage::
 
     python benchmarks/bench_synthesis.py --pywph-python .venv-pywph/bin/python
     python benchmarks/bench_synthesis.py --size 128 --J 5 --synthesis-steps 50 --no-synthesis
+    python benchmarks/bench_synthesis.py --against pywph --pywph-python .venv-pywph/bin/python \\
+        --fields turbulence:128,ising:128 --n-syntheses 4 --synthesis-steps 100
 """
 
 from __future__ import annotations
@@ -128,21 +136,44 @@ def main(argv: list[str] | None = None) -> int:
         Exit status.
     """
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--size", type=int, default=256)
-    p.add_argument("--J", type=int, default=6)
+    p.add_argument("--size", type=int, default=None, help="field side (256; --against: 128)")
+    p.add_argument("--J", type=int, default=None, help="scales (6; --against: log2(size) - 2)")
     p.add_argument("--L", type=int, default=8)
     p.add_argument("--dn", type=int, default=2)
     p.add_argument("--reps", type=int, default=3, help="forward+backward repetitions per implementation")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (2; --against: 1 for every model)")
     p.add_argument("--pywph-python", default=None, help="interpreter with pywph 1.1.3 installed")
     p.add_argument("--synthesis-steps", type=int, default=100)
     p.add_argument("--synthesis-samples", type=int, default=1)
     p.add_argument("--no-synthesis", action="store_true", help="skip the full-synthesis timing")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
-    p.add_argument("--timeout", type=float, default=1800.0)
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds per child process (1800; --against: 36000, pywph's fields are kept as they finish)")
     p.add_argument("--record", default=None,
                    help="record for the results page (default benchmarks/results/synthesis_speed.json)")
+    p.add_argument("--against", choices=["pywph"], default=None,
+                   help="syntheses from one field side by side with pywph (see synthesis_against.py)")
+    p.add_argument("--fields", default="turbulence:128,ising:128",
+                   help="--against: comma-separated kind:size cases (kind: turbulence or ising)")
+    p.add_argument("--n-syntheses", type=int, default=4, help="--against: fields per model")
+    p.add_argument("--n-pywph", type=int, default=None,
+                   help="--against: pywph's fields, if fewer than --n-syntheses (minutes each on 2 cores)")
+    p.add_argument("--n-heldout", type=int, default=16, help="--against: held-out true fields")
+    p.add_argument("--work-dir", default="/tmp/wavephase-bench-against",
+                   help="--against: where each model's fields are kept, so that a rerun resumes")
     args = p.parse_args(argv)
+    if args.against:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from synthesis_against import main_against
+
+        args.threads = 1 if args.threads is None else args.threads
+        args.timeout = 36000.0 if args.timeout is None else args.timeout
+        args.record = args.record or str(ROOT / "benchmarks" / "results" / "synthesis_against_pywph.json")
+        return main_against(args)
+    args.size = 256 if args.size is None else args.size
+    args.J = 6 if args.J is None else args.J
+    args.threads = 2 if args.threads is None else args.threads
+    args.timeout = 1800.0 if args.timeout is None else args.timeout
     fmt = dict(threads=args.threads, size=args.size, J=args.J, L=args.L, dn=args.dn, reps=args.reps)
     print(f"statistics forward+backward, {args.size}x{args.size}, J={args.J}, L={args.L}, dn={args.dn}, "
           f"{args.threads} thread(s)")

@@ -34,6 +34,11 @@ def test_run_synthesis_ising_with_more_targets_than_samples(tmp_path):
     assert energy["truth_se"] > 0 and energy["synthesis_se"] >= 0 and energy["gaussian_se"] >= 0
     assert written["run"]["torch"] == torch.__version__ and written["random_state"] == 0
     assert "±" in (tmp_path / "metrics.txt").read_text()
+    # issue 22's discriminating score, for the syntheses and the Gaussian model (16x16 fields: 8x8 crops)
+    disc = written["metrics"]["discrimination"]
+    assert 0 <= written["discrimination_accuracy"] <= 1 and 0 <= written["discrimination_accuracy_gaussian"] <= 1
+    assert disc["synthesis"] == written["discrimination_accuracy"] and disc["crop"] == 8 and disc["truth"] == 0.5
+    assert disc["relative_error_synthesis"] == pytest.approx(abs(disc["synthesis"] - 0.5))
 
 
 def test_run_synthesis_on_an_image_resumes_from_its_checkpoint(tmp_path):
@@ -41,6 +46,7 @@ def test_run_synthesis_on_an_image_resumes_from_its_checkpoint(tmp_path):
     out = tmp_path / "out"
     m = run_synthesis(str(png), out, size=32, n_samples=2, steps=4, progress=False)
     assert m["steps_done"] == 4 and not m["resumed"] and m["n_heldout"] == 1
+    assert m["discrimination_accuracy"] is None and "discrimination" not in m["metrics"]  # one true field
     again = run_synthesis(str(png), out, size=32, n_samples=2, steps=4, progress=False)
     assert again["resumed"] and again["metrics"] == m["metrics"]
 

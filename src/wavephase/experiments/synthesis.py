@@ -26,6 +26,7 @@ from wavephase.experiments.outputs import prepare_output_dir, write_metrics
 from wavephase.experiments.recipes import SYNTHESIS_RECIPES, recipe_record
 from wavephase.experiments.targets import USER_TARGET_SUFFIXES, load_user_target
 from wavephase.io import atomic_write_bytes
+from wavephase.metrics.discrimination import discrimination_entry
 from wavephase.metrics.field_comparison import compare_fields
 from wavephase.metrics.fields import power_spectrum
 from wavephase.metrics.stationarity import NonStationaryFieldWarning, stationarity
@@ -255,7 +256,10 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
         The content of ``metrics.json`` (without its ``"run"`` entry): settings,
         timings, loss history and, under ``"metrics"``,
         :func:`~wavephase.metrics.compare_fields`'s output (for Ising: energy and
-        mean ``|m|`` of ``sign(x)``).
+        mean ``|m|`` of ``sign(x)``) and ``"discrimination"``
+        (:func:`~wavephase.metrics.discrimination_entry`: held-out accuracy of a classifier of
+        crops, syntheses and Gaussian samples against the held-out fields), also at the top level
+        as ``discrimination_accuracy`` and ``discrimination_accuracy_gaussian`` (``None`` for an image).
     """
     recipe_used = recipe_record(recipe, SYNTHESIS_RECIPES, locals())
     kind = _kind(field)
@@ -336,6 +340,14 @@ def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int
             for name, entry in metrics.items():
                 entry[key] = scored[name]["synthesis"]
                 entry[f"relative_error_{key}"] = scored[name]["relative_error_synthesis"]
+    # issue 22: the score that sees what the moments miss (None for an image: one true field)
+    discrimination = discrimination_entry(synth, truth, gauss, random_state=random_state)
+    if discrimination is not None:
+        spread = None if others is None else discrimination_entry(others, truth, random_state=random_state)
+        if spread is not None:  # how well true fields are told from true fields: the score's floor
+            discrimination["true_fields"] = spread["synthesis"]
+            discrimination["relative_error_true_fields"] = spread["relative_error_synthesis"]
+        metrics["discrimination"] = discrimination
     figures = _figures(out, targets, synth, gauss, truth, f"{field} {size}x{size}, {statistics}")
     summary: dict[str, Any] = {
         "field": field, "size": size, "n_samples": n_samples, "n_targets": int(targets.shape[0]),
@@ -345,6 +357,8 @@ def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int
         "random_state": random_state, "statistics": statistics, "match": match, "diverged": result.diverged,
         "resumed": result.resumed, "loss_history": result.loss_history, "seconds": timings, "figures": figures,
         "metrics": metrics, **({"recipe": recipe} if recipe is not None else {}),
+        "discrimination_accuracy": None if discrimination is None else discrimination["synthesis"],
+        "discrimination_accuracy_gaussian": None if discrimination is None else discrimination["gaussian"],
     }
     write_metrics(out, summary)
     header = (f"{field} {size}x{size}: {n_samples} syntheses of {targets.shape[0]} targets ({statistics}, "

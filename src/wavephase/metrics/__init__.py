@@ -1,6 +1,7 @@
 """Metrics: deformation stability, field statistics and comparisons, generation quality."""
 
 from wavephase.metrics.deformation import deform, deformation_ratios, fourier_modulus, smooth_displacement
+from wavephase.metrics.discrimination import discrimination_accuracy, discrimination_entry
 from wavephase.metrics.field_comparison import compare_fields, jackknife_standard_error
 from wavephase.metrics.fields import (
     flatness,
@@ -24,6 +25,8 @@ __all__ = [
     "path_smoothness",
     "psnr",
     "compare_fields",
+    "discrimination_accuracy",
+    "discrimination_entry",
     "jackknife_standard_error",
     "flatness",
     "increment_pdf",

@@ -32,6 +32,7 @@ _METRIC_NAMES = {
     "abs_magnetisation": "⟨|m|⟩", "correlation": "spin correlation C(r)", "pixel_pdf": "pixel PDF",
     "power_spectrum": "power spectrum", "spectrum_per_octave": "power per octave",
     "increment_flatness": "increment flatness", "structure_functions": "structure functions",
+    "discrimination": "discrimination accuracy",
 }
 _DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "polygons": "polygons"}
 # Largest pixel-PDF distance of Ising syntheses to spins that looks like spins (issue 22).
