@@ -14,8 +14,9 @@ process whose peak resident memory (``ru_maxrss``) is read when it ends:
 The two MAEs must agree to round-off. Usage::
 
     python benchmarks/bench_qm9_fit_memory.py --store ~/.cache/wavephase/qm9/features-<hash> \
-        [--train-size 110000] [--modes array,stream] [--no-record]
-    python benchmarks/bench_qm9_fit_memory.py --child array --store ... --train-size N   # one measurement
+        [--train-size 110000] [--modes array,stream] [--baseline-src OLD/src] [--no-record]
+    python benchmarks/bench_qm9_fit_memory.py --child array --store ... --train-size N > a.json  # one measurement
+    python benchmarks/bench_qm9_fit_memory.py --store ... --use a.json s.json  # record two measurements
 """
 
 from __future__ import annotations
@@ -79,40 +80,54 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-size", type=int, default=110_000)
     p.add_argument("--modes", default="array,stream")
     p.add_argument("--child", choices=("array", "stream"), default=None, help=argparse.SUPPRESS)
+    p.add_argument("--baseline-src", default=None,
+                   help="src folder of an older checkout: the array mode runs with it first on PYTHONPATH")
+    p.add_argument("--use", nargs=2, default=None, metavar=("ARRAY_JSON", "STREAM_JSON"),
+                   help="record two measurements made earlier with --child (their JSON lines) instead of running")
     p.add_argument("--no-record", action="store_true")
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(child(args.child, args.store, args.train_size)))
         return 0
-    results = []
-    for mode in args.modes.split(","):
+    results = [json.loads(Path(f).read_text().strip().splitlines()[-1]) for f in args.use or []]
+    for mode in [] if args.use else args.modes.split(","):
+        env = os.environ.copy()
+        if mode == "array" and args.baseline_src:
+            env["PYTHONPATH"] = os.pathsep.join([args.baseline_src, env.get("PYTHONPATH", "")])
         cmd = [sys.executable, __file__, "--child", mode, "--store", args.store, "--train-size", str(args.train_size)]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=os.environ.copy())
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        r = results[-1]
-        print(f"{mode:>6}: peak RSS {r['peak_rss_gb']:.2f} GB, {r['seconds']:.0f} s, MAE "
+    for r in results:
+        print(f"{r['mode']:>6} ({r['train_size']} training): peak RSS {r['peak_rss_gb']:.2f} GB, "
+              f"{r['seconds']:.0f} s, MAE "
               + ", ".join(f"{c['train_size']}: {c['mae_kcal_mol']:.4f}" for c in r["curve"]), flush=True)
     if len(results) == 2:
         a, s = results
+        same = [(x, y) for x in a["curve"] for y in s["curve"] if x["train_size"] == y["train_size"]]
         print(f"memory ratio array/stream: {a['peak_rss_gb'] / s['peak_rss_gb']:.2f}x; largest MAE difference "
-              f"{max(abs(x['mae_kcal_mol'] - y['mae_kcal_mol']) for x, y in zip(a['curve'], s['curve'])):.2e} "
-              f"kcal/mol")
+              f"{max((abs(x['mae_kcal_mol'] - y['mae_kcal_mol']) for x, y in same), default=float('nan')):.2e} "
+              f"kcal/mol at the training sizes both ran")
     if not args.no_record and len(results) == 2:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from record import headline, write_record
 
         a, s = results
+        for r, label in ((a, "invariants in memory"), (s, "streamed from the store")):
+            r.setdefault("label", label)
         write_record(
             "qm9_fit_memory", application="qm9",
-            title=f"QM9 ridge fit memory ({args.train_size} training molecules, learning curve included)",
-            headlines=[headline("peak memory of the fit, streamed", s["peak_rss_gb"], "GB",
-                                baseline=("invariants in memory", a["peak_rss_gb"]),
+            title="QM9 ridge fit memory (learning curve included)",
+            headlines=[headline(f"peak memory of the fit, streamed, {s['train_size']} training molecules",
+                                s["peak_rss_gb"], "GB",
+                                baseline=(f"invariants in memory, {a['train_size']} training", a["peak_rss_gb"]),
                                 note="ru_maxrss of a fresh process, loaded 2-core machine")],
             tables=[{"title": "Peak memory and test MAE",
-                     "columns": ["fit", "peak RSS (GB)", "seconds"] + [f"MAE {c['train_size']}" for c in s["curve"]],
-                     "rows": [[r["mode"], r["peak_rss_gb"], r["seconds"]] + [c["mae_kcal_mol"] for c in r["curve"]]
+                     "columns": ["fit", "training molecules", "peak RSS (GB)", "seconds", "MAE per training size"],
+                     "rows": [[r.get("label", r["mode"]), r["train_size"], r["peak_rss_gb"], r["seconds"],
+                               ", ".join(f"{c['train_size']}: {c['mae_kcal_mol']:.4f}" for c in r["curve"])]
                               for r in results]}],
-            notes=["Both fits in fresh processes on the same cached feature store; MAEs agree to round-off."])
+            notes=["Each fit in a fresh process on the same cached feature store (ru_maxrss), on a loaded 2-core "
+                   "machine; the MAEs agree to round-off where both ran the same size."])
     return 0
 
 

@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--train-size", type=int, default=110_000)
     p.add_argument("--ablation-size", type=int, default=0)
+    p.add_argument("--curve-sizes", default="1000,10000", help="smaller training sizes also fitted ('' for none)")
     p.add_argument("--no-fit", action="store_true", help="only the ablation")
     args = p.parse_args(argv)
     from wavephase.data.molecules import Molecules
@@ -103,7 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_fit:
         t = time.perf_counter()
         molecules = Molecules(data["positions"][order[rows["train"]]], charges[rows["train"]])
-        reg, curve = fit_learning_curve(args.store, rows, y, transform=qm9_invariants("fast"), molecules=molecules)
+        sizes = tuple(int(n) for n in args.curve_sizes.split(",") if n)
+        reg, curve = fit_learning_curve(args.store, rows, y, transform=qm9_invariants("fast"), molecules=molecules,
+                                        sizes=sizes)
         result["fit_seconds"] = time.perf_counter() - t
         result["learning_curve"] = curve
         with warnings.catch_warnings():

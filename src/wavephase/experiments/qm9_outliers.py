@@ -172,7 +172,8 @@ def write_outliers(out: str | os.PathLike[str], outliers: dict[str, Any]) -> Non
                label="median, random test molecules")
     bx.set_xlabel("distance to nearest training molecule (standardised invariants)")
     bx.legend(fontsize=7)
-    fig.suptitle(f"{len(mols)} worst QM9 test molecules: {100 * outliers['share_of_squared_error']:.0f} % of the squared error",
+    share = 100 * outliers["share_of_squared_error"]
+    fig.suptitle(f"{len(mols)} worst QM9 test molecules: {share:.0f} % of the squared error",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "worst_molecules.png", dpi=120)

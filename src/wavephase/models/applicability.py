@@ -94,8 +94,8 @@ class Domain:
             if np.any(q != 0):
                 first = int(np.flatnonzero(q != 0)[0])
                 raise UnsupportedMoleculeError(
-                    f"net_charge is {q[first].item()!r} for molecule {first}: the model was fitted on neutral molecules "
-                    f"and has no term for a net charge; predict neutral species only (net_charge=0).")
+                    f"net_charge is {q[first].item()!r} for molecule {first}: the model was fitted on neutral "
+                    f"molecules and has no term for a net charge; predict neutral species only (net_charge=0).")
         if self.elements is None or X is None:
             return
         z = np.asarray(X.charges)
