@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="src folder of an older checkout: the array mode runs with it first on PYTHONPATH")
     p.add_argument("--use", nargs=2, default=None, metavar=("ARRAY_JSON", "STREAM_JSON"),
                    help="record two measurements made earlier with --child (their JSON lines) instead of running")
+    p.add_argument("--note", action="append", default=[], help="a remark added to the record (repeatable)")
     p.add_argument("--no-record", action="store_true")
     args = p.parse_args(argv)
     if args.child:
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
                                ", ".join(f"{c['train_size']}: {c['mae_kcal_mol']:.4f}" for c in r["curve"])]
                               for r in results]}],
             notes=["Each fit in a fresh process on the same cached feature store (ru_maxrss), on a loaded 2-core "
-                   "machine; the MAEs agree to round-off where both ran the same size."])
+                   "machine; the MAEs agree to round-off where both ran the same size.", *args.note])
     return 0
 
 
