@@ -161,16 +161,15 @@ def write_outliers(out: str | os.PathLike[str], outliers: dict[str, Any]) -> Non
         writer = csv.DictWriter(f, fieldnames=list(mols[0]) if mols else ["qm9_index"])
         writer.writeheader()
         writer.writerows(mols)
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 0.35 * len(mols) + 1.5), sharey=True)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(10, 0.35 * len(mols) + 1.8), sharey=True)
     labels = [f"{m['formula']} (#{m['qm9_index']})" for m in mols][::-1]
     ax.barh(labels, [abs(m["error_kcal_mol"]) for m in mols][::-1],
             color=["C3" if m["n_invariants_out_of_range"] else "C0" for m in mols][::-1])
-    ax.set_xscale("log")
-    ax.set_xlabel("|error| (kcal/mol); red: invariants outside training range")
+    ax.set_xlabel("|error| (kcal/mol); red: some invariants outside the training range", fontsize=8)
     bx.barh(labels, [m["nearest_distance"] for m in mols][::-1], color="C2")
     bx.axvline(outliers["median_nearest_distance_random_test"], color="k", ls="--", lw=0.8,
                label="median, random test molecules")
-    bx.set_xlabel("distance to nearest training molecule (standardised invariants)")
+    bx.set_xlabel("distance to the nearest training molecule (standardised invariants)", fontsize=8)
     bx.legend(fontsize=7)
     share = 100 * outliers["share_of_squared_error"]
     fig.suptitle(f"{len(mols)} worst QM9 test molecules: {share:.0f} % of the squared error",
