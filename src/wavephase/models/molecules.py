@@ -39,7 +39,7 @@ from wavephase.models.molecule_features import (FEATURE_MAPS, QuadraticTerms, ex
 from wavephase.models.ridge import RidgeStatistics, cross_validation_mae, fit_ridge, ridge_predict
 from wavephase.validation import as_float_array, check_positive_int, check_random_state
 
-__all__ = ["DEFAULT_ALPHAS", "MoleculeEnergyModel", "MoleculeEnergyRegressor"]
+__all__ = ["DEFAULT_ALPHAS", "MoleculeEnergyRegressor"]  # MoleculeEnergyModel stays importable from here
 
 #: Ridge penalties tried when ``alphas`` is None: 1e-12 to 1e2, one per decade.
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-12, 2, 15))
