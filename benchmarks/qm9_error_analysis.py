@@ -80,6 +80,43 @@ def _ablation(store: str, rows: dict[str, np.ndarray], y: dict[str, np.ndarray],
     return out
 
 
+def _record(parts: list[dict[str, Any]]) -> int:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from record import headline, write_record
+
+    fit = next(p for p in parts if "groups" in p)
+    ablation = next((p["ablation"] for p in parts if "ablation" in p), None)
+    worst = fit["worst_test_molecules"]
+    tables = [{"title": f"Test errors by group ({fit['train_size']} training molecules)",
+               "columns": ["group", "molecules", "MAE (kcal/mol)", "RMSE (kcal/mol)", "share of squared error"],
+               "rows": [[g["group"], g["n"], g["mae_kcal_mol"], g["rmse_kcal_mol"], g["share_of_squared_error"]]
+                        for g in fit["groups"]]},
+              {"title": "The 10 worst test molecules",
+               "columns": ["QM9 index", "formula", "error (kcal/mol)", "invariants out of range",
+                           "nearest training molecule", "distance"],
+               "rows": [[m["qm9_index"], m["formula"], m["error_kcal_mol"], m["n_invariants_out_of_range"],
+                         f"{m['nearest_train_formula']} (#{m['nearest_train_qm9_index']})", m["nearest_distance"]]
+                        for m in worst["molecules"]]}]
+    if ablation:
+        tables.append({"title": f"Invariant families left out ({ablation['train_size']} training molecules)",
+                       "columns": ["left out", "feature map", "invariants left out", "MAE (kcal/mol)",
+                                   "median |error| (kcal/mol)"],
+                       "rows": [[r["left_out"], r["feature_map"], r["n_left_out"], r["mae_kcal_mol"],
+                                 r["median_abs_error_kcal_mol"]] for r in ablation["rows"]]})
+    write_record(
+        "qm9_error_analysis", application="qm9", title="Where the QM9 error of the linear model comes from",
+        headlines=[headline("share of the squared test error in the 10 worst molecules",
+                            100 * worst["share_of_squared_error"], "%",
+                            note=f"{fit['train_size']} training molecules, MAE {fit['mae_kcal_mol']:.3f}, RMSE "
+                                 f"{fit['rmse_kcal_mol']:.2f} kcal/mol")],
+        tables=tables,
+        notes=[f"{fit['test_molecules_outside_training_range']} test molecules have invariants outside the "
+               f"training range; peak memory of the streamed fit and analysis {fit['peak_rss_gb']:.2f} GB."])
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--store", required=True)
@@ -88,7 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ablation-size", type=int, default=0)
     p.add_argument("--curve-sizes", default="1000,10000", help="smaller training sizes also fitted ('' for none)")
     p.add_argument("--no-fit", action="store_true", help="only the ablation")
+    p.add_argument("--record-from", nargs="+", default=None, metavar="JSON",
+                   help="write benchmarks/results/qm9_error_analysis.json from analysis.json/ablation.json files "
+                        "written earlier, without computing anything")
     args = p.parse_args(argv)
+    if args.record_from:
+        return _record([json.loads(Path(f).read_text()) for f in args.record_from])
     from wavephase.data.molecules import Molecules
     from wavephase.data.qm9 import load_qm9
     from wavephase.distributed import read_features
