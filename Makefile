@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test venv clean docs kymatio-venv pywph-venv bench bench-against-pywph results data
+.PHONY: demo test venv clean docs kymatio-venv pywph-venv peers-venv bench bench-against-pywph results data
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -63,3 +63,14 @@ bench-against-pywph: venv pywph-venv
 # docs/results.rst and the README's table, from the records.
 results: venv
 	$(BIN)/python benchmarks/make_results_page.py
+
+# QM9 descriptor peers for benchmarks/bench_qm9_peers.py (dscribe's SOAP, qmllib's FCHL19),
+# in their own environment: they need neither torch nor wavephase (the benchmark runs
+# benchmarks/qm9_peer_descriptors.py there).
+.venv-peers/.installed:
+	$(PYTHON) -m venv .venv-peers
+	.venv-peers/bin/pip install --quiet --upgrade pip
+	.venv-peers/bin/pip install --quiet dscribe==2.1.2 qmllib==1.2.0
+	touch $@
+
+peers-venv: .venv-peers/.installed

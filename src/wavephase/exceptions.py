@@ -18,6 +18,8 @@ __all__ = [
     "ResourceLimitError",
     "MissingDependencyError",
     "DeviceUnavailableError",
+    "UnsupportedMoleculeError",
+    "OutOfDomainWarning",
 ]
 
 
@@ -43,3 +45,11 @@ class MissingDependencyError(WavephaseError, ImportError):
 
 class DeviceUnavailableError(WavephaseError, RuntimeError):
     """The requested torch device does not exist on this machine."""
+
+
+class UnsupportedMoleculeError(WavephaseError, ValueError):
+    """A molecule a fitted model cannot answer for: an element it never saw, or a charged species."""
+
+
+class OutOfDomainWarning(UserWarning):
+    """Predictions for inputs whose invariants lie outside the range seen in training (extrapolation)."""

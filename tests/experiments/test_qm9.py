@@ -65,6 +65,16 @@ def test_run_qm9_writes_metrics_and_reuses_features(fake_qm9, tmp_path):
     assert m["forces"]["relative_error_vs_finite_difference"] < 1e-5
     assert m["forces"]["norm_of_force_sum"] < 1e-8 * m["forces"]["max_abs_force"]
     assert m["feature_chunks_computed_this_run"] == 6 + 1 + 2
+    # The 10 worst test molecules, with their nearest training molecule, in metrics.json, a CSV and a figure.
+    worst = m["worst_test_molecules"]["molecules"]
+    assert len(worst) == 10 and saved["worst_test_molecules"]["molecules"] == worst
+    errors = [abs(w["error_kcal_mol"]) for w in worst]
+    assert errors == sorted(errors, reverse=True) and errors[-1] >= m["mae_kcal_mol"]
+    assert all(w["formula"] and w["nearest_distance"] >= 0 and w["nearest_train_formula"] for w in worst)
+    assert 0 < m["worst_test_molecules"]["share_of_squared_error"] <= 1
+    assert len((tmp_path / "out" / "worst_molecules.csv").read_text().splitlines()) == 11
+    assert (tmp_path / "out" / "worst_molecules.png").stat().st_size > 1000
+    assert 0 <= m["test_molecules_outside_training_range"] <= m["n_test"]
     # A second run reads the cached features and extends the learning curve with a smaller size.
     m2 = run_qm9(tmp_path / "out2", limit=400, train_size=100, scheduler="serial", progress=False,
                  transform=PairInvariants(), chunk_size=50)
@@ -147,3 +157,11 @@ def test_force_check_runs_a_float32_transform_in_float64():
     check = force_check(reg.model_, pos[-1], ch[-1])
     assert check["relative_error_vs_finite_difference"] < 1e-5
     assert check["norm_of_force_sum"] < 1e-8 * check["max_abs_force"]
+
+
+def test_formula_is_hill_ordered():
+    from wavephase.experiments.qm9_outliers import formula
+
+    assert formula(np.array([6, 6, 9, 9, 9, 9, 9, 9, 0, 0])) == "C2F6"
+    assert formula(np.array([8, 1, 1])) == "H2O"
+    assert formula(np.array([7, 1, 6, 8, 1])) == "CH2NO"

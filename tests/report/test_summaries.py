@@ -115,3 +115,18 @@ def test_a_cascade_behind_the_linear_model_says_by_how_many_images(tmp_path):
     assert h["behind_reason"].startswith("the two differ by 1 of 10000 test images, within the ±13-image")
     (h,) = summarize_classification([run("scattering-linear", 0.0165), run("sparse-scattering", 0.03)])["headlines"]
     assert "differ by 135 of 10000 test images, beyond" in h["behind_reason"]
+
+
+def test_qm9_summary_lists_the_worst_molecules_and_their_figure(tmp_path):
+    from wavephase.report.summaries import summarize_qm9
+
+    worst = {"molecules": [{"qm9_index": 7, "formula": "C2F6", "error_kcal_mol": -660.0, "n_invariants_out_of_range": 12,
+                            "nearest_train_qm9_index": 9, "nearest_train_formula": "CF4", "nearest_distance": 40.0}],
+             "share_of_squared_error": 0.6, "median_nearest_distance_random_test": 3.0}
+    (tmp_path / "worst_molecules.png").write_bytes(b"png")
+    m = {"mae_kcal_mol": 0.8, "rmse_kcal_mol": 4.0, "train_size": 100, "n_test": 20, "worst_test_molecules": worst}
+    s = summarize_qm9(m, tmp_path, None)
+    line = s["details"]["Worst test molecules"]["C2F6 (QM9 #7)"]
+    assert "-660.0 kcal/mol" in line and "CF4 (#9" in line and "12 invariants" in line
+    assert "60 % of the squared error" in s["notes"][0]
+    assert list(s["figures"].values()) == [tmp_path / "worst_molecules.png"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,14 +24,18 @@ from wavephase.data.cache import cache_dir
 from wavephase.data.molecules import Molecules
 from wavephase.data.qm9 import QM9_N_MOLECULES, SPLIT_SIZES, load_qm9
 from wavephase.distributed import chunk_status, extract_features, read_features, resolve_scheduler, transform_fingerprint
+from wavephase.exceptions import OutOfDomainWarning
 from wavephase.experiments.outputs import prepare_output_dir, write_metrics
+from wavephase.experiments.qm9_outliers import worst_molecules, write_outliers
 from wavephase.models.molecule_features import FEATURE_MAPS, QM9_PRESETS, qm9_invariants
 from wavephase.models.molecules import MoleculeEnergyModel, MoleculeEnergyRegressor
 from wavephase.validation import check_device, check_positive_int
 
-__all__ = ["force_check", "qm9_sizes", "run_qm9", "split_rows"]
+__all__ = ["fit_learning_curve", "force_check", "qm9_sizes", "run_qm9", "split_rows"]
 
 _CURVE_SIZES = (1_000, 10_000, 110_000)
+# Training rows read from the feature store at once: 8192 x 7,495 float32 invariants are 250 MB.
+_BLOCK_ROWS = 8192
 
 
 def qm9_sizes(limit: int | None, train_size: int | None) -> tuple[int, int, int]:
@@ -128,6 +133,65 @@ def force_check(model: MoleculeEnergyModel, positions: np.ndarray, charges: np.n
         "relative_error_vs_finite_difference": err / max(float(fd.abs().max()), 1e-300),
         "norm_of_force_sum": float(forces.sum(0).norm()),
     }
+
+
+def fit_learning_curve(store: str | os.PathLike[str], rows: dict[str, np.ndarray], y: dict[str, np.ndarray], *,
+                       feature_map: str = "linear", transform: nn.Module | None = None,
+                       molecules: Molecules | None = None, sizes: tuple[int, ...] = _CURVE_SIZES,
+                       ) -> tuple[MoleculeEnergyRegressor, list[dict[str, float]]]:
+    """Fit on growing prefixes of the training rows of a feature store, streamed block by block.
+
+    The training invariants are never in memory at once: each fit reads them
+    from the store in blocks of :data:`_BLOCK_ROWS` rows into a float64 Gram
+    matrix (:meth:`MoleculeEnergyRegressor.fit_blocks`); validation and test
+    invariants are read whole (float32).
+
+    Parameters
+    ----------
+    store : path-like
+        Feature store of :func:`wavephase.distributed.extract_features`.
+    rows : dict of str to numpy.ndarray
+        ``train``, ``validation`` and ``test`` rows of the store (:func:`split_rows`).
+    y : dict of str to numpy.ndarray
+        Energies of the same three sets.
+    feature_map : str
+        See :class:`MoleculeEnergyRegressor`.
+    transform : nn.Module, optional
+        The transform the store was made with (kept in the fitted model for forces).
+    molecules : Molecules, optional
+        The training molecules (applicability domain of the model).
+    sizes : tuple of int
+        Training sizes of the curve besides all of ``rows["train"]``.
+
+    Returns
+    -------
+    reg : MoleculeEnergyRegressor
+        The fit on all training rows.
+    curve : list of dict
+        ``train_size``, ``mae_kcal_mol``, ``rmse_kcal_mol``, ``alpha``, ``fit_seconds`` per size.
+    """
+    n_train = rows["train"].size
+    F_val, F_test = read_features(store, rows["validation"]), read_features(store, rows["test"])
+    curve, reg = [], None
+    for size in sorted({s for s in sizes if s < n_train} | {n_train}):
+        t_fit = time.perf_counter()
+
+        def blocks(size: int = size) -> Any:
+            for s in range(0, size, _BLOCK_ROWS):
+                r = rows["train"][s:min(s + _BLOCK_ROWS, size)]
+                yield read_features(store, r), y["train"][s:s + r.size]
+
+        reg = MoleculeEnergyRegressor(transform, feature_map=feature_map)
+        reg.fit_blocks(blocks, validation=(F_val, y["validation"]),
+                       molecules=None if molecules is None else molecules[:size])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OutOfDomainWarning)  # counted by the caller
+            err = reg.predict(F_test) - y["test"]
+        curve.append({"train_size": int(size), "mae_kcal_mol": float(np.abs(err).mean()),
+                      "rmse_kcal_mol": float(np.sqrt((err**2).mean())), "alpha": reg.alpha_,
+                      "fit_seconds": time.perf_counter() - t_fit})
+    assert reg is not None
+    return reg, curve
 
 
 def _plots(out: Path, y_true: np.ndarray, y_pred: np.ndarray, curve: list[dict[str, float]], mae: float) -> None:
@@ -276,23 +340,15 @@ def run_qm9(
     needed = {int(c) for r in rows.values() for c in np.unique(r // chunk_size)}
     secs = sum(status[c]["seconds"] for c in needed)
     mols = sum(status[c]["stop"] - status[c]["start"] for c in needed)
-    # Kept in the store's float32: the ridge standardises and accumulates its Gram
-    # matrix in float64 block by block, so a float64 copy of 110k x 7.9k invariants
-    # (7 GB) would only double the memory.
-    F = {k: read_features(store, r) for k, r in rows.items()}
     y = {k: energies[r] for k, r in rows.items()}
-
-    curve = []
-    for size in sorted({s for s in _CURVE_SIZES if s < n_train} | {n_train}):
-        t_fit = time.perf_counter()
-        reg = MoleculeEnergyRegressor(tf, feature_map=feature_map)
-        reg.fit(F["train"][:size], y["train"][:size], validation=(F["validation"], y["validation"]))
-        pred = reg.predict(F["test"])
-        err = pred - y["test"]
-        curve.append({"train_size": int(size), "mae_kcal_mol": float(np.abs(err).mean()),
-                      "rmse_kcal_mol": float(np.sqrt((err**2).mean())), "alpha": reg.alpha_,
-                      "fit_seconds": time.perf_counter() - t_fit})
-    # The last size of the curve is train_size itself: reg, pred and err are its own.
+    reg, curve = fit_learning_curve(store, rows, y, feature_map=feature_map, transform=tf,
+                                    molecules=molecules[rows["train"]])
+    F = {"test": read_features(store, rows["test"])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfDomainWarning)  # counted in the metrics instead
+        pred, flags = reg.predict(F["test"], return_domain=True)
+    err = pred - y["test"]
+    outliers = worst_molecules(store, rows, reg, y, err, molecules.charges, data["index"][order])
     forces = force_check(reg.model_, molecules.positions[t0], molecules.charges[t0])
     forces["molecule_index"] = int(data["index"][order[t0]])
     metrics = {
@@ -306,7 +362,9 @@ def run_qm9(
         "alpha": reg.alpha_,
         "validation_mae_by_alpha": {f"{a:.0e}": m for a, m in reg.scores_.items()},
         "feature_map": feature_map,
-        "n_features": int(F["train"].shape[1]),
+        "n_features": int(F["test"].shape[1]),
+        "test_molecules_outside_training_range": int((flags["n_out_of_range"] > 0).sum()),
+        "worst_test_molecules": outliers,
         "transform": repr(tf),
         "preset": None if transform is not None else preset,
         "feature_seconds_per_molecule": secs / max(mols, 1),
@@ -322,5 +380,6 @@ def run_qm9(
         "seconds": time.perf_counter() - t_start,
     }
     _plots(out, y["test"], pred, curve, metrics["mae_kcal_mol"])
+    write_outliers(out, outliers)
     write_metrics(out, metrics)
     return metrics

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wavephase.models.ridge import column_standardisation
+from wavephase.models.ridge import RidgeStatistics, column_standardisation
 from wavephase.scattering.atom_spectrum import SolidHarmonicAtomSpectrum
 from wavephase.scattering.concat import ConcatInvariants
 from wavephase.scattering.solid_harmonic3d import SolidHarmonicScattering3D
@@ -107,7 +107,30 @@ class QuadraticTerms(nn.Module):
         k = min(check_positive_int(n_components, "n_components"), Z.shape[1])
         center, spread = column_standardisation(Z)
         S = (Z - center) / spread
-        evals, evecs = np.linalg.eigh(S.T @ S / S.shape[0])
+        return cls._from_covariance(center, spread, S.T @ S / S.shape[0], k)
+
+    @classmethod
+    def from_statistics(cls, stats: RidgeStatistics, n_components: int) -> "QuadraticTerms":
+        """Principal directions from training statistics accumulated block by block.
+
+        Parameters
+        ----------
+        stats : RidgeStatistics
+            Statistics of the (already expanded) training invariants.
+        n_components : int
+            Components ``k`` kept (at most ``K``).
+
+        Returns
+        -------
+        QuadraticTerms
+        """
+        center, spread, _ = stats.standardisation()
+        k = min(check_positive_int(n_components, "n_components"), center.shape[0])
+        return cls._from_covariance(center, spread, stats.standardised_covariance(), k)
+
+    @classmethod
+    def _from_covariance(cls, center: np.ndarray, spread: np.ndarray, C: np.ndarray, k: int) -> "QuadraticTerms":
+        evals, evecs = np.linalg.eigh(C)
         top = np.argsort(evals)[::-1][:k]
         projection = evecs[:, top] / np.sqrt(np.maximum(evals[top], 1e-12 * evals.max()))
         return cls(torch.from_numpy(center), torch.from_numpy(spread), torch.from_numpy(projection))

@@ -8,16 +8,18 @@
   standardisation → ridge regression, the penalty chosen on a validation set or
   by K-fold cross-validation. The model stays *linear in the invariants*: any
   non-linearity comes from the transform (its q-exponents) or the fixed expansion.
-* :class:`MoleculeEnergyModel` — the fitted predictor as a torch ``nn.Module``
-  (transform, standardiser and linear map), so that forces ``-dE/dpositions``
-  come from autograd through every stage.
+* :class:`~wavephase.models.energy_model.MoleculeEnergyModel` (re-exported
+  here) — the fitted predictor as a torch ``nn.Module``, so that forces
+  ``-dE/dpositions`` come from autograd through every stage.
+* The fitted model knows its applicability domain
+  (:class:`~wavephase.models.applicability.Domain`): it refuses elements it never
+  saw and charged species, and flags invariants outside the training range.
 """
 
 from __future__ import annotations
 
-import math
 import warnings
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse
@@ -28,107 +30,19 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from tqdm.auto import tqdm
 
-from wavephase.data.molecules import Molecules, check_molecule_inputs
+from wavephase.data.molecules import Molecules
+from wavephase.exceptions import OutOfDomainWarning
+from wavephase.models.applicability import Domain
+from wavephase.models.energy_model import MoleculeEnergyModel
 from wavephase.models.molecule_features import (FEATURE_MAPS, QuadraticTerms, expand_features, expand_invariants,
                                                 qm9_invariants)
-from wavephase.models.ridge import cross_validation_mae, fit_ridge, validation_mae
+from wavephase.models.ridge import RidgeStatistics, cross_validation_mae, fit_ridge, ridge_predict
 from wavephase.validation import as_float_array, check_positive_int, check_random_state
 
-__all__ = ["DEFAULT_ALPHAS", "MoleculeEnergyModel", "MoleculeEnergyRegressor"]
+__all__ = ["DEFAULT_ALPHAS", "MoleculeEnergyRegressor"]  # MoleculeEnergyModel stays importable from here
 
 #: Ridge penalties tried when ``alphas`` is None: 1e-12 to 1e2, one per decade.
 DEFAULT_ALPHAS: tuple[float, ...] = tuple(float(a) for a in np.logspace(-12, 2, 15))
-
-
-class MoleculeEnergyModel(nn.Module):
-    """Fitted energy predictor as a differentiable torch module.
-
-    ``E = w · ((phi(S(positions, charges)) - mean) / scale) + b`` with ``S`` the
-    invariant transform and ``phi`` the expansion
-    (:func:`~wavephase.models.molecule_features.expand_invariants`).
-
-    Parameters
-    ----------
-    transform : nn.Module or callable
-        Maps positions (B, A, 3) and charges (B, A) to invariants (B, K).
-    mean, scale : torch.Tensor
-        Shape (K',): standardisation of the expanded features.
-    weight : torch.Tensor
-        Shape (K',): ridge coefficients on the standardised features.
-    bias : float
-        Intercept (mean training energy).
-    feature_map : str
-        One of :data:`~wavephase.models.molecule_features.FEATURE_MAPS`.
-    quadratic : QuadraticTerms, optional
-        Fitted products, required by (and only used with) ``feature_map="quadratic"``.
-
-    Shapes
-    ------
-    positions: (..., A, 3), charges: (..., A) -> (...)
-    """
-
-    def __init__(self, transform: Callable[..., torch.Tensor], mean: torch.Tensor, scale: torch.Tensor,
-                 weight: torch.Tensor, bias: float, feature_map: str = "linear",
-                 quadratic: QuadraticTerms | None = None) -> None:
-        super().__init__()
-        if (feature_map == "quadratic") != (quadratic is not None):
-            raise ValueError("quadratic terms go with feature_map='quadratic' and only with it.")
-        self.transform = transform
-        self.feature_map = feature_map
-        self.quadratic = quadratic
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64).clone())
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64).clone())
-        self.register_buffer("weight", torch.as_tensor(weight, dtype=torch.float64).clone())
-        self.register_buffer("bias", torch.tensor(float(bias), dtype=torch.float64))
-
-    def energy_from_features(self, features: torch.Tensor) -> torch.Tensor:
-        """Energies from precomputed invariants.
-
-        Parameters
-        ----------
-        features : torch.Tensor
-            Invariants of the fitted transform.
-
-        Returns
-        -------
-        torch.Tensor
-            Same dtype as ``features``.
-
-        Shapes
-        ------
-        features: (..., K) -> (...)
-        """
-        z = expand_invariants(features, self.feature_map, self.quadratic)
-        if z.shape[-1] != self.weight.shape[0]:
-            raise ValueError(f"features have {features.shape[-1]} columns, which is not the fitted transform's "
-                             f"output size; use features of the transform this model was fitted with.")
-        dt = features.dtype
-        return ((z - self.mean.to(dt)) / self.scale.to(dt)) @ self.weight.to(dt) + self.bias.to(dt)
-
-    def forward(self, positions: torch.Tensor, charges: torch.Tensor) -> torch.Tensor:
-        """Predict energies.
-
-        Parameters
-        ----------
-        positions : torch.Tensor
-            Atom positions, Å (float32 or float64).
-        charges : torch.Tensor
-            Atomic numbers, 0 = padding.
-
-        Returns
-        -------
-        torch.Tensor
-            Energies in the units of the training targets, dtype of ``positions``.
-
-        Shapes
-        ------
-        positions: (..., A, 3), charges: (..., A) -> (...)
-        """
-        positions, z = check_molecule_inputs(positions, charges)
-        lead, n_atoms = positions.shape[:-2], positions.shape[-2]
-        n = math.prod(lead)
-        feats = self.transform(positions.reshape(n, n_atoms, 3), z.to(positions.dtype).reshape(n, n_atoms))
-        return self.energy_from_features(feats.to(positions.dtype)).reshape(lead)
 
 
 class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
@@ -303,16 +217,7 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
         ------
         X: (n, A) molecules or (n, K), y: (n,)
         """
-        if self.feature_map not in FEATURE_MAPS:
-            raise ValueError(f"feature_map must be one of {FEATURE_MAPS}, got {self.feature_map!r}.")
-        alphas = np.asarray(DEFAULT_ALPHAS if self.alphas is None else self.alphas, dtype=np.float64).ravel()
-        if alphas.size == 0 or np.any(~np.isfinite(alphas)) or np.any(alphas < 0):
-            raise ValueError(f"alphas must be a non-empty list of finite penalties >= 0, got {self.alphas!r}.")
-        cv = check_positive_int(self.cv, "cv", minimum=2)
-        check_positive_int(self.n_components, "n_components")
-        random_state = check_random_state(self.random_state)
-        if validation is not None and (not isinstance(validation, (tuple, list)) or len(validation) != 2):
-            raise ValueError("validation must be a pair (X_val, y_val).")
+        alphas, cv, random_state = self._check_params(validation)
         transform = self.invariants if self.invariants is not None else qm9_invariants()
         F = self._features(transform, X, "X")
         y = self._targets(y, F.shape[0], "y")
@@ -325,50 +230,158 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
         self.quadratic_ = QuadraticTerms.fit(base.numpy(), self.n_components) if quadratic else None
         Z = (self.quadratic_(base) if quadratic else base).numpy()
         if validation is not None:
-            Fv = self._features(transform, validation[0], "validation X")
-            yv = self._targets(validation[1], Fv.shape[0], "validation y")
-            if Fv.shape[1] != F.shape[1]:
-                raise ValueError(f"validation X has {Fv.shape[1]} invariants; X has {F.shape[1]}.")
-            mae = validation_mae(Z, y, alphas, self._expand(Fv), yv)
+            Fv, yv = self._validation(transform, validation, F.shape[1])
+            # One fit for all penalties; the validation picks a row of it.
+            fitted = fit_ridge(Z, y, alphas)
+            mae = np.abs(ridge_predict(self._expand(Fv), *fitted) - yv[:, None]).mean(axis=0)
         else:
             if F.shape[0] < cv:
                 raise ValueError(f"cross-validation with cv={cv} needs at least {cv} molecules; pass validation=.")
             mae = cross_validation_mae(Z, y, alphas, cv, random_state)
+            best = int(np.argmin(mae))
+            fitted = fit_ridge(Z, y, alphas[best:best + 1])
+            fitted = (np.repeat(fitted[0], alphas.size, axis=0),) + fitted[1:]
+        return self._finish(transform, alphas, mae, fitted, Domain.from_training(
+            F.min(axis=0), F.max(axis=0), X if isinstance(X, Molecules) else None))
+
+    def fit_blocks(self, blocks: Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]],
+                   validation: tuple[Any, Any], molecules: Molecules | None = None) -> "MoleculeEnergyRegressor":
+        """Fit from precomputed invariants that arrive in blocks (e.g. read from a feature store).
+
+        The same model as :meth:`fit` on the concatenated blocks (up to round-off),
+        without ever holding them together: memory is one ``K x K`` float64 Gram
+        matrix plus one block. ``"quadratic"`` reads the blocks twice.
+
+        Parameters
+        ----------
+        blocks : callable
+            Returns a fresh iterable of ``(F, y)`` pairs: invariants ``(m, K)``
+            (any float dtype) and energies ``(m,)``.
+        validation : tuple
+            ``(X_val, y_val)`` as in :meth:`fit` (required: no cross-validation here).
+        molecules : Molecules, optional
+            The training molecules, for the applicability domain (elements, atom counts).
+
+        Returns
+        -------
+        MoleculeEnergyRegressor
+            ``self``.
+        """
+        if validation is None:
+            raise ValueError("fit_blocks needs validation=(X_val, y_val): it does no cross-validation.")
+        alphas, _, _ = self._check_params(validation)
+        transform = self.invariants if self.invariants is not None else qm9_invariants()
+        quadratic = self.feature_map == "quadratic"
+        self.quadratic_ = None
+        if quadratic:
+            base = None
+            for F, y in blocks():
+                z = expand_features(torch.from_numpy(np.asarray(F, dtype=np.float64)), "linear+sqrt").numpy()
+                base = (base or RidgeStatistics(z.shape[1])).update(z, self._targets(y, z.shape[0], "y"))
+            if base is None:
+                raise ValueError("blocks gave no rows; fit needs at least 2.")
+            self.quadratic_ = QuadraticTerms.from_statistics(base, self.n_components)
+        stats, n_in = None, 0
+        for F, y in blocks():
+            F = self._features(transform, F, "X")
+            z = self._expand(F.astype(np.float64) if quadratic else F)
+            stats = (stats or RidgeStatistics(z.shape[1])).update(z, self._targets(y, z.shape[0], "y"))
+            n_in = F.shape[1]
+        if stats is None:
+            raise ValueError("blocks gave no rows; fit needs at least 2.")
+        Fv, yv = self._validation(transform, validation, n_in)
+        fitted = stats.solve(alphas)
+        mae = np.abs(ridge_predict(self._expand(Fv), *fitted) - yv[:, None]).mean(axis=0)
+        return self._finish(transform, alphas, mae, fitted,
+                            Domain.from_training(stats.low[:n_in], stats.high[:n_in], molecules))
+
+    def _check_params(self, validation: Any) -> tuple[np.ndarray, int, np.random.RandomState]:
+        if self.feature_map not in FEATURE_MAPS:
+            raise ValueError(f"feature_map must be one of {FEATURE_MAPS}, got {self.feature_map!r}.")
+        alphas = np.asarray(DEFAULT_ALPHAS if self.alphas is None else self.alphas, dtype=np.float64).ravel()
+        if alphas.size == 0 or np.any(~np.isfinite(alphas)) or np.any(alphas < 0):
+            raise ValueError(f"alphas must be a non-empty list of finite penalties >= 0, got {self.alphas!r}.")
+        cv = check_positive_int(self.cv, "cv", minimum=2)
+        check_positive_int(self.n_components, "n_components")
+        if validation is not None and (not isinstance(validation, (tuple, list)) or len(validation) != 2):
+            raise ValueError("validation must be a pair (X_val, y_val).")
+        return alphas, cv, check_random_state(self.random_state)
+
+    def _validation(self, transform: nn.Module, validation: tuple[Any, Any], n_in: int
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        Fv = self._features(transform, validation[0], "validation X")
+        yv = self._targets(validation[1], Fv.shape[0], "validation y")
+        if Fv.shape[1] != n_in:
+            raise ValueError(f"validation X has {Fv.shape[1]} invariants; X has {n_in}.")
+        return Fv, yv
+
+    def _finish(self, transform: nn.Module, alphas: np.ndarray, mae: np.ndarray,
+                fitted: tuple[np.ndarray, np.ndarray, np.ndarray, float], domain: Domain) -> "MoleculeEnergyRegressor":
+        W, mean, scale, y0 = fitted
         best = int(np.argmin(mae))
         self.alpha_ = float(alphas[best])
         self.scores_ = {float(a): float(m) for a, m in zip(alphas, mae)}
-        W, mean, scale, y0 = fit_ridge(Z, y, alphas[best:best + 1])
-        self.n_features_in_ = F.shape[1]
+        self.n_features_in_ = domain.low.shape[0]
         self.invariants_ = transform
+        self.domain_ = domain
         self.model_ = MoleculeEnergyModel(transform, torch.from_numpy(mean), torch.from_numpy(scale),
-                                          torch.from_numpy(W[0]), y0, self.feature_map, self.quadratic_)
+                                          torch.from_numpy(np.ascontiguousarray(W[best])), y0, self.feature_map,
+                                          self.quadratic_)
         return self
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predict energies.
+    def predict(self, X: Any, *, net_charge: Any = None, return_domain: bool = False
+                ) -> np.ndarray | tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Predict energies; flag molecules outside the training domain.
 
         Parameters
         ----------
         X : Molecules or array-like
             Molecules, or their precomputed invariants ``(n, K)``.
+        net_charge : int or array-like, optional
+            Net charge of each molecule; anything but 0 is refused (the model knows
+            neutral molecules only).
+        return_domain : bool
+            Also return the flags of :meth:`wavephase.models.applicability.Domain.flags`
+            (invariants outside the training range, more atoms than in training,
+            odd electron count).
 
         Returns
         -------
         numpy.ndarray
-            float64 energies.
+            float64 energies; with ``return_domain``, also the dict of flags.
+
+        Raises
+        ------
+        UnsupportedMoleculeError
+            For an element absent from training or a non-zero ``net_charge``.
+
+        Warns
+        -----
+        OutOfDomainWarning
+            When some molecules have invariants outside the training range.
 
         Shapes
         ------
         X: (n, A) molecules or (n, K) -> (n,)
         """
         check_is_fitted(self, "model_")
-        F = self._features(self.invariants_, X, "X")
+        mols = X if isinstance(X, Molecules) else None
+        F = self._features(self.invariants_, X, "X") if mols is None else None
+        self.domain_.check_molecules(mols, net_charge, len(mols) if mols is not None else F.shape[0])
+        F = self._features(self.invariants_, X, "X") if F is None else F
         if F.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {F.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input (the invariants it was fitted on).")
+        flags = self.domain_.flags(F, mols)
+        outside = int((flags["n_out_of_range"] > 0).sum())
+        if outside:
+            warnings.warn(f"{outside} of {F.shape[0]} molecule(s) have invariants outside the training range (the "
+                          f"model extrapolates there); predict(..., return_domain=True) says which.",
+                          OutOfDomainWarning, stacklevel=2)
         with torch.no_grad():
             # float64: the weights of a weakly penalised ridge cancel over thousands of terms.
-            return self.model_.energy_from_features(torch.from_numpy(F.astype(np.float64, copy=False))).numpy()
+            energy = self.model_.energy_from_features(torch.from_numpy(F.astype(np.float64, copy=False))).numpy()
+        return (energy, flags) if return_domain else energy
 
     def predict_forces(self, X: Molecules) -> np.ndarray:
         """Forces ``-dE/dpositions`` by autograd through transform, standardiser and linear map.
@@ -392,6 +405,7 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
         if not isinstance(X, Molecules):
             raise TypeError(f"predict_forces needs molecules: X must be a Molecules container, got "
                             f"{type(X).__name__}.")
+        self.domain_.check_molecules(X)
         bs = check_positive_int(self.batch_size, "batch_size")
         pos, ch = X.tensors()
         forces = np.zeros(pos.shape, dtype=X.positions.dtype)

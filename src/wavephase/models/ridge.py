@@ -4,7 +4,9 @@ The penalty is per sample (``mean((y - Z w)**2) + alpha ||w||**2``), so a penalt
 chosen on one training size means the same on another. Every pass over the
 features goes by blocks of rows, so the temporaries stay ``_ROWS * K`` floats
 whatever the number of samples, and float32 features are never copied whole to
-float64.
+float64. :class:`RidgeStatistics` holds all a fit needs (a float64 Gram matrix,
+sums, ranges) and is accumulated from blocks that may come one at a time from
+disk: the features themselves need never be in memory at once.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["column_standardisation", "cross_validation_mae", "fit_ridge", "ridge_path", "validation_mae"]
+__all__ = ["RidgeStatistics", "column_standardisation", "cross_validation_mae", "fit_ridge", "ridge_path",
+           "ridge_predict", "validation_mae"]
 
 # Rows per block in the passes over the features.
 _ROWS = 8192
@@ -38,10 +41,7 @@ def column_standardisation(Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     mean = Z.mean(axis=0, dtype=np.float64)
     var = sum(((Z[s:s + _ROWS] - mean) ** 2).sum(axis=0) for s in range(0, Z.shape[0], _ROWS)) / Z.shape[0]
-    scale = np.sqrt(var)
-    # Constant features carry no information; a unit scale keeps them at exactly zero.
-    scale = np.where(scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), scale, 1.0)
-    return mean, scale
+    return mean, _unit_scale(var, mean)
 
 
 def ridge_path(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, center: np.ndarray | None = None,
@@ -111,9 +111,154 @@ def ridge_path(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, center:
     return W, evals
 
 
+def _unit_scale(var: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    scale = np.sqrt(np.clip(var, 0.0, None))
+    # Constant features carry no information; a unit scale keeps them at exactly zero.
+    return np.where(scale > 1e-12 * max(1.0, float(np.abs(mean).max(initial=0.0))), scale, 1.0)
+
+
+def _solve_path(C: np.ndarray, b: np.ndarray, alphas: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """Solutions of ``(C + alpha) w = b`` for each penalty; ``C`` is overwritten."""
+    import scipy.linalg
+
+    # evr returns the eigenvectors apart from C, with O(K) workspace (evd needs 2 K^2 more).
+    evals, evecs = scipy.linalg.eigh(C, overwrite_a=True, check_finite=False, driver="evr")
+    del C
+    evals = np.clip(evals, 0.0, None)  # round-off can make a null direction slightly negative
+    proj = evecs.T @ b
+    W = np.empty((len(alphas), b.shape[0]))
+    for i, a in enumerate(alphas):
+        if a > 0:
+            W[i] = evecs @ (proj / (evals + a))
+        else:
+            W[i] = evecs @ np.where(evals > 1e-12 * evals.max(), proj / np.maximum(evals, 1e-300), 0.0)
+    return W, evals
+
+
+class RidgeStatistics:
+    """What a ridge fit needs from its data, accumulated block by block in float64.
+
+    Rows are shifted by the mean of the first block before they are summed, so the
+    centred Gram matrix ``sum (z - mean)(z - mean)^T`` comes out of one pass without
+    the cancellation of ``sum z z^T - n mean mean^T``. Per-column minima and maxima
+    are kept for the applicability domain of the fitted model.
+
+    Parameters
+    ----------
+    n_features : int
+        Columns ``K`` of the blocks.
+
+    Attributes
+    ----------
+    n : int
+        Rows seen.
+    low, high : numpy.ndarray
+        Shape (K,): column minima and maxima seen.
+
+    Shapes
+    ------
+    update(Z: (m, K), y: (m,)); gram (K, K) float64
+    """
+
+    def __init__(self, n_features: int) -> None:
+        K = int(n_features)
+        self.n = 0
+        self._shift: np.ndarray | None = None
+        self._yshift = 0.0
+        self._sum, self._xty = np.zeros(K), np.zeros(K)
+        self._ysum = 0.0
+        self.gram = np.zeros((K, K))
+        self.low, self.high = np.full(K, np.inf), np.full(K, -np.inf)
+
+    def update(self, Z: np.ndarray, y: np.ndarray) -> "RidgeStatistics":
+        """Add rows (any float dtype; converted to float64 ``_ROWS`` rows at a time).
+
+        Parameters
+        ----------
+        Z : numpy.ndarray
+            Shape (m, K) features.
+        y : numpy.ndarray
+            Shape (m,) targets.
+
+        Returns
+        -------
+        RidgeStatistics
+            ``self``.
+        """
+        y = np.asarray(y, dtype=np.float64)
+        for s in range(0, Z.shape[0], _ROWS):
+            D = np.array(Z[s:s + _ROWS], dtype=np.float64)  # a copy: shifted in place below
+            if self._shift is None:
+                self._shift, self._yshift = D.mean(axis=0), float(y[s:s + _ROWS].mean())
+            self.low = np.minimum(self.low, D.min(axis=0))
+            self.high = np.maximum(self.high, D.max(axis=0))
+            D -= self._shift
+            e = y[s:s + _ROWS] - self._yshift
+            self._sum += D.sum(axis=0)
+            self._ysum += float(e.sum())
+            self.gram += D.T @ D
+            self._xty += D.T @ e
+            self.n += D.shape[0]
+        return self
+
+    def standardisation(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """Column means and spreads (as :func:`column_standardisation`) and the mean target.
+
+        Returns
+        -------
+        mean, scale : numpy.ndarray
+            Shape (K,), float64.
+        y0 : float
+            Mean target.
+        """
+        if self.n < 2 or self._shift is None:
+            raise ValueError(f"a ridge fit needs at least 2 rows; {self.n} were given.")
+        d = self._sum / self.n
+        mean = self._shift + d
+        return mean, _unit_scale(np.diag(self.gram) / self.n - d * d, mean), self._yshift + self._ysum / self.n
+
+    def standardised_covariance(self) -> np.ndarray:
+        """Correlation-like matrix ``Z_s^T Z_s / n`` of the standardised columns (a new array).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape (K, K), float64.
+        """
+        mean, scale, _ = self.standardisation()
+        d = self._sum / self.n
+        C = self.gram / self.n
+        C -= np.outer(d, d)
+        C /= scale[:, None]
+        C /= scale[None, :]
+        return C
+
+    def solve(self, alphas: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """Ridge coefficients on the standardised features, one row per penalty.
+
+        Returns
+        -------
+        W : numpy.ndarray
+            Shape (len(alphas), K).
+        mean, scale : numpy.ndarray
+            Shape (K,): the standardisation.
+        intercept : float
+            The mean target.
+        """
+        mean, scale, y0 = self.standardisation()
+        d = self._sum / self.n
+        b = (self._xty / self.n - d * (self._ysum / self.n)) / scale
+        W, _ = _solve_path(self.standardised_covariance(), b, alphas)
+        return W, mean, scale, y0
+
+
 def fit_ridge(Z: np.ndarray, y: np.ndarray, alphas: Sequence[float]
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Standardise the features, centre the targets and solve the ridge for each penalty.
+
+    With at least as many rows as columns, one blocked pass accumulates
+    :class:`RidgeStatistics` (a float64 ``K x K`` Gram matrix; the features stay in
+    their dtype); with fewer, the ``n x n`` dual problem of :func:`ridge_path`.
 
     Parameters
     ----------
@@ -137,10 +282,41 @@ def fit_ridge(Z: np.ndarray, y: np.ndarray, alphas: Sequence[float]
     ------
     Z: (n, K), y: (n,) -> (len(alphas), K), (K,), (K,), ()
     """
+    if Z.shape[0] >= Z.shape[1]:
+        return RidgeStatistics(Z.shape[1]).update(Z, y).solve(alphas)
     mean, scale = column_standardisation(Z)
     y0 = float(y.mean())
     W, _ = ridge_path(Z, y - y0, alphas, center=mean, scale=scale)
     return W, mean, scale, y0
+
+
+def ridge_predict(Z: np.ndarray, W: np.ndarray, mean: np.ndarray, scale: np.ndarray, y0: float) -> np.ndarray:
+    """Predictions of the ridge solutions of :func:`fit_ridge`, block by block in float64.
+
+    Parameters
+    ----------
+    Z : numpy.ndarray
+        Features (any float dtype).
+    W : numpy.ndarray
+        Coefficients, one row per penalty.
+    mean, scale : numpy.ndarray
+        The standardisation.
+    y0 : float
+        The intercept.
+
+    Returns
+    -------
+    numpy.ndarray
+        One column of predictions per penalty.
+
+    Shapes
+    ------
+    Z: (n, K), W: (p, K) -> (n, p)
+    """
+    out = np.empty((Z.shape[0], W.shape[0]))
+    for s in range(0, Z.shape[0], _ROWS):
+        out[s:s + _ROWS] = ((np.asarray(Z[s:s + _ROWS], dtype=np.float64) - mean) / scale) @ W.T + y0
+    return out
 
 
 def validation_mae(Z: np.ndarray, y: np.ndarray, alphas: Sequence[float], Z_val: np.ndarray,
@@ -165,8 +341,7 @@ def validation_mae(Z: np.ndarray, y: np.ndarray, alphas: Sequence[float], Z_val:
     ------
     Z: (n, K), y: (n,), Z_val: (m, K), y_val: (m,) -> (len(alphas),)
     """
-    W, mean, scale, y0 = fit_ridge(Z, y, alphas)
-    return np.abs(((Z_val - mean) / scale) @ W.T + y0 - y_val[:, None]).mean(axis=0)
+    return np.abs(ridge_predict(Z_val, *fit_ridge(Z, y, alphas)) - y_val[:, None]).mean(axis=0)
 
 
 def cross_validation_mae(Z: np.ndarray, y: np.ndarray, alphas: Sequence[float], cv: int,
@@ -198,5 +373,5 @@ def cross_validation_mae(Z: np.ndarray, y: np.ndarray, alphas: Sequence[float], 
     for fold in np.array_split(np.random.default_rng(random_state).permutation(n), cv):
         train = np.setdiff1d(np.arange(n), fold)
         W, mean, scale, y0 = fit_ridge(Z[train], y[train], alphas)
-        mae += np.abs(((Z[fold] - mean) / scale) @ W.T + y0 - y[fold, None]).sum(axis=0)
+        mae += np.abs(ridge_predict(Z[fold], W, mean, scale, y0) - y[fold, None]).sum(axis=0)
     return mae / n

@@ -309,6 +309,16 @@ def summarize_qm9(m: dict[str, Any], folder: Path, baseline_mae: dict[str, float
     forces = m.get("forces") or {}
     curve = {f"MAE at {c['train_size']} training molecules (kcal/mol)": c["mae_kcal_mol"]
              for c in m.get("learning_curve", [])}
+    worst = m.get("worst_test_molecules") or {}
+    outliers = {f"{w['formula']} (QM9 #{w['qm9_index']})":
+                f"error {w['error_kcal_mol']:+.1f} kcal/mol, {w['n_invariants_out_of_range']} invariants outside the "
+                f"training range; nearest training molecule {w['nearest_train_formula']} "
+                f"(#{w['nearest_train_qm9_index']}, distance {w['nearest_distance']:.3g})"
+                for w in worst.get("molecules", [])}
+    notes = [] if not worst else [
+        f"The {len(outliers)} worst test molecules carry {100 * worst['share_of_squared_error']:.0f} % of the squared "
+        f"error; the median distance of a random test molecule to its nearest training molecule is "
+        f"{worst['median_nearest_distance_random_test']:.3g} (standardised invariants)."]
     return {
         "headlines": [headline(f"QM9 atomization energies ({sizes})", "test MAE", m["mae_kcal_mol"],
                                base.get("mae_kcal_mol"), ours_label=ours_label, baseline_label=label,
@@ -320,10 +330,12 @@ def summarize_qm9(m: dict[str, Any], folder: Path, baseline_mae: dict[str, float
             "feature seconds per molecule (one worker)": m.get("feature_seconds_per_molecule"),
             "scheduler": m.get("scheduler"), "wall seconds": m.get("seconds")},
             "Forces on one test molecule (autograd vs finite differences)": {
-                k: v for k, v in forces.items() if isinstance(v, (int, float, str))}},
-        "figures": _figures(folder, ["parity.png", "learning_curve.png"],
-                            {"parity.png": "parity plot, test set", "learning_curve.png": "learning curve"}),
-        "notes": [],
+                k: v for k, v in forces.items() if isinstance(v, (int, float, str))},
+            **({"Worst test molecules": outliers} if outliers else {})},
+        "figures": _figures(folder, ["parity.png", "learning_curve.png", "worst_molecules.png"],
+                            {"parity.png": "parity plot, test set", "learning_curve.png": "learning curve",
+                             "worst_molecules.png": "worst test molecules and their nearest training molecules"}),
+        "notes": notes,
     }
 
 
