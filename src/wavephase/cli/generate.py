@@ -60,5 +60,6 @@ def _run(args: argparse.Namespace) -> int:
         torch.set_num_threads(previous)
     print(f"{args.dataset}: PSNR train {m['psnr_train']:.2f} dB, test {m['psnr_test']:.2f} dB; FSD samples "
           f"{m['fsd_samples']:.2f}, Gaussian {m['fsd_gaussian_baseline']:.2f}, VAE {m['fsd_vae_baseline']:.2f}; "
-          f"figures and metrics.json in {args.out}")
+          f"{m['sample_score_name']}: {m['sample_score']:.3f}, Gaussian {m['sample_score_gaussian']:.3f}, "
+          f"VAE {m['sample_score_vae']:.3f}, real {m['sample_score_train']:.3f}; figures and metrics.json in {args.out}")
     return 0

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from wavephase.data import load_fashion_mnist, load_mnist, make_polygons
+from wavephase.experiments.generation_scores import SCORE_NAMES, fit_sample_scorer
 from wavephase.experiments.outputs import prepare_output_dir, write_metrics
 from wavephase.metrics.generation import frechet_distance, path_smoothness, psnr
 from wavephase.models.baselines import GaussianPixelSampler, train_vae
@@ -123,6 +124,20 @@ def _check_arguments(dataset: str, sizes: dict[str, int], vae_epochs: int | None
     return sizes["epochs"] + 4 if vae_epochs is None else check_positive_int(vae_epochs, "vae_epochs", minimum=0)
 
 
+def _sample_scores(dataset: str, train: torch.Tensor, test: torch.Tensor, pad: int, random_state: int,
+                   sets: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """``sample_score<suffix>`` of each image set (and the class-histogram entropy for MNIST-like data)."""
+    score, info = fit_sample_scorer(dataset, train, test, pad, random_state=random_state)
+    out: dict[str, Any] = {"sample_score_name": SCORE_NAMES[dataset], **info}
+    for suffix, images in sets.items():
+        result = score(images)
+        out[f"sample_score{suffix}"] = result["score"]
+        if "class_entropy_bits" in result:
+            out[f"sample_class_entropy_bits{suffix}"] = result["class_entropy_bits"]
+            out[f"sample_class_histogram{suffix}"] = result["class_histogram"]
+    return out
+
+
 def run_generation(
     dataset: str,
     out_dir: str | Path,
@@ -177,8 +192,11 @@ def run_generation(
         The metrics written to ``metrics.json``: PSNR of train/test reconstructions
         (dB, mean over images, measured on the original 28x28 area for MNIST),
         Fréchet scattering distances of our samples and of the two baselines to
-        the test images, interpolation path statistics (ours and linear
-        blending), parameter counts and timings.
+        the test images, sample scores (``sample_score``, ``sample_score_vae``,
+        ``sample_score_gaussian``, and ``sample_score_train`` / ``sample_score_test``
+        on real images as the ceiling; see
+        :mod:`~wavephase.experiments.generation_scores`), interpolation path
+        statistics (ours and linear blending), parameter counts and timings.
     """
     t_start = time.perf_counter()
     sizes = dict(train_size=train_size, test_size=test_size, epochs=epochs, n_components=n_components, n_fsd=n_fsd,
@@ -243,6 +261,9 @@ def run_generation(
         vae_epochs=vae_epochs,
         vae_seconds=vae.train_seconds_,
     )
+    metrics.update(_sample_scores(dataset, train, test, pad, random_state,
+                                  {"": samples, "_vae": vae_samples, "_gaussian": gauss, "_train": train[-n_fsd:],
+                                   "_test": test}))
 
     # Interpolations between test images: ours vs linear blending in pixel space.
     steps, n_pairs = 9, 8

@@ -12,6 +12,7 @@ from wavephase.metrics.fields import (
     structure_functions,
 )
 from wavephase.metrics.generation import frechet_distance, frechet_scattering_distance, path_smoothness, psnr
+from wavephase.metrics.sample_scores import confident_class_score, convex_shape_fraction, shape_solidity
 
 __all__ = [
     "deform",
@@ -22,6 +23,9 @@ __all__ = [
     "frechet_scattering_distance",
     "path_smoothness",
     "psnr",
+    "confident_class_score",
+    "convex_shape_fraction",
+    "shape_solidity",
     "compare_fields",
     "jackknife_standard_error",
     "flatness",
