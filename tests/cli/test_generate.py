@@ -36,7 +36,7 @@ def test_generate_quick_run_writes_figures_and_metrics_and_a_rerun_gives_the_sam
     metrics = _metrics(first)
     for key in ("psnr_train", "psnr_test", "fsd_samples", "fsd_gaussian_baseline", "fsd_vae_baseline"):
         assert np.isfinite(metrics[key]), key
-    assert metrics["random_state"] == 3 and metrics["vae_epochs"] == metrics["epochs"] + 4
+    assert metrics["random_state"] == 3 and metrics["vae_epochs"] == metrics["epochs"] + 6
     for name in metrics["figures"]:
         assert (first / name).stat().st_size > 1000
     assert (first / "checkpoint.pt").exists() and (first / "checkpoint-vae.pt").exists()

@@ -12,7 +12,7 @@ __all__ = ["register", "API"]
 #: Each flag's keyword of :func:`~wavephase.experiments.generation.run_generation`.
 API: dict[str, str] = {
     "dataset": "dataset", "train_size": "train_size", "test_size": "test_size", "epochs": "epochs",
-    "vae_epochs": "vae_epochs", "n_components": "n_components", "samples": "n_fsd", "seed": "random_state",
+    "vae_epochs": "vae_epochs", "prior": "prior", "prior_components": "prior_components", "n_components": "n_components", "samples": "n_fsd", "seed": "random_state",
     "device": "device", "progress": "progress", "quick": "quick",
 }
 
@@ -29,7 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_count(p, "--test-size", "test images", default=2000, aliases=("--n-test",))
     p.add_argument("--epochs", type=int, default=8, help="decoder epochs")
     p.add_argument("--vae-epochs", type=int, default=None,
-                   help="epochs of the VAE baseline (default: EPOCHS + 4, at least our model's training time)")
+                   help="epochs of the VAE baseline (default: EPOCHS + 6, at least our model's training time)")
+    p.add_argument("--prior", choices=("mixture", "gaussian"), default="mixture",
+                   help="model of the codes that samples are drawn from: a Gaussian mixture fitted to the training "
+                        "codes, or white noise N(0, I) as in Angles & Mallat")
+    p.add_argument("--prior-components", type=int, default=50, help="components of the mixture prior")
     p.add_argument("--n-components", type=int, default=256, help="whitened dimensions")
     add_count(p, "--samples", "images each model generates for the Frechet scattering distance", default=2000,
               aliases=("--n-fsd",))

@@ -31,6 +31,7 @@ from sklearn.exceptions import NotFittedError
 from torch import nn
 
 from wavephase.models._training import train_epochs
+from wavephase.models.code_prior import fit_code_mixture, sample_code_mixture
 from wavephase.models.decoder import ScatteringDecoder
 from wavephase.models.refinement import coarse_code, conditional_gaussian, gaussian_lowpass, impose_lowpass
 from wavephase.models.whitening import WhitenedScattering
@@ -74,6 +75,13 @@ class GenerativeScattering(BaseEstimator):
         must lie in ``[0, 1]``), squared or absolute error of a linear output.
     coarse_scale : int, optional
         Scale of the coarse images used by :meth:`refine`; default ``J - 1``.
+    prior : {"gaussian", "mixture"}
+        Model of the codes that :meth:`sample` draws from: white noise ``N(0, I)``
+        (Angles & Mallat), or a Gaussian mixture fitted to the training codes
+        (:mod:`~wavephase.models.code_prior`), whose draws stay in the clusters of
+        codes where the decoder was trained.
+    prior_components : int
+        Components of the mixture (``prior="mixture"`` only; diagonal covariances).
     random_state : int
         Seed of the whitening's randomised SVD, the initialisation and the batch
         order; fits are reproducible at a fixed number of torch threads.
@@ -100,6 +108,10 @@ class GenerativeScattering(BaseEstimator):
         Size of the training images.
     coarse_mean_, coarse_coef_, coarse_factor_ : torch.Tensor
         The Gaussian of codes given coarse images (:func:`~wavephase.models.refinement.conditional_gaussian`).
+    prior_ : dict or None
+        The fitted mixture of codes (``prior="mixture"``), else None.
+    prior_seconds_ : float
+        Wall time of the mixture's fit (included in ``train_seconds_``).
 
     Shapes
     ------
@@ -118,6 +130,8 @@ class GenerativeScattering(BaseEstimator):
         lr: float = 2e-3,
         loss: str = "bce",
         coarse_scale: int | None = None,
+        prior: str = "gaussian",
+        prior_components: int = 50,
         random_state: int = 0,
         checkpoint: str | Path | None = None,
         progress: bool = True,
@@ -132,6 +146,8 @@ class GenerativeScattering(BaseEstimator):
         self.lr = lr
         self.loss = loss
         self.coarse_scale = coarse_scale
+        self.prior = prior
+        self.prior_components = prior_components
         self.random_state = random_state
         self.checkpoint = checkpoint
         self.progress = progress
@@ -161,6 +177,11 @@ class GenerativeScattering(BaseEstimator):
             check_positive_int(self.coarse_scale, "coarse_scale")
             if 2**self.coarse_scale > min(shape):
                 raise ValueError(f"coarse_scale={self.coarse_scale} is too large for images of shape {shape}.")
+        if self.prior not in ("gaussian", "mixture"):
+            raise ValueError(f"prior must be 'gaussian' or 'mixture', got {self.prior!r}.")
+        if check_positive_int(self.prior_components, "prior_components") > n_images:
+            raise ValueError(f"prior_components={self.prior_components} exceeds the {n_images} training images; "
+                             f"lower it.")
         check_random_state(self.random_state)
 
     def _check_fitted(self, method: str) -> None:
@@ -226,14 +247,19 @@ class GenerativeScattering(BaseEstimator):
             z = embedding.whiten(feats)
             del feats
             coarse = conditional_gaussian(coarse_code(x, self._coarse_scale), z)
+            t_prior = time.perf_counter()
+            prior = (fit_code_mixture(z, self.prior_components, covariance="diag", random_state=self.random_state)
+                     if self.prior == "mixture" else None)
             state = {"epoch": 0, "history": [], "seconds": 0.0, "embedding": embedding.state_dict(), "codes": z.cpu(),
-                     "coarse": [t.cpu() for t in coarse]}
+                     "coarse": [t.cpu() for t in coarse], "prior": prior,
+                     "prior_seconds": time.perf_counter() - t_prior}
             # The embedding is the costly part of a short run: keep it even if killed in epoch 1.
             ckpt.save({**state, "seconds": time.perf_counter() - t_start})
         else:
             embedding.load_state_dict(state["embedding"])
             z = state["codes"].to(device)
             coarse = tuple(t.to(device) for t in state["coarse"])
+            prior = state.get("prior")
         history, seconds = self._train(decoder, z, x, ckpt, state, t_start)
 
         self.image_shape_ = shape
@@ -241,6 +267,8 @@ class GenerativeScattering(BaseEstimator):
         self.data_range_ = (lo, hi)
         self.embedding_ = embedding
         self.coarse_mean_, self.coarse_coef_, self.coarse_factor_ = coarse
+        self.prior_ = prior
+        self.prior_seconds_ = state.get("prior_seconds", 0.0)
         self.decoder_ = decoder
         self.history_ = history
         self.train_seconds_ = seconds
@@ -334,7 +362,7 @@ class GenerativeScattering(BaseEstimator):
         return out.view_as(x)
 
     def sample(self, n: int, random_state: int = 0) -> torch.Tensor:
-        """Generate images by decoding white noise ``z ~ N(0, I)``.
+        """Generate images by decoding codes drawn from the prior: white noise ``z ~ N(0, I)`` or the mixture.
 
         Parameters
         ----------
@@ -355,7 +383,10 @@ class GenerativeScattering(BaseEstimator):
         self._check_fitted("sample")
         n = check_positive_int(n, "n", minimum=0)
         gen = torch.Generator().manual_seed(check_random_state(random_state))
-        z = torch.randn(n, self.n_components, generator=gen)
+        if self.prior_ is None:
+            z = torch.randn(n, self.n_components, generator=gen)
+        else:
+            z = sample_code_mixture(self.prior_, n, gen)
         with torch.no_grad():
             return self.decode(z)
 
