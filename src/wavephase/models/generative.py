@@ -179,7 +179,7 @@ class GenerativeScattering(BaseEstimator):
                 raise ValueError(f"coarse_scale={self.coarse_scale} is too large for images of shape {shape}.")
         if self.prior not in ("gaussian", "mixture"):
             raise ValueError(f"prior must be 'gaussian' or 'mixture', got {self.prior!r}.")
-        if check_positive_int(self.prior_components, "prior_components") > n_images:
+        if check_positive_int(self.prior_components, "prior_components") > n_images and self.prior == "mixture":
             raise ValueError(f"prior_components={self.prior_components} exceeds the {n_images} training images; "
                              f"lower it.")
         check_random_state(self.random_state)
