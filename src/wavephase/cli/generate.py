@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--prior", choices=("mixture", "gaussian"), default="mixture",
                    help="model of the codes that samples are drawn from: a Gaussian mixture fitted to the training "
                         "codes, or white noise N(0, I) as in Angles & Mallat")
-    p.add_argument("--prior-components", type=int, default=50, help="components of the mixture prior")
+    p.add_argument("--prior-components", type=int, default=None,
+                   help="components of the mixture prior (default: 50, at most one per 100 training images)")
     p.add_argument("--n-components", type=int, default=256, help="whitened dimensions")
     add_count(p, "--samples", "images each model generates for the Frechet scattering distance", default=2000,
               aliases=("--n-fsd",))
