@@ -95,10 +95,8 @@ def convex_shape_fraction(images: Any, threshold: float = 0.5, min_solidity: flo
 
     Parameters
     ----------
-    images : array-like
-        Images, values typically in [0, 1].
-    threshold : float
-        Pixels strictly above it form the shape.
+    images, threshold :
+        As in :func:`shape_solidity`.
     min_solidity : float
         Least area / convex-hull area of a convex shape (see :func:`shape_solidity`).
 
