@@ -333,7 +333,8 @@ def run_generation(
                + [gauss[:10, c0, c1], vae_samples[:10, c0, c1]],
                ["ours", "ours", "ours", "Gaussian", "VAE"],
                f"samples; FSD ours {metrics['fsd_samples']:.1f}, Gaussian {metrics['fsd_gaussian_baseline']:.1f}, "
-               f"VAE {metrics['fsd_vae_baseline']:.1f}")
+               f"VAE {metrics['fsd_vae_baseline']:.1f}; sample score ours {metrics['sample_score']:.2f}, "
+               f"VAE {metrics['sample_score_vae']:.2f}, real {metrics['sample_score_train']:.2f}")
     rows = [torch.cat([test[i : i + 1], coarse[i : i + 1], refined[i]]).clamp(0, 1)[:, c0, c1] for i in range(n_ref)]
     _save_grid(out / "refinements.png", rows, [f"test {i}" for i in range(n_ref)],
                "original, coarse input, then coarse-to-fine realizations")
