@@ -8,7 +8,7 @@ strokes rather than one digit. A Gaussian mixture fitted to the training codes
 keeps the first two moments (up to the fit) and puts its mass on the clusters;
 it is the next model of the embedding after the Gaussian, still a density of
 whitened scattering codes, with a held-out likelihood that says how much better
-it fits (measured in :mod:`wavephase.models.generative`'s notes).
+it fits (``benchmarks/bench_generation_prior.py`` measures it, with the samples).
 
 The mixture is fitted by scikit-learn's EM (diagonal or full covariances, a ridge on each,
 on a seeded subset of codes to bound its cost) and stored as tensors, so that
@@ -40,9 +40,9 @@ def fit_code_mixture(codes: torch.Tensor, n_components: int, *, covariance: str 
         Mixture components.
     covariance : {"diag", "full"}
         Covariance of each component. Diagonal ones have ``d`` parameters instead
-        of ``d (d + 1) / 2`` and generalise better at a few thousand codes per
-        component (higher held-out likelihood, measured in the notes of
-        :mod:`wavephase.experiments.generation`).
+        of ``d (d + 1) / 2``; at 5,000 MNIST codes of 256 dimensions, 50 diagonal
+        components gave test codes a higher log-density than 10 or 30 full ones
+        (-345.9 against -368.8 and -414.6 nats; white noise: -370.3).
     random_state : int
         Seed of the subset and of EM's initialisation (k-means).
     reg_covar : float
