@@ -154,8 +154,9 @@ SECTIONS: list[Section] = [
             # the README's polygon run (16.8 min in BENCHMARKS.md of 6949ff9), and Fashion-MNIST at the same sizes
             full={"runs": {name: {"train_size": 5000, "test_size": 1000, "epochs": 8, "n_components": 256,
                                   "n_fsd": 1000} for name in ("polygons", "fashion-mnist")}},
-            # full: 1000 s of polygons, and about 400 s of Fashion-MNIST (measured: 500 s with 2000 test images and
-            # samples, one thread of a loaded 2-core machine; FSD 151.1 against the VAE's 195.7, garment score 0.47
-            # against 0.30, real images 0.84)
+            # full: 1175 s of polygons (one thread of a loaded 2-core machine: FSD 132.4 against the VAE's 234.8,
+            # convex shapes 0.69 against 0.67, real 1.00), and about 400 s of Fashion-MNIST (measured: 500 s with
+            # 2000 test images and samples, one thread of a loaded 2-core machine; FSD 151.1 against the VAE's
+            # 195.7, garment score 0.47 against 0.30, real images 0.84); 1000 + 400 s on 2 idle cores (estimated)
             expected_seconds=(120, 1400)),
 ]
