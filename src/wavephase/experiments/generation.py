@@ -223,6 +223,9 @@ def run_generation(
     sizes = dict(train_size=train_size, test_size=test_size, epochs=epochs, n_components=n_components, n_fsd=n_fsd,
                  polygon_size=64)
     vae_epochs = _check_arguments(dataset, sizes, vae_epochs, checkpoint, quick)
+    if prior not in ("mixture", "gaussian"):
+        raise ValueError(f"prior must be 'mixture' or 'gaussian', got {prior!r}.")
+    n_mixture = _prior_components(prior_components, sizes["train_size"])
     random_state = check_random_state(random_state)
     device = check_device(device)
     out = prepare_output_dir(out_dir, "out_dir")
@@ -234,8 +237,8 @@ def run_generation(
     c0, c1 = slice(pad, train.shape[-2] - pad), slice(pad, train.shape[-1] - pad)
     n_fsd = sizes["n_fsd"]
     model = GenerativeScattering(J=J, n_components=sizes["n_components"], epochs=sizes["epochs"], prior=prior,
-                                 prior_components=_prior_components(prior_components, sizes["train_size"]), random_state=random_state, checkpoint=checkpoint, progress=progress,
-                                 device=device).fit(train)
+                                 prior_components=n_mixture, random_state=random_state, checkpoint=checkpoint,
+                                 progress=progress, device=device).fit(train)
     n_eval = min(len(train), 2000)
     rec_train = model.reconstruct(train[:n_eval]).cpu()
     rec_test = model.reconstruct(test).cpu()
