@@ -36,7 +36,13 @@ def test_generate_quick_run_writes_figures_and_metrics_and_a_rerun_gives_the_sam
     metrics = _metrics(first)
     for key in ("psnr_train", "psnr_test", "fsd_samples", "fsd_gaussian_baseline", "fsd_vae_baseline"):
         assert np.isfinite(metrics[key]), key
-    assert metrics["random_state"] == 3 and metrics["vae_epochs"] == metrics["epochs"] + 4
+    assert metrics["random_state"] == 3 and metrics["vae_epochs"] == metrics["epochs"] + 6
+    for key in ("sample_score", "sample_score_vae", "sample_score_gaussian", "sample_score_train"):
+        assert 0 <= metrics[key] <= 1, key
+    assert metrics["sample_score_train"] >= 0.95  # real polygons are convex shapes
+    # tiny sizes: 200 codes, so a mixture of 2 (at least 100 codes per component)
+    assert metrics["prior"] == "mixture" and metrics["prior_components"] == 2
+    assert np.isfinite(metrics["prior_test_loglik"]) and np.isfinite(metrics["gaussian_test_loglik"])
     for name in metrics["figures"]:
         assert (first / name).stat().st_size > 1000
     assert (first / "checkpoint.pt").exists() and (first / "checkpoint-vae.pt").exists()

@@ -282,3 +282,20 @@ def test_scikit_learn_checks_that_need_no_data(estimator, check):
 def test_clone_gives_an_unfitted_copy_with_the_same_settings(fitted):
     copy = clone(fitted)
     assert copy.get_params() == fitted.get_params() and not hasattr(copy, "decoder_")
+
+
+def test_mixture_prior_samples_reproducibly_and_fits_the_held_out_codes_better(images):
+    from wavephase.models.code_prior import code_log_likelihood
+
+    model = GenerativeScattering(epochs=2, prior="mixture", prior_components=3, **SMALL).fit(images[:128])
+    assert model.prior_ is not None and model.prior_["means"].shape == (3, 12)
+    assert 0 <= model.prior_seconds_ <= model.train_seconds_
+    s1 = model.sample(6, random_state=4)
+    assert s1.shape == (6, 16, 16) and torch.equal(s1, model.sample(6, random_state=4))
+    held_out = model.encode(images[128:]).detach()
+    assert code_log_likelihood(model.prior_, held_out) > code_log_likelihood(None, held_out)
+    assert GenerativeScattering(epochs=1, **SMALL).fit(images[:64]).prior_ is None
+    with pytest.raises(ValueError, match="prior must be"):
+        GenerativeScattering(prior="flow", **SMALL).fit(images[:40])
+    with pytest.raises(ValueError, match="prior_components"):
+        GenerativeScattering(prior="mixture", prior_components=0, **SMALL).fit(images[:40])

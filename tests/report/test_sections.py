@@ -24,8 +24,8 @@ def _calls(key, settings):
                 for dataset, models in settings["runs"].items() for model, params in models.items()]
     if key == "qm9":
         return [(run_qm9, ("out",), {**settings, "progress": True})]
-    settings = dict(settings)
-    return [(run_generation, (settings.pop("dataset"), "out"), {**settings, "progress": False})]
+    return [(run_generation, (dataset, "out"), {**params, "progress": False})
+            for dataset, params in settings["runs"].items()]
 
 
 @pytest.mark.parametrize("quick", [True, False], ids=["quick", "full"])
@@ -49,3 +49,25 @@ def test_settings_are_copies():
     section = SECTIONS[0]
     section.settings(True)["size"] = -1
     assert section.settings(True)["size"] > 0
+
+
+def test_generation_section_with_two_data_sets_names_each_table_after_its_data_set(tmp_path, monkeypatch):
+    import wavephase.experiments.generation as generation
+    from wavephase.report.sections import _generation
+
+    def fake(dataset, out, **kwargs):
+        return {"dataset": dataset, "n_train": 5000, "fsd_samples": 50.0, "fsd_vae_baseline": 60.0,
+                "fsd_gaussian_baseline": 300.0, "fsd_train_images": 20.0, "interp_nearest_train_rmse": 0.1,
+                "blend_nearest_train_rmse": 0.2, "psnr_train": 25.0, "psnr_test": 24.0, "refine_lowpass_error": 0.01,
+                "generator_parameters": 1, "vae_parameters": 1, "n_components": 256, "epochs": 8, "vae_epochs": 12,
+                "fit_seconds": 1.0, "vae_seconds": 1.0}
+
+    monkeypatch.setattr(generation, "run_generation", fake)
+    full = next(s for s in SECTIONS if s.key == "generation").settings(False)
+    summary = _generation(tmp_path, full)
+    assert [h["application"].split(" (")[0] for h in summary["headlines"]] == ["Generation of polygons",
+                                                                              "Generation of Fashion-MNIST"]
+    titles = [c["title"] for c in summary["comparisons"]]
+    assert titles[0] == "polygons: Samples against the VAE" and titles[3] == "fashion-mnist: Samples against the VAE"
+    assert set(summary["details"]) == {"polygons: Reconstruction and training",
+                                       "fashion-mnist: Reconstruction and training"}

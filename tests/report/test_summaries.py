@@ -130,3 +130,21 @@ def test_qm9_summary_lists_the_worst_molecules_and_their_figure(tmp_path):
     assert "-660.0 kcal/mol" in line and "CF4 (#9" in line and "12 invariants" in line
     assert "60 % of the squared error" in s["notes"][0]
     assert list(s["figures"].values()) == [tmp_path / "worst_molecules.png"]
+
+
+def test_generation_reports_the_sample_scores_against_both_baselines(tmp_path):
+    m = {"dataset": "mnist", "n_train": 40000, "fsd_samples": 60.0, "fsd_vae_baseline": 110.0,
+         "fsd_gaussian_baseline": 300.0, "fsd_train_images": 30.0, "interp_nearest_train_rmse": 0.15,
+         "blend_nearest_train_rmse": 0.16, "psnr_train": 25.0, "psnr_test": 24.2, "refine_lowpass_error": 0.007,
+         "generator_parameters": 1, "vae_parameters": 1, "n_components": 256, "epochs": 8, "vae_epochs": 12,
+         "fit_seconds": 1.0, "vae_seconds": 1.0, "sample_score_name": "confident", "sample_score": 0.7,
+         "sample_score_vae": 0.6, "sample_score_gaussian": 0.0, "sample_score_train": 0.95,
+         "sample_class_entropy_bits": 3.2, "sample_class_entropy_bits_vae": 3.1,
+         "sample_class_entropy_bits_train": 3.3}
+    s = summarize_generation(m, tmp_path)
+    vae, gauss = s["comparisons"][:2]
+    assert [r["metric"] for r in vae["rows"]][1:] == ["confident", vae["rows"][2]["metric"]]
+    assert "entropy" in vae["rows"][2]["metric"]
+    assert (vae["rows"][1]["ours"], vae["rows"][1]["baseline"], vae["rows"][1]["truth"]) == (0.7, 0.6, 0.95)
+    assert outcome(vae["rows"][1]["score_ours"], vae["rows"][1]["score_baseline"], vae["rows"][1]["better"]) == "beats"
+    assert gauss["rows"][1]["baseline"] == 0.0 and len(gauss["rows"]) == 2

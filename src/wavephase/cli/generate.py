@@ -12,7 +12,7 @@ __all__ = ["register", "API"]
 #: Each flag's keyword of :func:`~wavephase.experiments.generation.run_generation`.
 API: dict[str, str] = {
     "dataset": "dataset", "train_size": "train_size", "test_size": "test_size", "epochs": "epochs",
-    "vae_epochs": "vae_epochs", "n_components": "n_components", "samples": "n_fsd", "seed": "random_state",
+    "vae_epochs": "vae_epochs", "prior": "prior", "prior_components": "prior_components", "n_components": "n_components", "samples": "n_fsd", "seed": "random_state",
     "device": "device", "progress": "progress", "quick": "quick",
 }
 
@@ -29,7 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_count(p, "--test-size", "test images", default=2000, aliases=("--n-test",))
     p.add_argument("--epochs", type=int, default=8, help="decoder epochs")
     p.add_argument("--vae-epochs", type=int, default=None,
-                   help="epochs of the VAE baseline (default: EPOCHS + 4, at least our model's training time)")
+                   help="epochs of the VAE baseline (default: EPOCHS + 6, at least our model's training time)")
+    p.add_argument("--prior", choices=("mixture", "gaussian"), default="mixture",
+                   help="model of the codes that samples are drawn from: a Gaussian mixture fitted to the training "
+                        "codes, or white noise N(0, I) as in Angles & Mallat")
+    p.add_argument("--prior-components", type=int, default=None,
+                   help="components of the mixture prior (default: 50, at most one per 100 training images)")
     p.add_argument("--n-components", type=int, default=256, help="whitened dimensions")
     add_count(p, "--samples", "images each model generates for the Frechet scattering distance", default=2000,
               aliases=("--n-fsd",))
@@ -60,5 +65,6 @@ def _run(args: argparse.Namespace) -> int:
         torch.set_num_threads(previous)
     print(f"{args.dataset}: PSNR train {m['psnr_train']:.2f} dB, test {m['psnr_test']:.2f} dB; FSD samples "
           f"{m['fsd_samples']:.2f}, Gaussian {m['fsd_gaussian_baseline']:.2f}, VAE {m['fsd_vae_baseline']:.2f}; "
-          f"figures and metrics.json in {args.out}")
+          f"{m['sample_score_name']}: {m['sample_score']:.3f}, Gaussian {m['sample_score_gaussian']:.3f}, "
+          f"VAE {m['sample_score_vae']:.3f}, real {m['sample_score_train']:.3f}; figures and metrics.json in {args.out}")
     return 0

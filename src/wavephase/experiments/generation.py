@@ -20,9 +20,11 @@ import torch
 from torch import nn
 
 from wavephase.data import load_fashion_mnist, load_mnist, make_polygons
+from wavephase.experiments.generation_scores import SCORE_NAMES, fit_sample_scorer
 from wavephase.experiments.outputs import prepare_output_dir, write_metrics
 from wavephase.metrics.generation import frechet_distance, path_smoothness, psnr
 from wavephase.models.baselines import GaussianPixelSampler, train_vae
+from wavephase.models.code_prior import code_log_likelihood
 from wavephase.models.generative import GenerativeScattering
 from wavephase.validation import check_device, check_positive_int, check_random_state
 
@@ -117,10 +119,35 @@ def _check_arguments(dataset: str, sizes: dict[str, int], vae_epochs: int | None
                          f"{sizes['train_size']}; lower it or train on more images.")
     if checkpoint is not None and Path(checkpoint).is_dir():
         raise ValueError(f"checkpoint={str(checkpoint)!r} is a folder; pass a file path.")
-    # Measured on one thread at 3000 MNIST and 1500 polygon images (256 components, a shared machine):
-    # a VAE epoch costs 1.1-1.7 decoder epochs and our scattering embedding 1.6-3.3. With `epochs + 4`
-    # VAE epochs the VAE trains at least as long as our model in every measured case, at any `epochs`.
-    return sizes["epochs"] + 4 if vae_epochs is None else check_positive_int(vae_epochs, "vae_epochs", minimum=0)
+    # The VAE's epochs are fixed by the recipe, not measured at run time, so that a run is reproducible
+    # from its seed; they are chosen so that the VAE trains at least as long as our model. Measured on one
+    # thread at 3000 MNIST and 1500 polygon images (256 components, a shared machine): a VAE epoch costs
+    # 1.1-1.7 decoder epochs and our scattering embedding 1.6-3.3. The mixture prior's EM (50 diagonal
+    # components, at most 20,000 codes) adds less than a decoder epoch (2 s at 5,000 MNIST codes; see the
+    # run's prior_seconds); `epochs + 6` VAE epochs leave a margin for it and for a machine whose load
+    # changes during the run: 1.1 (epochs + 6) >= epochs + 3.3 + 3. Each run records both times.
+    return sizes["epochs"] + 6 if vae_epochs is None else check_positive_int(vae_epochs, "vae_epochs", minimum=0)
+
+
+def _prior_components(prior_components: int | None, train_size: int) -> int:
+    """Components of the mixture prior: as given, or 50 with at least 100 training codes each."""
+    if prior_components is None:
+        return max(1, min(50, train_size // 100))
+    return check_positive_int(prior_components, "prior_components")
+
+
+def _sample_scores(dataset: str, train: torch.Tensor, test: torch.Tensor, pad: int, random_state: int,
+                   sets: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """``sample_score<suffix>`` of each image set (and the class-histogram entropy for MNIST-like data)."""
+    score, info = fit_sample_scorer(dataset, train, test, pad, random_state=random_state)
+    out: dict[str, Any] = {"sample_score_name": SCORE_NAMES[dataset], **info}
+    for suffix, images in sets.items():
+        result = score(images)
+        out[f"sample_score{suffix}"] = result["score"]
+        if "class_entropy_bits" in result:
+            out[f"sample_class_entropy_bits{suffix}"] = result["class_entropy_bits"]
+            out[f"sample_class_histogram{suffix}"] = result["class_histogram"]
+    return out
 
 
 def run_generation(
@@ -133,6 +160,8 @@ def run_generation(
     n_components: int = 256,
     n_fsd: int = 2000,
     vae_epochs: int | None = None,
+    prior: str = "mixture",
+    prior_components: int | None = None,
     random_state: int = 0,
     checkpoint: str | Path | None = None,
     device: str | torch.device = "cpu",
@@ -157,8 +186,15 @@ def run_generation(
     n_fsd : int
         Generated images per model for the Fréchet scattering distance.
     vae_epochs : int, optional
-        Training epochs of the VAE baseline; default ``epochs + 4``, which gives
-        it at least the training time of our model (embedding included).
+        Training epochs of the VAE baseline; default ``epochs + 6``, which gives
+        it at least the training time of our model (embedding and prior included;
+        the measurements behind it are in the source of ``_check_arguments``).
+    prior, prior_components :
+        Model of the codes that samples are drawn from (see
+        :class:`~wavephase.models.GenerativeScattering`): by default a mixture of
+        Gaussians with diagonal covariances fitted to the training codes, with
+        ``min(50, train_size // 100)`` components (at least 100 codes each: at 200
+        codes, 50 components fitted the held-out codes worse than white noise).
     random_state : int
         Seed of data (polygons), initialisation, training and sampling.
     checkpoint : path-like, optional
@@ -177,13 +213,19 @@ def run_generation(
         The metrics written to ``metrics.json``: PSNR of train/test reconstructions
         (dB, mean over images, measured on the original 28x28 area for MNIST),
         Fréchet scattering distances of our samples and of the two baselines to
-        the test images, interpolation path statistics (ours and linear
-        blending), parameter counts and timings.
+        the test images, sample scores (``sample_score``, ``sample_score_vae``,
+        ``sample_score_gaussian``, and ``sample_score_train`` / ``sample_score_test``
+        on real images as the ceiling; see
+        :mod:`~wavephase.experiments.generation_scores`), interpolation path
+        statistics (ours and linear blending), parameter counts and timings.
     """
     t_start = time.perf_counter()
     sizes = dict(train_size=train_size, test_size=test_size, epochs=epochs, n_components=n_components, n_fsd=n_fsd,
                  polygon_size=64)
     vae_epochs = _check_arguments(dataset, sizes, vae_epochs, checkpoint, quick)
+    if prior not in ("mixture", "gaussian"):
+        raise ValueError(f"prior must be 'mixture' or 'gaussian', got {prior!r}.")
+    n_mixture = _prior_components(prior_components, sizes["train_size"])
     random_state = check_random_state(random_state)
     device = check_device(device)
     out = prepare_output_dir(out_dir, "out_dir")
@@ -194,9 +236,9 @@ def run_generation(
     J = 4 if train.shape[-1] >= 64 else 3
     c0, c1 = slice(pad, train.shape[-2] - pad), slice(pad, train.shape[-1] - pad)
     n_fsd = sizes["n_fsd"]
-    model = GenerativeScattering(J=J, n_components=sizes["n_components"], epochs=sizes["epochs"],
-                                 random_state=random_state, checkpoint=checkpoint, progress=progress,
-                                 device=device).fit(train)
+    model = GenerativeScattering(J=J, n_components=sizes["n_components"], epochs=sizes["epochs"], prior=prior,
+                                 prior_components=n_mixture, random_state=random_state, checkpoint=checkpoint,
+                                 progress=progress, device=device).fit(train)
     n_eval = min(len(train), 2000)
     rec_train = model.reconstruct(train[:n_eval]).cpu()
     rec_test = model.reconstruct(test).cpu()
@@ -210,10 +252,13 @@ def run_generation(
         "epochs": sizes["epochs"],
         "random_state": random_state,
         "loss": model.loss,
+        "prior": prior,
+        "prior_components": model.prior_components if prior == "mixture" else None,
         "batch_size": model.batch_size,
         "psnr_train": float(psnr(rec_train[:, c0, c1], train[:n_eval, c0, c1]).mean()),
         "psnr_test": float(psnr(rec_test[:, c0, c1], test[:, c0, c1]).mean()),
         "fit_seconds": model.train_seconds_,
+        "prior_seconds": model.prior_seconds_,
         "generator_parameters": sum(p.numel() for p in model.decoder_.parameters()),
         "final_train_loss": model.history_[-1] if model.history_ else None,
     }
@@ -232,6 +277,9 @@ def run_generation(
             return torch.cat([model.encode(images[i : i + 500]).cpu() for i in range(0, len(images), 500)])
 
     test_codes = embed(test)  # embedded once, shared by every FSD below
+    # Which model of the embedding generalises: the mean log-density of the held-out codes (nats per image).
+    metrics.update(prior_test_loglik=code_log_likelihood(model.prior_, test_codes),
+                   gaussian_test_loglik=code_log_likelihood(None, test_codes))
     metrics.update(
         fsd_samples=frechet_distance(embed(samples), test_codes),
         fsd_gaussian_baseline=frechet_distance(embed(gauss), test_codes),
@@ -243,6 +291,9 @@ def run_generation(
         vae_epochs=vae_epochs,
         vae_seconds=vae.train_seconds_,
     )
+    metrics.update(_sample_scores(dataset, train, test, pad, random_state,
+                                  {"": samples, "_vae": vae_samples, "_gaussian": gauss, "_train": train[-n_fsd:],
+                                   "_test": test}))
 
     # Interpolations between test images: ours vs linear blending in pixel space.
     steps, n_pairs = 9, 8
@@ -285,7 +336,8 @@ def run_generation(
                + [gauss[:10, c0, c1], vae_samples[:10, c0, c1]],
                ["ours", "ours", "ours", "Gaussian", "VAE"],
                f"samples; FSD ours {metrics['fsd_samples']:.1f}, Gaussian {metrics['fsd_gaussian_baseline']:.1f}, "
-               f"VAE {metrics['fsd_vae_baseline']:.1f}")
+               f"VAE {metrics['fsd_vae_baseline']:.1f}; sample score ours {metrics['sample_score']:.2f}, "
+               f"VAE {metrics['sample_score_vae']:.2f}, real {metrics['sample_score_train']:.2f}")
     rows = [torch.cat([test[i : i + 1], coarse[i : i + 1], refined[i]]).clamp(0, 1)[:, c0, c1] for i in range(n_ref)]
     _save_grid(out / "refinements.png", rows, [f"test {i}" for i in range(n_ref)],
                "original, coarse input, then coarse-to-fine realizations")

@@ -14,6 +14,7 @@ from wavephase.metrics.fields import (
 )
 from wavephase.metrics.stationarity import NonStationaryFieldWarning, stationarity
 from wavephase.metrics.generation import frechet_distance, frechet_scattering_distance, path_smoothness, psnr
+from wavephase.metrics.sample_scores import confident_class_score, convex_shape_fraction, shape_solidity
 
 __all__ = [
     "deform",
@@ -24,6 +25,9 @@ __all__ = [
     "frechet_scattering_distance",
     "path_smoothness",
     "psnr",
+    "confident_class_score",
+    "convex_shape_fraction",
+    "shape_solidity",
     "compare_fields",
     "discrimination_accuracy",
     "discrimination_entry",

@@ -361,17 +361,26 @@ def summarize_generation(m: dict[str, Any], folder: Path) -> Summary:
     vae = f"the VAE ({m['vae_epochs']} epochs)"
     behind = ("the VAE trains for at least as long as our network, and at these sizes neither has converged; the "
               "full report trains both on more images for longer" if m["n_train"] < 5000 else "")
+    against_vae, against_gaussian = [row(fsd, m["fsd_samples"], m["fsd_vae_baseline"], m["fsd_train_images"])], \
+        [row(fsd, m["fsd_samples"], m["fsd_gaussian_baseline"], m["fsd_train_images"])]
+    if "sample_score" in m:  # runs made before the scores existed have none
+        score = m["sample_score_name"]
+        against_vae.append(row(score, m["sample_score"], m["sample_score_vae"], m["sample_score_train"],
+                               better="higher"))
+        against_gaussian.append(row(score, m["sample_score"], m["sample_score_gaussian"], m["sample_score_train"],
+                                    better="higher"))
+        if "sample_class_entropy_bits" in m:
+            entropy = "entropy of the predicted-class histogram (bits; all classes equally often: 3.32)"
+            against_vae.append(row(entropy, m["sample_class_entropy_bits"], m["sample_class_entropy_bits_vae"],
+                                   m["sample_class_entropy_bits_train"], better="higher"))
     return {
         "headlines": [headline(f"Generation of {name} ({m['n_train']} training images)", fsd, m["fsd_samples"],
                                m["fsd_vae_baseline"], ours_label=ours, baseline_label=vae, behind_reason=behind,
                                anchor=ANCHORS["generation"])],
         "comparisons": [
-            comparison("Samples against the VAE", [row(fsd, m["fsd_samples"], m["fsd_vae_baseline"],
-                                                       m["fsd_train_images"])],
-                       ours_label=ours, baseline_label=vae, truth_label=floor),
-            comparison("Samples against a Gaussian of pixels", [row(fsd, m["fsd_samples"], m["fsd_gaussian_baseline"],
-                                                                    m["fsd_train_images"])],
-                       ours_label=ours, baseline_label="the Gaussian model", truth_label=floor),
+            comparison("Samples against the VAE", against_vae, ours_label=ours, baseline_label=vae, truth_label=floor),
+            comparison("Samples against a Gaussian of pixels", against_gaussian, ours_label=ours,
+                       baseline_label="the Gaussian model", truth_label=floor),
             comparison("Interpolations against pixel blending",
                        [row("RMS distance of the interior frames to the nearest training image",
                             m["interp_nearest_train_rmse"], m["blend_nearest_train_rmse"])],
@@ -382,7 +391,10 @@ def summarize_generation(m: dict[str, Any], folder: Path) -> Summary:
             "coarse-to-fine refinement: low-pass mismatch": m["refine_lowpass_error"],
             "generator parameters": m["generator_parameters"], "VAE parameters": m.get("vae_parameters"),
             "whitened dimensions": m["n_components"], "epochs (ours / VAE)": f"{m['epochs']} / {m['vae_epochs']}",
-            "training seconds (ours / VAE)": f"{m['fit_seconds']:.1f} / {m.get('vae_seconds', math.nan):.1f}"}},
+            "training seconds (ours / VAE)": f"{m['fit_seconds']:.1f} / {m.get('vae_seconds', math.nan):.1f}",
+            "sample score of real test images": m.get("sample_score_test"),
+            "classifier accuracy on the test images (the digit/garment score's judge)":
+                m.get("classifier_test_accuracy")}},
         "figures": _figures(folder, m.get("figures"), {}),
         "notes": [],
     }
