@@ -23,6 +23,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 PAGE = ROOT / "docs" / "results.rst"
 README = ROOT / "README.md"
 # The README keeps a record's first figures; the results page has them all.
+# Longer commands are cut in the README's table; docs/results.rst shows them whole.
+README_COMMAND_CHARS = 160
 README_HEADLINES = 3
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 SECTIONS = {
@@ -134,6 +136,12 @@ _SAME_SEEDS = [
 ]
 
 
+def _short_command(command: str, limit: int = README_COMMAND_CHARS) -> str:
+    """The command as the README shows it: cut before its notes, or at ``limit`` characters (whole in the docs)."""
+    command = command.split(" --note ")[0]
+    return command if len(command) <= limit else command[: limit - 1].rstrip() + "…"
+
+
 def render_readme_block(records: list[dict[str, Any]]) -> str:
     """The README's results table (between the markers, markers included)."""
     lines = [BEGIN, "| application | result | compared with (same run) | command |", "|---|---|---|---|"]
@@ -144,7 +152,7 @@ def render_readme_block(records: list[dict[str, Any]]) -> str:
             result += f"; {len(r['headline']) - len(shown)} more in docs/results.rst"
         base = "; ".join(f"{h['baseline']['label']} {_number(h['baseline']['value'])}"
                          for h in shown if h.get("baseline")) or "—"
-        lines.append(f"| {r['title']} | {result} | {base} | `{r['run']['command']}` |")
+        lines.append(f"| {r['title']} | {result} | {base} | `{_short_command(r['run']['command'])}` |")
     lines.append(END)
     return "\n".join(lines)
 
