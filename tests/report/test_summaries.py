@@ -148,3 +148,14 @@ def test_generation_reports_the_sample_scores_against_both_baselines(tmp_path):
     assert (vae["rows"][1]["ours"], vae["rows"][1]["baseline"], vae["rows"][1]["truth"]) == (0.7, 0.6, 0.95)
     assert outcome(vae["rows"][1]["score_ours"], vae["rows"][1]["score_baseline"], vae["rows"][1]["better"]) == "beats"
     assert gauss["rows"][1]["baseline"] == 0.0 and len(gauss["rows"]) == 2
+
+
+def test_the_spread_of_true_fields_and_the_targets_own_errors_are_noted(tmp_path):
+    m = _synthesis_metrics() | {"n_true": 3}
+    m["metrics"]["flatness"] |= {"relative_error_true_fields": 0.12, "relative_error_targets": 0.46}
+    notes = summarize_synthesis(m, tmp_path)["notes"]
+    spread = [n for n in notes if n.startswith("Spread of true fields: 3 other true fields")]
+    own = [n for n in notes if n.startswith("The 2 target field(s) scored the same way")]
+    assert len(spread) == 1 and spread[0].endswith(" 0.12.")
+    assert len(own) == 1 and own[0].endswith(" 0.46.")
+    assert not any("power spectrum 0" in n for n in spread + own)  # only statistics that carry the key

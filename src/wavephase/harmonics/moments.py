@@ -273,8 +273,7 @@ class MomentStatistics(nn.Module):
         out = {"mean": moments["mean"] / torch.stack([sigma, sigma.square()], -1)}
         out.update(self._normalise_families(moments, power, power.sqrt(), sigma, own))
         # every path returns the families in one order, that of family_sizes()
-        return {f: out[f] for f in self.family_sizes() if f in out} | {f: v for f, v in out.items()
-                                                                       if f not in self.family_sizes()}
+        return {f: out[f] for f in self.family_sizes()}
 
     def _references(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         return {f: getattr(self, f"reference_{f}").to(dtype) for f in self.reference_families}

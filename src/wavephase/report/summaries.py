@@ -186,18 +186,14 @@ def summarize_synthesis(m: dict[str, Any], folder: Path) -> Summary:
     if m.get("diverged"):
         notes.append("The synthesis diverged: its last finite iterate is shown.")
     notes.extend(f"Stationarity: {w}" for w in m.get("warnings") or [])
-    spread = {n: e["relative_error_true_fields"] for n, e in m["metrics"].items()
-              if isinstance(e, dict) and e.get("relative_error_true_fields") is not None}
-    if spread:
-        notes.append(f"Spread of true fields: {m.get('n_true', '')} other true fields scored against the same held-out "
-                     "fields, the error below which no model can be judged: "
-                     + ", ".join(f"{_METRIC_NAMES.get(n, n)} {v:.3g}" for n, v in spread.items()) + ".")
-    own = {n: e["relative_error_targets"] for n, e in m["metrics"].items()
-           if isinstance(e, dict) and e.get("relative_error_targets") is not None}
-    if own:
-        notes.append(f"The {m['n_targets']} target field(s) scored the same way (syntheses match their moments, so they "
-                     "can be no closer to the held-out fields than the targets are): "
-                     + ", ".join(f"{_METRIC_NAMES.get(n, n)} {v:.3g}" for n, v in own.items()) + ".")
+    for key, lead in (("true_fields", f"Spread of true fields: {m.get('n_true', '')} other true fields scored against "
+                                      "the same held-out fields, the error below which no model can be judged: "),
+                      ("targets", f"The {m['n_targets']} target field(s) scored the same way (syntheses match their "
+                                  "moments, so they can be no closer to the held-out fields than the targets are): ")):
+        errors = {n: e[f"relative_error_{key}"] for n, e in m["metrics"].items()
+                  if isinstance(e, dict) and e.get(f"relative_error_{key}") is not None}
+        if errors:
+            notes.append(lead + ", ".join(f"{_METRIC_NAMES.get(n, n)} {v:.3g}" for n, v in errors.items()) + ".")
     return {
         "headlines": heads,
         "comparisons": [comparison("Statistics of the syntheses against held-out true fields (errors: lower is "
