@@ -151,3 +151,11 @@ def test_a_non_stationary_target_is_synthesised_with_a_warning(tmp_path):
         w.simplefilter("error", NonStationaryFieldWarning)
         m = run_synthesis(stack, tmp_path / "out2", n_samples=1, steps=1, progress=False)
     assert (m["size"], m["n_targets"], m["warnings"]) == (32, 2, [])
+
+
+def test_an_unreadable_image_target_is_refused_by_name(tmp_path):
+    path = tmp_path / "broken.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    with pytest.raises(ValueError, match="broken.png.*cannot read"):
+        run_synthesis(str(path), tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()

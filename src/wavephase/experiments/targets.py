@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wavephase.data.images import load_image
 from wavephase.synthesis import default_J
 from wavephase.synthesis.gaussian import MIN_SIZE
 from wavephase.validation import check_image_shape, check_positive_int
@@ -38,13 +39,10 @@ def _read(path: Path) -> np.ndarray:
             raise ValueError(f"field={str(path)!r} has shape {arr.shape}; save one field (M, N) or a stack of "
                              f"fields of one process (n, M, N).")
         return arr.astype(np.float64)
-    from PIL import Image
-
     try:
-        img = Image.open(path).convert("L")
-    except Exception as err:  # Pillow raises several types for unreadable files
-        raise ValueError(f"field={str(path)!r}: cannot read it as an image ({err}).") from err
-    return np.asarray(img, dtype=np.float64) / 255.0
+        return load_image(path).astype(np.float64)
+    except ValueError as err:
+        raise ValueError(f"field={str(path)!r}: {err}") from err
 
 
 def load_user_target(path: str | Path, size: int | None = None, J: int | None = None) -> torch.Tensor:
