@@ -84,11 +84,6 @@ def ridge_path(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, center:
             Z = (Z - (0.0 if center is None else center)) / (1.0 if scale is None else scale)
         return Z
 
-    def inverse(evals: np.ndarray, proj: np.ndarray, a: float) -> np.ndarray:
-        if a > 0:
-            return proj / (evals + a)
-        return np.where(evals > 1e-12 * evals.max(), proj / np.maximum(evals, 1e-300), 0.0)
-
     if n < K:
         # Fewer samples than features: the same solutions from the n x n Gram matrix,
         # w = Z^T (Z Z^T / n + alpha)^-1 y / n, much cheaper than a K x K eigenproblem.
@@ -96,7 +91,7 @@ def ridge_path(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, center:
         evals, U = np.linalg.eigh(Z @ Z.T / n)
         evals = np.clip(evals, 0.0, None)
         proj = U.T @ y / n
-        W = np.stack([Z.T @ (U @ inverse(evals, proj, a)) for a in alphas])
+        W = np.stack([Z.T @ (U @ _spectral_inverse(evals, proj, a)) for a in alphas])
         spectrum = np.concatenate([np.zeros(K - n), evals])
         return W, spectrum
     gram, xty = np.zeros((K, K)), np.zeros(K)
@@ -107,8 +102,15 @@ def ridge_path(X: np.ndarray, y: np.ndarray, alphas: Sequence[float], *, center:
     evals, evecs = np.linalg.eigh(gram / n)
     evals = np.clip(evals, 0.0, None)  # round-off can make a null direction slightly negative
     proj = evecs.T @ (xty / n)
-    W = np.stack([evecs @ inverse(evals, proj, a) for a in alphas])
+    W = np.stack([evecs @ _spectral_inverse(evals, proj, a) for a in alphas])
     return W, evals
+
+
+def _spectral_inverse(evals: np.ndarray, proj: np.ndarray, a: float) -> np.ndarray:
+    """``proj / (evals + a)``; without a penalty, the pseudo-inverse (null directions get zero)."""
+    if a > 0:
+        return proj / (evals + a)
+    return np.where(evals > 1e-12 * evals.max(), proj / np.maximum(evals, 1e-300), 0.0)
 
 
 def _unit_scale(var: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -128,10 +130,7 @@ def _solve_path(C: np.ndarray, b: np.ndarray, alphas: Sequence[float]) -> tuple[
     proj = evecs.T @ b
     W = np.empty((len(alphas), b.shape[0]))
     for i, a in enumerate(alphas):
-        if a > 0:
-            W[i] = evecs @ (proj / (evals + a))
-        else:
-            W[i] = evecs @ np.where(evals > 1e-12 * evals.max(), proj / np.maximum(evals, 1e-300), 0.0)
+        W[i] = evecs @ _spectral_inverse(evals, proj, a)
     return W, evals
 
 
