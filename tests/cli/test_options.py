@@ -27,7 +27,7 @@ TABLE = {
               "--samples", "--recipe"},
     "classify": {"--out", "--seed", "--device", "--workers", "--progress", "--train-size", "--test-size",
                  "--recipe"},
-    "qm9": {"--out", "--device", "--workers", "--progress", "--train-size"},
+    "qm9": {"--out", "--seed", "--device", "--workers", "--progress", "--train-size"},
     "generate": {"--out", "--seed", "--device", "--workers", "--progress", "--train-size", "--test-size",
                  "--samples"},
     "report": {"--out"},

@@ -13,7 +13,7 @@ from torch import nn
 from wavephase.data import qm9 as qm9_mod
 from wavephase.exceptions import MissingDependencyError
 from wavephase.experiments import qm9 as experiment
-from wavephase.experiments.qm9 import force_check, run_qm9
+from wavephase.experiments.qm9 import force_check, run_qm9, split_rows
 from wavephase.models.molecule_features import qm9_invariants
 from wavephase.models.molecules import MoleculeEnergyRegressor
 from wavephase.testing import random_molecule
@@ -86,6 +86,26 @@ def test_run_qm9_writes_metrics_and_reuses_features(fake_qm9, tmp_path):
     assert m3["forces"] == m["forces"]
 
 
+def test_a_seed_divides_the_same_molecules_again(fake_qm9, tmp_path):
+    fixed = split_rows(280, 40, 80)
+    assert all(np.array_equal(a, b) for a, b in zip(fixed.values(), split_rows(280, 40, 80, 0).values()))
+    pool = np.sort(np.concatenate(list(fixed.values())))
+    draws = [split_rows(280, 40, 80, seed) for seed in (1, 2)]
+    for rows in draws:
+        assert [r.size for r in rows.values()] == [280, 40, 80]
+        assert np.array_equal(np.sort(np.concatenate(list(rows.values()))), pool)  # the same molecules, disjoint
+        assert all(np.all(np.diff(r) > 0) for r in rows.values())  # store order: read chunk by chunk
+    assert not np.array_equal(draws[0]["test"], draws[1]["test"])
+    assert not np.array_equal(draws[0]["test"], fixed["test"])
+    m1 = run_qm9(tmp_path / "s1", limit=400, scheduler="serial", progress=False, transform=PairInvariants(),
+                 chunk_size=50, random_state=1)
+    m0 = run_qm9(tmp_path / "s0", limit=400, scheduler="serial", progress=False, transform=PairInvariants(),
+                 chunk_size=50)
+    assert m0["feature_chunks_computed_this_run"] == 0  # seed 1 computed the same molecules' features
+    assert (m1["random_state"], m0["random_state"]) == (1, 0)
+    assert m1["mae_kcal_mol"] != m0["mae_kcal_mol"] and m1["mae_kcal_mol"] < 0.2 * m1["test_energy_std_kcal_mol"]
+
+
 def test_arguments_and_output_are_checked_before_any_work(fake_qm9, tmp_path):
     (tmp_path / "file").write_text("")
     bad = [
@@ -98,6 +118,7 @@ def test_arguments_and_output_are_checked_before_any_work(fake_qm9, tmp_path):
         (dict(scheduler="local"), "scheduler must be"),
         (dict(device="gpu0"), "not a torch device"),
         (dict(features_path=tmp_path / "file"), "is an existing file"),
+        (dict(random_state=-1), "random_state must be a non-negative"),
     ]
     for kwargs, match in bad:
         with pytest.raises(ValueError, match=match):

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from wavephase.cli._options import add_command, add_count, add_device, add_out, add_progress, add_workers, api_kwargs
+from wavephase.cli._options import (
+    add_command,
+    add_count,
+    add_device,
+    add_out,
+    add_progress,
+    add_seed,
+    add_workers,
+    api_kwargs,
+)
 
 __all__ = ["register", "API", "PRESETS"]
 
@@ -16,7 +25,7 @@ PRESETS = ("fast", "cpu", "full", "spectrum", "scattering")
 API: dict[str, str] = {
     "train_size": "train_size", "limit": "limit", "scheduler": "scheduler", "workers": "n_workers",
     "chunk_size": "chunk_size", "feature_map": "feature_map", "preset": "preset", "device": "device",
-    "batch_size": "batch_size", "progress": "progress",
+    "batch_size": "batch_size", "progress": "progress", "seed": "random_state",
 }
 
 
@@ -32,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     description="Fits atomization energies on solid-harmonic wavelet invariants (scattering and "
                                 "atom-centred spectra), kept in a verified feature store in the wavephase cache; "
                                 "writes the test MAE/RMSE, a parity plot, a learning curve, a forces check and "
-                                "metrics.json. The split is fixed and the fit deterministic: there is no seed.",
+                                "metrics.json. The fit is deterministic; --seed 0 is the fixed split, another seed divides the "
+                                "same molecules again into sets of the same sizes.",
                     uses_cache=True)
     add_count(p, "--train-size", "training molecules (default: all 110,000, or 70%% of --limit)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
@@ -52,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "solid-harmonic scattering, ~7 ms per molecule on one core), cpu (spectra plus the "
                         "scattering on a coarse grid, ~25 ms), full (spectra plus the scattering at the module "
                         "defaults, ~80 ms), spectrum (spectra alone) or scattering (the cpu scattering alone)")
+    add_seed(p, "the split: 0 is the fixed split, another seed re-divides the same molecules")
     add_device(p, "the feature transform (with cuda, best with --scheduler serial)")
     p.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help="molecules the transform processes together (default: 16; hundreds suit a GPU)")

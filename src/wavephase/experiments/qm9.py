@@ -29,7 +29,7 @@ from wavephase.experiments.outputs import prepare_output_dir, write_metrics
 from wavephase.experiments.qm9_outliers import worst_molecules, write_outliers
 from wavephase.models.molecule_features import FEATURE_MAPS, QM9_PRESETS, qm9_invariants
 from wavephase.models.molecules import MoleculeEnergyModel, MoleculeEnergyRegressor
-from wavephase.validation import check_device, check_positive_int
+from wavephase.validation import check_device, check_positive_int, check_random_state
 
 __all__ = ["fit_learning_curve", "force_check", "qm9_sizes", "run_qm9", "split_rows"]
 
@@ -68,13 +68,18 @@ def qm9_sizes(limit: int | None, train_size: int | None) -> tuple[int, int, int]
     return train_size, n_val, n_test
 
 
-def split_rows(n_train: int, n_val: int, n_test: int) -> dict[str, np.ndarray]:
+def split_rows(n_train: int, n_val: int, n_test: int, random_state: int = 0) -> dict[str, np.ndarray]:
     """Rows of a QM9 feature store (molecules in train, validation, test order) used by a run.
 
     Parameters
     ----------
     n_train, n_val, n_test : int
         Sizes of the three sets (prefixes of the fixed split).
+    random_state : int
+        0: the fixed split. Another seed divides the same molecules again at random
+        into sets of the same sizes (for the spread of a result over splits); each
+        set is then in store order, which is itself random, so its prefixes are
+        random subsets and its rows are read chunk by chunk.
 
     Returns
     -------
@@ -82,7 +87,12 @@ def split_rows(n_train: int, n_val: int, n_test: int) -> dict[str, np.ndarray]:
         ``train``, ``validation`` and ``test`` row indices.
     """
     v0, t0 = SPLIT_SIZES[0], SPLIT_SIZES[0] + SPLIT_SIZES[1]
-    return {"train": np.arange(n_train), "validation": np.arange(v0, v0 + n_val), "test": np.arange(t0, t0 + n_test)}
+    rows = {"train": np.arange(n_train), "validation": np.arange(v0, v0 + n_val), "test": np.arange(t0, t0 + n_test)}
+    if random_state == 0:
+        return rows
+    pool = np.random.default_rng(random_state).permutation(np.concatenate(list(rows.values())))
+    bounds = np.cumsum([0, n_train, n_val, n_test])
+    return {k: np.sort(pool[a:b]) for k, a, b in zip(rows, bounds[:-1], bounds[1:])}
 
 
 def force_check(model: MoleculeEnergyModel, positions: np.ndarray, charges: np.ndarray,
@@ -246,6 +256,7 @@ def run_qm9(
     features_path: str | os.PathLike[str] | None = None,
     device: str = "cpu",
     batch_size: int | None = None,
+    random_state: int = 0,
 ) -> dict[str, Any]:
     """QM9 atomization energies from invariant features, end to end.
 
@@ -296,6 +307,10 @@ def run_qm9(
         Molecules the default transform processes together (its ``chunk_size``;
         default 16, suited to a CPU; a GPU wants hundreds). It does not change the
         features, nor the cache they are kept in.
+    random_state : int
+        0 (default): the fixed split; another seed divides the same molecules again
+        at random into training, validation and test sets of the same sizes
+        (:func:`split_rows`). The fit itself is deterministic.
 
     Returns
     -------
@@ -313,6 +328,7 @@ def run_qm9(
     _check_settings(preset, transform, feature_map, batch_size)
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     device = str(check_device(device))
+    random_state = check_random_state(random_state, "random_state")
     scheduler, n_workers = resolve_scheduler(scheduler, n_workers)
     if features_path is not None and Path(features_path).is_file():
         raise ValueError(f"features_path={str(features_path)!r} is an existing file, not a feature store folder; "
@@ -323,8 +339,10 @@ def run_qm9(
     order = np.concatenate([split["train"], split["validation"], split["test"]])
     molecules = Molecules(data["positions"][order], data["charges"][order])
     energies = data["energy_kcal_mol"][order]
-    rows = split_rows(n_train, n_val, n_test)
-    t0 = SPLIT_SIZES[0] + SPLIT_SIZES[1]  # first test molecule: the one whose forces are checked
+    # Any seed uses the molecules of the fixed split's prefixes: the feature store's ranges.
+    ranges = [(int(r[0]), int(r[-1]) + 1) for r in split_rows(n_train, n_val, n_test).values()]
+    rows = split_rows(n_train, n_val, n_test, random_state)
+    t0 = int(rows["test"][0])  # first test molecule: the one whose forces are checked
     tf = qm9_invariants(preset, chunk_size=batch_size) if transform is None else transform
     store = Path(features_path) if features_path is not None else (
         cache_dir("qm9") / f"features-{transform_fingerprint(tf)[:16]}")
@@ -333,7 +351,7 @@ def run_qm9(
     # resolve_scheduler names a local cluster "local", which extract_features takes as None.
     extract_features(tf, molecules, store, chunk_size=chunk_size,
                      scheduler=None if scheduler == "local" else scheduler, n_workers=n_workers,
-                     rows=[(int(r[0]), int(r[-1]) + 1) for r in rows.values()], progress=progress, overwrite=True,
+                     rows=ranges, progress=progress, overwrite=True,
                      trim_padding=True, device=device)
     feature_wall = time.perf_counter() - t_feat
     status = chunk_status(store)
@@ -356,6 +374,7 @@ def run_qm9(
         "mae_kcal_mol": float(np.abs(err).mean()),
         "rmse_kcal_mol": float(np.sqrt((err**2).mean())),
         "train_size": int(n_train),
+        "random_state": random_state,
         "n_validation": int(n_val),
         "n_test": int(n_test),
         "limit": limit,
