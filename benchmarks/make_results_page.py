@@ -91,7 +91,9 @@ def render_page(records: list[dict[str, Any]]) -> str:
     out = ["Results", "=======", "",
            "Every figure on this page was measured by a script of ``benchmarks/`` and read from the record",
            "it wrote (``benchmarks/results/*.json``); ``python benchmarks/make_results_page.py`` regenerates",
-           "the page. A spread is the smallest and largest value over the repeats or seeds of that run.",
+           "the page. A spread is the smallest and largest value over the repeats or seeds of that run;",
+           "where a command was run with several seeds (``benchmarks/seed_spread.py``), its headline is the",
+           "median over the seeds and a table lists each seed's figures.",
            "Published figures are marked *not measured here*.", ""]
     for key, heading in SECTIONS.items():
         mine = [r for r in records if r["application"] == key]

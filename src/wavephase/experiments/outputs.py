@@ -49,14 +49,22 @@ def prepare_output_dir(out: str | os.PathLike[str], name: str = "out") -> Path:
     return path
 
 
-def _commit() -> str | None:
-    here = Path(__file__).resolve().parent
+def _git(where: Path, *args: str) -> str | None:
     try:
-        proc = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=10)
+        proc = subprocess.run(["git", "-C", str(where), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def _commit(where: Path = Path(__file__).resolve().parent) -> str | None:
+    """Short hash of the checkout's HEAD, ``+modified`` when tracked files differ from it (None outside git)."""
+    head = _git(where, "rev-parse", "--short", "HEAD")
+    if not head:
+        return None
+    # A figure made from edited files is not that commit's figure.
+    changes = _git(where, "status", "--porcelain", "--untracked-files=no")
+    return head + ("+modified" if changes else "")
 
 
 def run_info() -> dict[str, Any]:
@@ -65,7 +73,8 @@ def run_info() -> dict[str, Any]:
     Returns
     -------
     dict
-        ``command``, ``commit`` (None outside a git checkout), ``date`` (UTC, ISO 8601),
+        ``command``, ``commit`` (None outside a git checkout; ``<hash>+modified`` when
+        tracked files of the checkout differ from that commit), ``date`` (UTC, ISO 8601),
         ``machine`` (processor, cores, torch threads, GPU), ``python``, ``torch``.
     """
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
