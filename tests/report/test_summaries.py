@@ -64,6 +64,16 @@ def test_classification_pairs_each_data_set_with_its_linear_baseline(tmp_path):
     assert mnist["baseline_label"] == "scattering + linear" and "MNIST" in mnist["application"]
     assert fashion["baseline"] is None  # no linear run beside it
     assert s["comparisons"][0]["rows"][1]["ours"] == pytest.approx(10.0)  # worst class: 10 of 100 wrong
+    assert s["notes"] == []  # no ensemble: no spread over members
+
+
+def test_classification_notes_the_spread_of_the_ensemble_members(tmp_path):
+    metrics = {"dataset": "mnist", "model": "sparse-scattering", "test_error": 0.0037, "test_accuracy": 0.9963,
+               "train_size": 60000, "test_size": 10000, "evaluated_on": "test set", "feature_seconds": 1.0,
+               "fit_seconds": 1.0, "seconds": 2.0, "random_state": 3, "member_test_errors": [0.0042, 0.0033]}
+    (note,) = summarize_classification([(metrics, tmp_path)])["notes"]
+    assert "2 ensemble members, trained alone from seeds 3–4" in note and "0.42, 0.33 %" in note
+    assert "ensemble 0.37 %" in note
 
 
 def test_generation_compares_with_both_baselines_and_the_real_images_floor(tmp_path):

@@ -269,6 +269,13 @@ def summarize_classification(runs: list[tuple[dict[str, Any], Path]]) -> Summary
         if worst[0] is not None:
             rows.append(row("error on the worst class (%)", *worst))
         out["comparisons"].append(comparison(name, rows, ours_label=ours_label, baseline_label=base_label))
+        members = ours[0].get("member_test_errors") or []
+        if len(members) > 1:
+            seed = ours[0].get("random_state", 0)
+            out["notes"].append(
+                f"{name}: the {len(members)} ensemble members, trained alone from seeds {seed}–{seed + len(members) - 1}"
+                f", reach test errors of {', '.join(f'{100 * e:.2f}' for e in members)} % (the spread of one member "
+                f"over seeds); their ensemble {100 * ours[0]['test_error']:.2f} %.")
         for m, f in by_model.values():
             out["details"][f"{name}, {m['model']}"] = {
                 "training / test images": f"{m['train_size']} / {m['test_size']}", "evaluated on": m["evaluated_on"],
