@@ -19,13 +19,13 @@ def dressed_atom_errors(metrics: dict[str, Any]) -> dict[str, float]:
     element (least squares with an intercept): the simplest invariant model, which
     knows the composition of a molecule and nothing of its geometry. It is fitted on
     the run's training molecules and scored on its test molecules (the same
-    prefixes of the fixed split, from ``limit`` and ``train_size``).
+    sets, from ``limit``, ``train_size`` and the run's split seed ``random_state``).
 
     Parameters
     ----------
     metrics : dict
         ``metrics.json`` of :func:`wavephase.experiments.qm9.run_qm9` (``limit``,
-        ``train_size``).
+        ``train_size``, ``random_state``: 0, the fixed split, when absent).
 
     Returns
     -------
@@ -39,7 +39,7 @@ def dressed_atom_errors(metrics: dict[str, Any]) -> dict[str, float]:
     data = load_qm9()
     split = data["split"]
     order = np.concatenate([split["train"], split["validation"], split["test"]])
-    rows = split_rows(n_train, n_val, n_test)
+    rows = split_rows(n_train, n_val, n_test, metrics.get("random_state", 0))
     charges = np.asarray(data["charges"])[order]
     energies = np.asarray(data["energy_kcal_mol"], dtype=np.float64)[order]
     counts = np.stack([(charges == z).sum(1) for z in DRESSED_ATOM_ELEMENTS], axis=1).astype(np.float64)
