@@ -95,6 +95,29 @@ def test_fit_blocks_equals_fit_on_the_whole_array(feature_map):
         MoleculeEnergyRegressor(PairSums()).fit_blocks(blocks, validation=None)
 
 
+@pytest.mark.parametrize("n_train", [30, 60])
+def test_fit_blocks_with_fewer_rows_than_columns_solves_as_fit(n_train):
+    # 30 rows of 40 columns: the n x n dual problem, as fit; 60: the first 35 rows are kept, then streamed.
+    rng = np.random.default_rng(4)
+    F = rng.normal(size=(n_train + 20, 40))
+    y = F @ rng.normal(size=40) + 0.1 * rng.normal(size=n_train + 20)
+    common = dict(alphas=(1e-6, 1e-2, 1.0))
+    whole = MoleculeEnergyRegressor(PairSums(), **common).fit(F[:n_train], y[:n_train],
+                                                               validation=(F[n_train:], y[n_train:]))
+
+    def blocks():
+        for s in range(0, n_train, 7):
+            yield F[s:min(s + 7, n_train)], y[s:min(s + 7, n_train)]
+
+    streamed = MoleculeEnergyRegressor(PairSums(), **common).fit_blocks(blocks, validation=(F[n_train:], y[n_train:]))
+    assert streamed.alpha_ == whole.alpha_
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutOfDomainWarning)
+        np.testing.assert_allclose(streamed.predict(F[n_train:]), whole.predict(F[n_train:]), rtol=1e-8, atol=1e-8)
+    np.testing.assert_array_equal(streamed.domain_.low, F[:n_train].min(axis=0))
+    np.testing.assert_array_equal(streamed.domain_.high, F[:n_train].max(axis=0))
+
+
 def test_elements_absent_from_training_are_refused_with_a_named_error(fitted):
     reg, X, _ = fitted
     X_n = _molecules(3, seed=9, elements=(1, 6, 7))  # nitrogen: the transform takes it, the model never saw it

@@ -250,7 +250,9 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
 
         The same model as :meth:`fit` on the concatenated blocks (up to round-off),
         without ever holding them together: memory is one ``K x K`` float64 Gram
-        matrix plus one block. ``"quadratic"`` reads the blocks twice.
+        matrix plus one block. Fewer rows than columns in all are kept and solved as
+        :meth:`fit` does, through the ``n x n`` dual problem (at most ``K`` rows held).
+        ``"quadratic"`` reads the blocks twice.
 
         Parameters
         ----------
@@ -281,19 +283,30 @@ class MoleculeEnergyRegressor(RegressorMixin, BaseEstimator):
             if base is None:
                 raise ValueError("blocks gave no rows; fit needs at least 2.")
             self.quadratic_ = QuadraticTerms.from_statistics(base, self.n_components)
-        stats, n_in = None, 0
+        stats, n_in, kept = None, 0, []
         for F, y in blocks():
             F = self._features(transform, F, "X")
             z = self._expand(F.astype(np.float64) if quadratic else F)
-            stats = (stats or RidgeStatistics(z.shape[1])).update(z, self._targets(y, z.shape[0], "y"))
+            y = self._targets(y, z.shape[0], "y")
             n_in = F.shape[1]
-        if stats is None:
+            if stats is None and sum(len(k) for k, _ in kept) + len(z) < z.shape[1]:
+                kept.append((z, y))  # fewer rows than columns so far: the n x n dual problem may serve (as fit)
+                continue
+            stats = stats or RidgeStatistics(z.shape[1])
+            for z_part, y_part in [*kept, (z, y)]:
+                stats.update(z_part, y_part)
+            kept = []
+        if stats is None and not kept:
             raise ValueError("blocks gave no rows; fit needs at least 2.")
+        if stats is None:
+            Z, Y = np.concatenate([z for z, _ in kept]), np.concatenate([y for _, y in kept])
+            fitted, low, high = fit_ridge(Z, Y, alphas), Z[:, :n_in].min(axis=0), Z[:, :n_in].max(axis=0)
+        else:
+            fitted, low, high = stats.solve(alphas), stats.low[:n_in], stats.high[:n_in]
         Fv, yv = self._validation(transform, validation, n_in)
-        fitted = stats.solve(alphas)
         mae = np.abs(ridge_predict(self._expand(Fv), *fitted) - yv[:, None]).mean(axis=0)
-        return self._finish(transform, alphas, mae, fitted,
-                            Domain.from_training(stats.low[:n_in], stats.high[:n_in], molecules))
+        return self._finish(transform, alphas, mae, fitted, Domain.from_training(
+            low.astype(np.float64), high.astype(np.float64), molecules))
 
     def _check_params(self, validation: Any) -> tuple[np.ndarray, int, np.random.RandomState]:
         if self.feature_map not in FEATURE_MAPS:
