@@ -108,3 +108,25 @@ def test_unusable_out_or_checkpoint_is_refused_before_any_work(tmp_path, capsys)
 def test_earlier_flag_spellings_still_parse():
     args = build_parser().parse_args(["generate", "--dataset", "mnist", "--out", "x", "--n-train", "5", "--n-test", "7"])
     assert (args.train_size, args.test_size, args.progress, args.vae_epochs) == (5, 7, True, None)
+
+
+@pytest.mark.parametrize("dataset, expected", [("mnist", 40000), ("fashion-mnist", 40000), ("polygons", 5000)])
+def test_default_training_size_depends_on_the_data_set(tmp_path, monkeypatch, dataset, expected):
+    from wavephase.experiments import generation
+
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def loader(name, train_size, test_size, **kwargs):
+        seen.append((name, train_size))
+        raise Stop
+
+    monkeypatch.setattr(generation, "load_generation_images", loader)
+    with pytest.raises(Stop):
+        generation.run_generation(dataset, tmp_path / "out", progress=False)
+    with pytest.raises(Stop):
+        generation.run_generation(dataset, tmp_path / "out", train_size=300, progress=False)
+    assert seen == [(dataset, expected), (dataset, 300)]
+    assert build_parser().parse_args(["generate", "--dataset", dataset, "--out", "x"]).train_size is None
