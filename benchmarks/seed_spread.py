@@ -18,6 +18,7 @@ steps). All runs must come from one commit: the record refuses a mix.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -37,8 +38,6 @@ def _wavephase() -> list[str]:
 
 def is_complete(folder: Path, args: list[str]) -> bool:
     """Whether ``folder`` holds the ``metrics.json`` of ``wavephase ARGS`` (any seed, any output folder)."""
-    import json
-
     metrics = folder / "metrics.json"
     if not metrics.is_file():
         return False

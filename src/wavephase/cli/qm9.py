@@ -41,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     description="Fits atomization energies on solid-harmonic wavelet invariants (scattering and "
                                 "atom-centred spectra), kept in a verified feature store in the wavephase cache; "
                                 "writes the test MAE/RMSE, a parity plot, a learning curve, a forces check and "
-                                "metrics.json. The fit is deterministic; --seed 0 is the fixed split, another seed divides the "
-                                "same molecules again into sets of the same sizes.",
+                                "metrics.json. The fit is deterministic; --seed 0 is the fixed split, another "
+                                "seed divides the same molecules again into sets of the same sizes.",
                     uses_cache=True)
     add_count(p, "--train-size", "training molecules (default: all 110,000, or 70%% of --limit)")
     p.add_argument("--limit", type=int, default=None, metavar="N",

@@ -31,11 +31,11 @@ from wavephase.validation import check_device, check_positive_int, check_random_
 __all__ = ["DATASETS", "DEFAULT_TRAIN_SIZE", "load_generation_images", "run_generation"]
 
 DATASETS = ("mnist", "fashion-mnist", "polygons")
-# Tiny sizes for smoke tests: small enough that a whole run takes seconds.
 # Training images when none are asked for. Polygons are 64 x 64, four times the pixels of the
 # padded digits: the default run on 5,000 (the full report's size) took 5.6 min on 2 idle cores
 # (decoder 13 s and VAE 10 s per epoch); 40,000 would take about 40 min, over the 30 asked.
 DEFAULT_TRAIN_SIZE = {"mnist": 40000, "fashion-mnist": 40000, "polygons": 5000}
+# Tiny sizes for smoke tests: small enough that a whole run takes seconds.
 _QUICK = dict(train_size=200, test_size=100, epochs=1, n_components=16, n_fsd=100, polygon_size=32)
 
 
