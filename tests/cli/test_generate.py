@@ -110,7 +110,7 @@ def test_earlier_flag_spellings_still_parse():
     assert (args.train_size, args.test_size, args.progress, args.vae_epochs) == (5, 7, True, None)
 
 
-@pytest.mark.parametrize("dataset, expected", [("mnist", 40000), ("fashion-mnist", 40000), ("polygons", 5000)])
+@pytest.mark.parametrize("dataset, expected", [("mnist", 40000), ("fashion-mnist", 40000), ("polygons", 20000)])
 def test_default_training_size_depends_on_the_data_set(tmp_path, monkeypatch, dataset, expected):
     from wavephase.experiments import generation
 

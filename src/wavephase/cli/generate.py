@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 "run resumes from its checkpoints when started again.",
                     uses_cache=True)
     p.add_argument("--dataset", choices=("mnist", "fashion-mnist", "polygons"), required=True, help="images")
-    add_count(p, "--train-size", "training images (default: 40,000 digits or clothes, 5,000 polygons of 64 x 64)",
+    add_count(p, "--train-size", "training images (default: 40,000 digits or clothes, 20,000 polygons of 64 x 64)",
               aliases=("--n-train",))
     add_count(p, "--test-size", "test images", default=2000, aliases=("--n-test",))
     p.add_argument("--epochs", type=int, default=8, help="decoder epochs")

@@ -32,9 +32,10 @@ __all__ = ["DATASETS", "DEFAULT_TRAIN_SIZE", "load_generation_images", "run_gene
 
 DATASETS = ("mnist", "fashion-mnist", "polygons")
 # Training images when none are asked for. Polygons are 64 x 64, four times the pixels of the
-# padded digits: the default run on 5,000 (the full report's size) took 5.6 min on 2 idle cores
-# (decoder 13 s and VAE 10 s per epoch); 40,000 would take about 40 min, over the 30 asked.
-DEFAULT_TRAIN_SIZE = {"mnist": 40000, "fashion-mnist": 40000, "polygons": 5000}
+# padded digits, so the most whose run fits the 30 minutes asked on 2 cores: 5,000 took 5.6 min on
+# 2 idle cores (decoder 13 s, VAE 10 s per epoch, both linear in the images), 40,000 would take
+# about 40, 20,000 about 20.
+DEFAULT_TRAIN_SIZE = {"mnist": 40000, "fashion-mnist": 40000, "polygons": 20000}
 # Tiny sizes for smoke tests: small enough that a whole run takes seconds.
 _QUICK = dict(train_size=200, test_size=100, epochs=1, n_components=16, n_fsd=100, polygon_size=32)
 
@@ -183,7 +184,7 @@ def run_generation(
         Output folder for PNG figures and ``metrics.json``, checked before any work.
     train_size, test_size : int
         Training and test images used; ``train_size`` defaults to
-        :data:`DEFAULT_TRAIN_SIZE` (40,000 digits or clothes, 5,000 polygons).
+        :data:`DEFAULT_TRAIN_SIZE` (40,000 digits or clothes, 20,000 polygons).
     epochs : int
         Decoder training epochs.
     n_components : int
