@@ -68,7 +68,7 @@ def child(mode: str, store: str, train_size: int) -> dict[str, Any]:
     else:
         from wavephase.experiments.qm9 import fit_learning_curve
 
-        _, full = fit_learning_curve(store, rows, y, transform=tf, molecules=molecules)
+        _, full, _ = fit_learning_curve(store, rows, y, transform=tf, molecules=molecules)
         curve = [{k: c[k] for k in ("train_size", "mae_kcal_mol", "alpha")} for c in full]
     return {"mode": mode, "train_size": train_size, "curve": curve, "seconds": time.perf_counter() - t0,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}

@@ -133,7 +133,6 @@ def main(argv: list[str] | None = None) -> int:
         return _record([json.loads(Path(f).read_text()) for f in args.record_from])
     from wavephase.data.molecules import Molecules
     from wavephase.data.qm9 import load_qm9
-    from wavephase.distributed import read_features
     from wavephase.experiments.qm9 import fit_learning_curve, split_rows
     from wavephase.experiments.qm9_outliers import worst_molecules, write_outliers
     from wavephase.models.molecule_features import qm9_invariants
@@ -151,13 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         molecules = Molecules(data["positions"][order[rows["train"]]], charges[rows["train"]])
         sizes = tuple(int(n) for n in args.curve_sizes.split(",") if n)
-        reg, curve = fit_learning_curve(args.store, rows, y, transform=qm9_invariants("fast"), molecules=molecules,
-                                        sizes=sizes)
+        reg, curve, (pred, flags) = fit_learning_curve(args.store, rows, y, transform=qm9_invariants("fast"),
+                                                       molecules=molecules, sizes=sizes)
         result["fit_seconds"] = time.perf_counter() - t
         result["learning_curve"] = curve
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            pred, flags = reg.predict(read_features(args.store, rows["test"]), return_domain=True)
         err = pred - y["test"]
         outside = flags["n_out_of_range"] > 0
         result.update({"mae_kcal_mol": float(np.abs(err).mean()), "rmse_kcal_mol": float(np.sqrt((err**2).mean())),

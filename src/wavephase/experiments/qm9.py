@@ -148,7 +148,8 @@ def force_check(model: MoleculeEnergyModel, positions: np.ndarray, charges: np.n
 def fit_learning_curve(store: str | os.PathLike[str], rows: dict[str, np.ndarray], y: dict[str, np.ndarray], *,
                        feature_map: str = "linear", transform: nn.Module | None = None,
                        molecules: Molecules | None = None, sizes: tuple[int, ...] = _CURVE_SIZES,
-                       ) -> tuple[MoleculeEnergyRegressor, list[dict[str, float]]]:
+                       ) -> tuple[MoleculeEnergyRegressor, list[dict[str, float]],
+                                  tuple[np.ndarray, dict[str, np.ndarray]]]:
     """Fit on growing prefixes of the training rows of a feature store, streamed block by block.
 
     The training invariants are never in memory at once: each fit reads them
@@ -179,10 +180,13 @@ def fit_learning_curve(store: str | os.PathLike[str], rows: dict[str, np.ndarray
         The fit on all training rows.
     curve : list of dict
         ``train_size``, ``mae_kcal_mol``, ``rmse_kcal_mol``, ``alpha``, ``fit_seconds`` per size.
+    test : (numpy.ndarray, dict)
+        The fit's predictions on the test rows and their applicability flags
+        (``predict(..., return_domain=True)``), so that callers need not read them again.
     """
     n_train = rows["train"].size
     F_val, F_test = read_features(store, rows["validation"]), read_features(store, rows["test"])
-    curve, reg = [], None
+    curve, reg, test = [], None, None
     for size in sorted({s for s in sizes if s < n_train} | {n_train}):
         t_fit = time.perf_counter()
 
@@ -196,12 +200,13 @@ def fit_learning_curve(store: str | os.PathLike[str], rows: dict[str, np.ndarray
                        molecules=None if molecules is None else molecules[:size])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", OutOfDomainWarning)  # counted by the caller
-            err = reg.predict(F_test) - y["test"]
+            test = reg.predict(F_test, return_domain=True)
+        err = test[0] - y["test"]
         curve.append({"train_size": int(size), "mae_kcal_mol": float(np.abs(err).mean()),
                       "rmse_kcal_mol": float(np.sqrt((err**2).mean())), "alpha": reg.alpha_,
                       "fit_seconds": time.perf_counter() - t_fit})
-    assert reg is not None
-    return reg, curve
+    assert reg is not None and test is not None
+    return reg, curve, test
 
 
 def _plots(out: Path, y_true: np.ndarray, y_pred: np.ndarray, curve: list[dict[str, float]], mae: float) -> None:
@@ -359,12 +364,8 @@ def run_qm9(
     secs = sum(status[c]["seconds"] for c in needed)
     mols = sum(status[c]["stop"] - status[c]["start"] for c in needed)
     y = {k: energies[r] for k, r in rows.items()}
-    reg, curve = fit_learning_curve(store, rows, y, feature_map=feature_map, transform=tf,
-                                    molecules=molecules[rows["train"]])
-    F = {"test": read_features(store, rows["test"])}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OutOfDomainWarning)  # counted in the metrics instead
-        pred, flags = reg.predict(F["test"], return_domain=True)
+    reg, curve, (pred, flags) = fit_learning_curve(store, rows, y, feature_map=feature_map, transform=tf,
+                                                   molecules=molecules[rows["train"]])
     err = pred - y["test"]
     outliers = worst_molecules(store, rows, reg, y, err, molecules.charges, data["index"][order])
     forces = force_check(reg.model_, molecules.positions[t0], molecules.charges[t0])
@@ -381,7 +382,7 @@ def run_qm9(
         "alpha": reg.alpha_,
         "validation_mae_by_alpha": {f"{a:.0e}": m for a, m in reg.scores_.items()},
         "feature_map": feature_map,
-        "n_features": int(F["test"].shape[1]),
+        "n_features": int(reg.n_features_in_),
         "test_molecules_outside_training_range": int((flags["n_out_of_range"] > 0).sum()),
         "worst_test_molecules": outliers,
         "transform": repr(tf),

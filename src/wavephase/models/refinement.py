@@ -135,6 +135,7 @@ def coarse_code(images: torch.Tensor, scale: int) -> torch.Tensor:
     """
     return coarse_samples(gaussian_lowpass(images, 0.5 * 2**scale), scale)
 
+
 def conditional_gaussian(c: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The Gaussian of ``z`` given ``c``, estimated from paired samples (in float64).
 
