@@ -102,7 +102,8 @@ def render_page(records: list[dict[str, Any]]) -> str:
         out += [heading, "-" * len(heading), ""]
         for r in mine:
             title = _rst(r["title"])
-            out += [title, "~" * len(title), ""]
+            # A label per record, so that the user guide can point at its figures instead of copying them.
+            out += [f".. _result-{Path(r['file']).stem}:", "", title, "~" * len(title), ""]
             rows = [[h["metric"], _figure(h),
                      f"{h['baseline']['label']}: {_number(h['baseline']['value'])}" if h.get("baseline") else "—",
                      h.get("note") or ""] for h in r["headline"]]

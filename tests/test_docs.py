@@ -53,3 +53,24 @@ def test_every_test_the_reliability_page_names_exists():
     missing = [f"{path}::{name}" for path, name in named
                if not re.search(rf"^def {name}\(", (ROOT / path).read_text(), re.MULTILINE)]
     assert not missing, f"docs/reliability.rst names tests that do not exist: {missing}"
+
+
+# A measured figure: a decimal number with a unit of measurement, or a percentage.
+_FIGURE = re.compile(r"(?<![\w.])\d[\d,]*\.\d+\s*(?:%|kcal/mol|dB|ms\b|s\b|x\b|×|GB\b|MB\b|bits\b|nats\b)"
+                     r"|(?<![\w.])\d+(?:\.\d+)?\s*%")
+
+
+def _prose(text: str) -> str:
+    """``text`` without its literal blocks and directive options, whose numbers are arguments, not measurements."""
+    text = re.sub(r"::.*\n\n(?:(?:[ \t]+.*)?\n)+", "::\n\n", text)
+    text = re.sub(r"^[ \t]+:\w+:.*$", "", text, flags=re.M)  # directive options (":width: 50%")
+    return text.split("<!-- results:begin -->")[0] + text.split("<!-- results:end -->")[-1]
+
+
+def test_docs_quote_no_figure_by_hand():
+    """Measured figures live in docs/results.rst and the README's table, generated from the records:
+    any other page that quotes one would drift from the measurements."""
+    pages = [p for p in (ROOT / "docs").rglob("*.rst") if p.name != "results.rst"] + [ROOT / "README.md"]
+    found = {f"{p.relative_to(ROOT)}: {m.group(0)!r}" for p in pages for m in _FIGURE.finditer(_prose(p.read_text()))}
+    assert not found, f"figures quoted by hand (point to the results page instead): {sorted(found)}"
+    assert _FIGURE.search("test MAE 0.842 kcal/mol") and _FIGURE.search("83 % of samples")

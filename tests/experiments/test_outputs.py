@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from wavephase.experiments.outputs import _commit, run_info
+from wavephase.experiments import outputs
+from wavephase.experiments.outputs import _commit, prepare_output_dir, run_info
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -34,3 +35,12 @@ def test_run_info_names_command_machine_and_versions():
     info = run_info()
     assert {"command", "commit", "date", "machine", "python", "torch"} <= set(info)
     assert info["machine"]["cpu_count"] >= 1 and info["date"].endswith("+00:00")
+
+
+def test_run_info_keeps_the_commit_its_run_started_with(tmp_path, monkeypatch):
+    commits = iter(["aaaaaaa", "bbbbbbb"])
+    monkeypatch.setattr(outputs, "_commit", lambda: next(commits))
+    monkeypatch.setattr(outputs, "_commit_at_start", [])
+    prepare_output_dir(tmp_path / "run")  # the run starts: its commit is read here
+    # A commit made while the run works does not become the run's commit.
+    assert run_info()["commit"] == "aaaaaaa" and run_info()["commit"] == "aaaaaaa"

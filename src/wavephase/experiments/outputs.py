@@ -46,6 +46,7 @@ def prepare_output_dir(out: str | os.PathLike[str], name: str = "out") -> Path:
         raise ValueError(f"{name}={str(path)!r} cannot be created ({err.strerror}); choose another path.") from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise ValueError(f"{name}={str(path)!r} is not writable; choose another path or fix its permissions.")
+    _run_commit()
     return path
 
 
@@ -67,20 +68,35 @@ def _commit(where: Path = Path(__file__).resolve().parent) -> str | None:
     return head + ("+modified" if changes else "")
 
 
+_commit_at_start: list[str | None] = []
+
+
+def _run_commit() -> str | None:
+    """The commit of the code this process runs, read once: when its first output folder is prepared.
+
+    A commit made while a long run works is not the code that run imported, so
+    its results must not carry that commit.
+    """
+    if not _commit_at_start:
+        _commit_at_start.append(_commit())
+    return _commit_at_start[0]
+
+
 def run_info() -> dict[str, Any]:
     """Where and how a result was made: command, commit, date, machine.
 
     Returns
     -------
     dict
-        ``command``, ``commit`` (None outside a git checkout; ``<hash>+modified`` when
-        tracked files of the checkout differ from that commit), ``date`` (UTC, ISO 8601),
+        ``command``, ``commit`` (as the process started its first experiment; None outside
+        a git checkout; ``<hash>+modified`` when tracked files of the checkout differed from
+        that commit), ``date`` (UTC, ISO 8601),
         ``machine`` (processor, cores, torch threads, GPU), ``python``, ``torch``.
     """
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
         "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        "commit": _commit(),
+        "commit": _run_commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
                     "torch_threads": torch.get_num_threads(), "gpu": gpu},
