@@ -44,3 +44,8 @@ def test_run_info_keeps_the_commit_its_run_started_with(tmp_path, monkeypatch):
     prepare_output_dir(tmp_path / "run")  # the run starts: its commit is read here
     # A commit made while the run works does not become the run's commit.
     assert run_info()["commit"] == "aaaaaaa" and run_info()["commit"] == "aaaaaaa"
+
+
+def test_run_info_names_the_command_wavephase_when_run_as_a_module(monkeypatch):
+    monkeypatch.setattr("sys.argv", ["/site-packages/wavephase/__main__.py", "generate", "--dataset", "mnist"])
+    assert run_info()["command"] == "wavephase generate --dataset mnist"

@@ -68,6 +68,12 @@ def _commit(where: Path = Path(__file__).resolve().parent) -> str | None:
     return head + ("+modified" if changes else "")
 
 
+def _program() -> str:
+    """The command's name: ``wavephase`` also when it runs as ``python -m wavephase``."""
+    name = Path(sys.argv[0]).name
+    return "wavephase" if name == "__main__.py" and Path(sys.argv[0]).parent.name == "wavephase" else name
+
+
 _commit_at_start: list[str | None] = []
 
 
@@ -95,7 +101,7 @@ def run_info() -> dict[str, Any]:
     """
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": " ".join([_program(), *sys.argv[1:]]),
         "commit": _run_commit(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
