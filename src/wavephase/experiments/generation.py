@@ -32,9 +32,9 @@ __all__ = ["DATASETS", "DEFAULT_TRAIN_SIZE", "load_generation_images", "run_gene
 
 DATASETS = ("mnist", "fashion-mnist", "polygons")
 # Training images when none are asked for. Polygons are 64 x 64, four times the pixels of the
-# padded digits, so the most whose run fits the 30 minutes asked on 2 cores: 5,000 took 5.6 min on
-# 2 idle cores (decoder 13 s, VAE 10 s per epoch, both linear in the images), 40,000 would take
-# about 40, 20,000 about 20.
+# padded digits, so the most whose run fits the 30 minutes asked on 2 cores: 20,000 ran in 15.8-18.4
+# min on 2 idle cores (three seeds; 5,000 in 5.6), and the decoder and VAE epochs grow linearly with
+# the images, so 40,000 would take about 35.
 DEFAULT_TRAIN_SIZE = {"mnist": 40000, "fashion-mnist": 40000, "polygons": 20000}
 # Tiny sizes for smoke tests: small enough that a whole run takes seconds.
 _QUICK = dict(train_size=200, test_size=100, epochs=1, n_components=16, n_fsd=100, polygon_size=32)
