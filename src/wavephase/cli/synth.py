@@ -15,6 +15,7 @@ API: dict[str, str] = {
     "field": "field", "size": "size", "samples": "n_samples", "train_size": "n_targets", "test_size": "n_heldout",
     "steps": "steps", "statistics": "statistics", "seed": "random_state", "workers": "threads", "device": "device",
     "progress": "progress", "recipe": "recipe", "true_fields": "n_true",
+    "two_level": "two_level",
 }
 
 
@@ -41,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="L-BFGS iterations (default: 200, 150 turbulence)")
     p.add_argument("--statistics", choices=("phase-harmonics", "scattering-covariance", "gaussian"),
                    default="phase-harmonics", help="moment model")
+    p.add_argument("--two-level", nargs="+", type=float, default=None, metavar="W",
+                   help="weights of the stages (100 L-BFGS steps each, after --steps) that make syntheses of a "
+                        "two-valued field (spins) two-valued, e.g. 0.01 0.1 1 10 (default: none)")
     add_seed(p, "the simulations and syntheses (held-out fields: seed + 1)")
     add_workers(p, "torch threads (1 is faster than 2 for these small operations on a busy machine)",
                 default=1, aliases=("--threads",))

@@ -49,7 +49,7 @@ SYNTHESIS_RECIPES: dict[str, dict[str, Any]] = {
     # Turbulence: flatness 50 % off, but 2.1 % off its target's, which is itself 46 % off the held-out fields
     # (one true field: median 19 %); pixel-PDF TV 0.042; 711 s for 8 fields (89 s per field, loaded).
     "ising-128-one": {"field": "ising", "size": 128, "n_samples": 8, "n_targets": 1, "n_heldout": 16, "n_true": 8,
-                      "steps": 200},
+                      "steps": 200, "two_level": [0.01, 0.1, 1.0, 10.0]},
     "turbulence-256-one": {"field": "turbulence", "size": 256, "n_samples": 8, "n_targets": 1, "n_heldout": 16,
                            "n_true": 8, "steps": 100},
 }

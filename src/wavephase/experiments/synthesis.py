@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from wavephase.metrics.fields import power_spectrum
 from wavephase.metrics.stationarity import NonStationaryFieldWarning, stationarity
 from wavephase.physics import ising, turbulence2d
 from wavephase.synthesis import STATISTICS, synthesize
+from wavephase.synthesis.two_level import check_two_level
 from wavephase.validation import check_device, check_positive_int, check_random_state
 
 __all__ = ["QUICK_SETTINGS", "load_fields", "run_synthesis"]
@@ -189,7 +190,8 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
                   n_targets: int | None = None, n_heldout: int | None = None, threads: int | None = 1,
                   device: str | torch.device | None = None, progress: bool = True,
                   recipe: str | None = None, n_true: int | None = None, J: int | None = None,
-                  statistics_options: dict[str, Any] | None = None) -> dict[str, Any]:
+                  statistics_options: dict[str, Any] | None = None,
+                  two_level: Sequence[float] | None = None) -> dict[str, Any]:
     """Synthesise fields of a physical process (or an image texture) and compare them with held-out truth.
 
     Every argument and the output folder are checked before any simulation.
@@ -236,6 +238,10 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     statistics_options : dict, optional
         Options of the statistics operator, over the field's defaults (Ising from
         several targets: ``{"quantiles": 64, "quantile_weight": 3.0}``, the pixel histogram).
+    two_level : sequence of float, optional
+        Weights of the continuation stages that make syntheses of a two-valued field
+        two-valued (:mod:`wavephase.synthesis.two_level`; 100 L-BFGS iterations each,
+        after the ``steps`` of moment matching); none by default.
     threads : int or None
         Torch intra-op threads during the run (restored afterwards); ``None``
         keeps the current setting. One thread is the default because the
@@ -286,6 +292,7 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     options = {**defaults, **(statistics_options or {})}
     threads = None if threads is None else check_positive_int(threads, "threads")
     device = check_device(device)
+    two_level = list(check_two_level(two_level, 1)) or None
     out = prepare_output_dir(out_dir)
     old_threads = torch.get_num_threads()
     if threads is not None:
@@ -293,7 +300,7 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     try:
         return _run(field, kind, out, size, n_samples, steps, random_state, statistics, n_targets, n_heldout,
                     device, progress, recipe_used, {"targets": user_targets, "n_true": n_true, "J": J,
-                                                    "options": options})
+                                                    "options": options, "two_level": two_level})
     finally:
         torch.set_num_threads(old_threads)
 
@@ -324,7 +331,8 @@ def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int
     # 4.9 % off instead of 2.0 %) but is what keeps a dealiased vorticity's corners empty.
     result = synthesize(targets, statistics, n_samples=n_samples, steps=steps, random_state=random_state,
                         match=match, precondition=kind != "ising", checkpoint=out / "synthesis.pt", device=device,
-                        progress=progress, J=extra["J"], statistics_options=extra["options"] or None)
+                        progress=progress, J=extra["J"], statistics_options=extra["options"] or None,
+                        two_level=extra["two_level"])
     synth = result.fields.cpu()
     timings["synthesis"] = result.seconds
     t0 = time.perf_counter()
@@ -353,6 +361,7 @@ def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int
         "field": field, "size": size, "n_samples": n_samples, "n_targets": int(targets.shape[0]),
         "n_heldout": int(truth.shape[0]), "steps": steps, "steps_done": result.steps_done,
         "n_true": 0 if others is None else int(others.shape[0]), "statistics_options": extra["options"],
+        "two_level": extra["two_level"],
         "warnings": notes,
         "random_state": random_state, "statistics": statistics, "match": match, "diverged": result.diverged,
         "resumed": result.resumed, "loss_history": result.loss_history, "seconds": timings, "figures": figures,

@@ -49,12 +49,13 @@ from tqdm.auto import tqdm
 
 from wavephase.harmonics.moments import MomentStatistics, NonFiniteMomentsError
 from wavephase.harmonics.scattering_covariance import ScatteringCovariance
-from wavephase.harmonics.spectrum import power_spectrum_2d
 from wavephase.harmonics.statistics import PhaseHarmonicStatistics
 from wavephase.resources import check_memory, parse_memory_limit
 from wavephase.runs import Checkpoint
-from wavephase.synthesis.coarse import check_conditioning, condition, lift
+from wavephase.synthesis.coarse import check_conditioning, lift
 from wavephase.synthesis.gaussian import check_targets, gaussian_synthesis
+from wavephase.synthesis.start import initial_noise, parametrisation, preconditioner
+from wavephase.synthesis.two_level import check_two_level, pearson_gap, two_level_loss
 from wavephase.validation import check_device, check_image_shape, check_positive_int, check_random_state
 
 __all__ = ["STATISTICS", "SynthesisDivergenceWarning", "SynthesisResult", "build_statistics", "default_J",
@@ -64,12 +65,6 @@ STATISTICS = ("phase-harmonics", "scattering-covariance", "gaussian")
 _OPERATORS: dict[str, type[MomentStatistics]] = {"phase-harmonics": PhaseHarmonicStatistics,
                                                  "scattering-covariance": ScatteringCovariance}
 
-# Power floor of the preconditioner, relative to the mean power: far below float32 round-off
-# (~1e-15 of the mean power), so that wavenumbers where the targets hold no power (a dealiased
-# simulation's dissipation range and corners) stay as empty as theirs. A floor of 1e-6 filled
-# them with 5.6e-6 where the truth holds 3.6e-15 (128x128 vorticity): power-spectrum error 5.96
-# against the Gaussian model's 0.34 (issue 22).
-_PRECONDITION_FLOOR = 1e-30
 # Copies of the samples held besides the L-BFGS history: iterate, gradient, direction, best, field (measured).
 _SAMPLE_COPIES = 8
 
@@ -168,51 +163,14 @@ def build_statistics(statistics: str, shape: tuple[int, int], J: int, L: int = 8
     return _OPERATORS[statistics](shape, J, L, dtype=dtype, **kwargs).to(check_device(device))
 
 
-def _preconditioner(ts: torch.Tensor, fix_mean: bool) -> torch.Tensor:
-    """Amplitude spectrum of the standardised targets (unit mean power).
-
-    With ``fix_mean``, the zero wavenumber is left out: every sample's mean is
-    then exactly the targets' (as the Gaussian model's is), a constraint of the
-    model that L-BFGS would otherwise only approach; ``match="each"`` needs it free.
-    """
-    power = power_spectrum_2d(ts.double())
-    colour = (power + _PRECONDITION_FLOOR * power.mean()).sqrt()
-    # wavenumbers holding only the targets' round-off stay empty: the samples' own round-off fills them alike
-    colour[power <= torch.finfo(ts.dtype).eps ** 2 * power.mean()] = 0.0
-    colour = colour / colour.square().mean().sqrt()
-    colour[0, 0] = 0.0 if fix_mean else 1.0
-    return colour.to(ts)
-
-
-def _parametrisation(colour: torch.Tensor | None, low: torch.Tensor | None, factor: int
-                     ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The map ``y -> x`` that L-BFGS optimises through: spectral colouring, then the coarse constraint."""
-    def field(y: torch.Tensor) -> torch.Tensor:
-        if colour is not None:
-            y = torch.fft.ifft2(torch.fft.fft2(y) * colour).real
-        return y if low is None else condition(y, low, factor)
-    return field
-
-
-def _initial_noise(random_state: int, n_samples: int, shape: tuple[int, int], match: str
-                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Standardised white noise and, for ``match="sign"``, the samples' random signs."""
-    gen = torch.Generator().manual_seed(random_state)
-    noise = torch.randn(n_samples, *shape, generator=gen, dtype=torch.float64)
-    noise = (noise - noise.mean((-2, -1), keepdim=True)) / noise.std((-2, -1), unbiased=False, keepdim=True)
-    # drawn after the noise so that the noise does not depend on match
-    signs = (2.0 * torch.randint(0, 2, (n_samples, 1, 1), generator=gen, dtype=torch.float64) - 1.0
-             if match == "sign" else None)
-    return noise, signs
-
-
 def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int = 1, steps: int = 300,
                random_state: int = 0, conditioning: Any = None, *, match: str = "average", J: int | None = None,
                L: int = 8, dn: int = 2, precondition: bool = True, statistics_options: dict[str, Any] | None = None,
                checkpoint: str | os.PathLike[str] | None = None, checkpoint_every: int = 20, history_size: int = 50,
                dtype: torch.dtype | None = None, device: torch.device | str | None = None, progress: bool = True,
                callback: Callable[[int, float], None] | None = None,
-               memory_limit: int | float | str | None = None) -> SynthesisResult:
+               memory_limit: int | float | str | None = None, two_level: Sequence[float] | None = None,
+               two_level_steps: int = 100) -> SynthesisResult:
     """Maximum-entropy synthesis of fields with the target's statistics.
 
     Parameters
@@ -286,6 +244,14 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         the L-BFGS history and the moments with their gradient grow with
         ``n_samples`` and the field size. Default ``$WAVEPHASE_MEMORY_LIMIT``, else a
         quarter of the memory available (see :mod:`wavephase.resources`).
+    two_level : sequence of float, optional
+        Weights of the two-level moment (:mod:`wavephase.synthesis.two_level`) in
+        successive stages after the first ``steps`` iterations, e.g.
+        ``(0.01, 0.1, 1, 10)``: each stage adds ``w (sqrt g(x) - sqrt g(target))^2``
+        per sample to the loss and restarts L-BFGS from the previous stage's
+        fields. For two-valued fields (spins), whose syntheses are otherwise grey.
+    two_level_steps : int
+        L-BFGS iterations per ``two_level`` stage.
 
     Returns
     -------
@@ -320,6 +286,7 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
     random_state = check_random_state(random_state)
     checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
     history_size = check_positive_int(history_size, "history_size")
+    two_level = check_two_level(two_level, two_level_steps)
     if match not in ("average", "each", "sign"):
         raise ValueError(f"match={match!r} is not supported; use 'average', 'each' or 'sign'.")
     if statistics not in STATISTICS:
@@ -368,29 +335,43 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
     if cond is not None:
         low = lift(((cond.to(device=device, dtype=torch.float64) - mu) / sigma).to(dtype), (M, N))
         factor = M // cond.shape[-2]
-    colour = _preconditioner(ts, fix_mean=match != "each") if precondition else None
-    field = _parametrisation(colour, low, factor)
+    colour = preconditioner(ts, fix_mean=match != "each") if precondition else None
+    field = parametrisation(colour, low, factor)
 
-    noise, signs = _initial_noise(random_state, n_samples, (M, N), match)
+    noise, signs = initial_noise(random_state, n_samples, (M, N), match)
     y = nn.Parameter(noise.to(device=device, dtype=dtype))
-    opt = torch.optim.LBFGS([y], lr=1.0, max_iter=checkpoint_every, max_eval=4 * checkpoint_every,
-                            tolerance_grad=0.0, tolerance_change=1e-12, history_size=history_size,
-                            line_search_fn="strong_wolfe")
+
+    def optimizer() -> torch.optim.LBFGS:
+        return torch.optim.LBFGS([y], lr=1.0, max_iter=checkpoint_every, max_eval=4 * checkpoint_every,
+                                 tolerance_grad=0.0, tolerance_change=1e-12, history_size=history_size,
+                                 line_search_fn="strong_wolfe")
+
+    opt = optimizer()
     settings = {"statistics": statistics, "n_samples": n_samples, "random_state": random_state, "J": J, "L": L,
                 "dn": dn, "match": match, "dtype": str(dtype), "options": repr(statistics_options),
                 "operator": repr(stats), "every": checkpoint_every, "history": history_size,
                 "precondition": bool(precondition)}
+    if two_level:
+        settings["two_level"] = [list(two_level), two_level_steps]
+    # stage 0 matches the moments; stage k > 0 adds the two-level term with weight two_level[k - 1]
+    weights, budgets = (0.0, *two_level), (steps, *[two_level_steps] * len(two_level))
+    target_gap = pearson_gap(ts.double()).mean() if two_level else None
     ckpt = Checkpoint(checkpoint, settings, ts, cond, what="synthesis checkpoint", on_mismatch="raise")
-    done, history, evaluations, resumed = 0, [], 0, False
+    done, stage, stage_done, history, evaluations, resumed = 0, 0, 0, [], 0, False
     state = ckpt.load()
     if state is not None:
         with torch.no_grad():
             y.copy_(state["y"].to(y))
         opt.load_state_dict(state["optimizer"])
         done, history, evaluations = int(state["steps_done"]), list(state["loss_history"]), int(state["evaluations"])
+        stage, stage_done = int(state.get("stage", 0)), int(state.get("stage_done", done))
         resumed = True
 
     best: dict[str, Any] = {"loss": math.inf, "x": None}
+
+    def objective(x: torch.Tensor) -> torch.Tensor:
+        loss = stats.loss(x, target_moments)
+        return loss + two_level_loss(x, target_gap, weights[stage]) if weights[stage] else loss
 
     def closure() -> torch.Tensor:
         nonlocal evaluations
@@ -398,7 +379,7 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         x = field(y)
         evaluations += 1
         try:
-            loss = stats.loss(x, target_moments)
+            loss = objective(x)
         except NonFiniteMomentsError:
             raise _NonFiniteLoss(math.inf) from None
         value = float(loss.detach())
@@ -413,19 +394,25 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
     def current_loss() -> float:
         with torch.no_grad():
             try:
-                return float(stats.loss(field(y), target_moments))
+                return float(objective(field(y)))
             except NonFiniteMomentsError:
                 return math.inf
 
     if not history:
         history.append(current_loss())
     diverged = False
-    bar = tqdm(total=steps, initial=min(done, steps), desc=f"synthesis {statistics}", unit="it") if progress else None
+    total = sum(budgets)
+    bar = tqdm(total=total, initial=min(done, total), desc=f"synthesis {statistics}", unit="it") if progress else None
     try:
-        while done < steps:
+        while stage < len(budgets):
+            if stage_done >= budgets[stage]:
+                # a new objective: the last one's curvature pairs and best iterate do not hold for it
+                stage, stage_done, opt = stage + 1, 0, optimizer()
+                best["loss"] = math.inf
+                continue
             y_before = y.detach().clone()
             n_before = int(opt.state[y].get("n_iter", 0)) if y in opt.state else 0
-            opt.param_groups[0]["max_iter"] = min(checkpoint_every, steps - done)
+            opt.param_groups[0]["max_iter"] = min(checkpoint_every, budgets[stage] - stage_done)
             try:
                 opt.step(closure)
                 value = current_loss()
@@ -440,17 +427,21 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
                               f"last finite iterate (loss {best['loss']:.4g}).", SynthesisDivergenceWarning,
                               stacklevel=2)
                 break
-            done += max(made, 1)
+            done, stage_done = done + max(made, 1), stage_done + max(made, 1)
             history.append(value)
             if bar is not None:
-                bar.update(min(done, steps) - bar.n)
+                bar.update(min(done, total) - bar.n)
                 bar.set_postfix(loss=f"{value:.3e}")
+            stalled = made < opt.param_groups[0]["max_iter"] and abs(history[-2] - value) <= 1e-7 * abs(history[-2])
+            last = stage == len(budgets) - 1
+            if (stalled or value == 0.0) and not last:
+                stage_done = budgets[stage]  # converged: on to the next stage (saved, so a resumed run does too)
             ckpt.save({"y": y.detach().cpu(), "optimizer": opt.state_dict(), "steps_done": done,
-                       "loss_history": history, "evaluations": evaluations})
+                       "loss_history": history, "evaluations": evaluations, "stage": stage,
+                       "stage_done": stage_done})
             if callback is not None:
                 callback(done, value)
-            stalled = made < opt.param_groups[0]["max_iter"] and abs(history[-2] - value) <= 1e-7 * abs(history[-2])
-            if stalled or value == 0.0:
+            if (stalled or value == 0.0) and last:
                 break
     finally:
         if bar is not None:
@@ -462,7 +453,7 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         else:
             # in float64, so that the round-off of the colouring FFTs does not fill wavenumbers where the
             # targets hold no power (float32: 12x the truth's round-off power near 128x128 vorticity's Nyquist)
-            field64 = _parametrisation(None if colour is None else colour.double(), None if low is None
+            field64 = parametrisation(None if colour is None else colour.double(), None if low is None
                                        else low.double(), factor)
             xs = field64(y.detach().double())
         x = xs * sigma + mu
