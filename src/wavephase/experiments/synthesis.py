@@ -292,7 +292,7 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
     options = {**defaults, **(statistics_options or {})}
     threads = None if threads is None else check_positive_int(threads, "threads")
     device = check_device(device)
-    two_level = list(check_two_level(two_level, 1)) or None
+    two_level = list(check_two_level(two_level)) or None
     out = prepare_output_dir(out_dir)
     old_threads = torch.get_num_threads()
     if threads is not None:

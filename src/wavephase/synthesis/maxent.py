@@ -55,7 +55,7 @@ from wavephase.runs import Checkpoint
 from wavephase.synthesis.coarse import check_conditioning, lift
 from wavephase.synthesis.gaussian import check_targets, gaussian_synthesis
 from wavephase.synthesis.start import initial_noise, parametrisation, preconditioner
-from wavephase.synthesis.two_level import check_two_level, pearson_gap, two_level_loss
+from wavephase.synthesis.two_level import STAGE_STEPS, check_two_level, pearson_gap, two_level_loss
 from wavephase.validation import check_device, check_image_shape, check_positive_int, check_random_state
 
 __all__ = ["STATISTICS", "SynthesisDivergenceWarning", "SynthesisResult", "build_statistics", "default_J",
@@ -170,7 +170,7 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
                dtype: torch.dtype | None = None, device: torch.device | str | None = None, progress: bool = True,
                callback: Callable[[int, float], None] | None = None,
                memory_limit: int | float | str | None = None, two_level: Sequence[float] | None = None,
-               two_level_steps: int = 100) -> SynthesisResult:
+               two_level_steps: int = STAGE_STEPS) -> SynthesisResult:
     """Maximum-entropy synthesis of fields with the target's statistics.
 
     Parameters
