@@ -248,8 +248,9 @@ def synthesize(target: Any, statistics: str = "phase-harmonics", n_samples: int 
         Weights of the two-level moment (:mod:`wavephase.synthesis.two_level`) in
         successive stages after the first ``steps`` iterations, e.g.
         ``(0.01, 0.1, 1, 10)``: each stage adds ``w (sqrt g(x) - sqrt g(target))^2``
-        per sample to the loss and restarts L-BFGS from the previous stage's
-        fields. For two-valued fields (spins), whose syntheses are otherwise grey.
+        per sample to the loss (``g(target)`` averaged over the targets) and restarts
+        L-BFGS from the previous stage's fields. For two-valued fields (spins), whose
+        syntheses are otherwise grey.
     two_level_steps : int
         L-BFGS iterations per ``two_level`` stage.
 
