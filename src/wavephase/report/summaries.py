@@ -180,9 +180,12 @@ def summarize_synthesis(m: dict[str, Any], folder: Path) -> Summary:
     truth_label = f"held-out truth ({m['n_heldout']} fields)" if kind != "image" else "the image"
     pdf = m["metrics"].get("pixel_pdf") or {}
     if kind == "ising" and (pdf.get("relative_error_synthesis") or 0) > _ISING_PDF_TV:
+        # values standardised by the truth's mean: spins with another balance of +1 and -1 are far too
+        own = pdf.get("relative_error_targets")
         notes.append(f"Pixel PDF: the syntheses' values are a total variation of {pdf['relative_error_synthesis']:.2f} "
                      f"from the held-out spins' (0: the same, 1: disjoint; issue 22 asks at most {_ISING_PDF_TV}): "
-                     "they hold grey values between −1 and +1 where spins are ±1.")
+                     "they hold grey values between −1 and +1 where spins are ±1, or another balance of +1 and −1"
+                     + ("." if own is None else f" (the targets' own: {own:.2f})."))
     if m.get("diverged"):
         notes.append("The synthesis diverged: its last finite iterate is shown.")
     notes.extend(f"Stationarity: {w}" for w in m.get("warnings") or [])
