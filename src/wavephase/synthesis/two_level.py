@@ -24,6 +24,7 @@ from typing import Sequence
 
 import torch
 
+from wavephase.harmonics.families import pixel_moments
 from wavephase.harmonics.moments import root
 
 __all__ = ["STAGE_STEPS", "check_two_level", "pearson_gap", "two_level_loss"]
@@ -49,10 +50,9 @@ def pearson_gap(x: torch.Tensor) -> torch.Tensor:
     ------
     x: (B, M, N) -> (B,)
     """
-    xc = x - x.mean((-2, -1), keepdim=True)
-    var = xc.square().mean((-2, -1))
-    skew = (xc * xc.square()).mean((-2, -1)) / var.pow(1.5)
-    kurt = xc.square().square().mean((-2, -1)) / var.square()
+    _, var, marginal = pixel_moments(x, None, marginal=True)  # about each field's own mean
+    skew = marginal[:, 0] / var.pow(1.5)
+    kurt = marginal[:, 1] / var.square()
     return kurt - skew.square() - 1
 
 
