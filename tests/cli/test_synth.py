@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from wavephase.cli.main import main
+from wavephase.synthesis.two_level import STAGE_STEPS
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -49,6 +50,8 @@ def test_cli_synth_help_shows_defaults(capsys):
         main(["synth", "--help"])
     text = capsys.readouterr().out
     assert "--progress, --no-progress" in text and "(default: phase-harmonics)" in text
+    # the CLI writes the stage length out (importing two_level at parse time would load torch): it must agree
+    assert f"({STAGE_STEPS} L-BFGS steps each" in " ".join(text.split())
 
 
 @pytest.mark.slow

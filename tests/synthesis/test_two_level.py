@@ -91,3 +91,18 @@ def test_stages_resume_after_a_kill_to_the_uninterrupted_fields(spins, tmp_path)
     assert resumed.resumed and resumed.steps_done == full.steps_done
     torch.testing.assert_close(resumed.fields, full.fields, rtol=1e-5, atol=1e-5)
     assert resumed.loss_history == pytest.approx(full.loss_history, rel=1e-5)
+
+
+def test_a_stage_that_stalls_hands_over_to_the_next():
+    # an 8x8 field with J=1 stalls long before its budgets, in every stage
+    small = ising(8, 1, random_state=3, progress=False)
+    kw = dict(n_samples=1, steps=2000, J=1, L=2, match="sign", precondition=False, progress=False, random_state=0,
+              checkpoint_every=50, dtype=torch.float64)
+    plain = synthesize(small, **kw)
+    staged = synthesize(small, two_level=(0.1, 1.0), two_level_steps=2000, **kw)
+    assert plain.steps_done < 2000
+    # the moment matching is the same run up to its stall, then both stages follow it, each stalling too
+    n = len(plain.loss_history)
+    assert staged.loss_history[:n] == plain.loss_history
+    assert plain.steps_done + 2 <= staged.steps_done < plain.steps_done + 2 * 2000
+    assert float(pearson_gap(staged.fields)) < 0.1 * float(pearson_gap(plain.fields))

@@ -240,8 +240,8 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
         several targets: ``{"quantiles": 64, "quantile_weight": 3.0}``, the pixel histogram).
     two_level : sequence of float, optional
         Weights of the continuation stages that make syntheses of a two-valued field
-        two-valued (:mod:`wavephase.synthesis.two_level`; 100 L-BFGS iterations each,
-        after the ``steps`` of moment matching); none by default.
+        two-valued (:mod:`wavephase.synthesis.two_level`; ``STAGE_STEPS`` L-BFGS iterations
+        each, after the ``steps`` of moment matching); none by default.
     threads : int or None
         Torch intra-op threads during the run (restored afterwards); ``None``
         keeps the current setting. One thread is the default because the
