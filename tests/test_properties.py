@@ -42,6 +42,7 @@ from wavephase.metrics import (
     power_spectrum,
     psnr,
     spectrum_per_octave,
+    spin_histogram,
     structure_functions,
 )
 from wavephase.physics import ising, turbulence2d
@@ -189,6 +190,7 @@ METRICS = {
     "increment_pdf": lambda x: increment_pdf(x, 2, bins=5),
     "structure_functions": lambda x: structure_functions(x, (2, 4), (1, 2)),
     "ising_observables": ising_observables,
+    "spin_histogram": spin_histogram,
     "compare_fields/generic": lambda x: compare_fields(x, x[::-1].copy() if x.ndim == 3 else x, n_groups=2),
     "compare_fields/turbulence": lambda x: compare_fields(x, np.roll(x, 1, -1), x, kind="turbulence", n_groups=0),
     "compare_fields/ising": lambda x: compare_fields(x, np.roll(x, 1, -1), kind="ising", n_groups=2),

@@ -73,3 +73,15 @@ def test_bad_inputs_are_rejected():
         compare_fields(x, torch.zeros(2, 16, 16, dtype=torch.float64))
     with pytest.raises(ValueError, match="n_groups"):
         compare_fields(x, x, n_groups=-1)
+
+
+def test_ising_comparison_scores_the_values_against_spins_without_thresholding():
+    g = torch.Generator().manual_seed(3)
+    truth = torch.where(torch.rand(8, 16, 16, generator=g) < 0.5, 1.0, -1.0).double()
+    same_signs = torch.where(torch.rand(4, 16, 16, generator=g) < 0.5, 1.0, -1.0).double()
+    out = compare_fields(0.4 * same_signs, truth, same_signs, kind="ising")
+    spins = out["spin_histogram"]
+    assert spins["relative_error_synthesis"] == 1.0  # all grey: disjoint from spins
+    assert spins["relative_error_gaussian"] < 0.05  # spins with about the truth's balance
+    # the thresholded observables cannot tell them apart
+    assert out["energy"]["relative_error_synthesis"] == out["energy"]["relative_error_gaussian"]

@@ -10,6 +10,7 @@ from wavephase.metrics.fields import (
     flatness,
     increment_pdf,
     ising_observables,
+    spin_histogram,
     pixel_pdf,
     power_spectrum,
     spectrum_per_octave,
@@ -109,6 +110,24 @@ def test_ising_observables_of_simple_configurations():
     obs = ising_observables(0.3 * checker)  # thresholded at 0
     assert obs["energy"] == 2.0 and obs["abs_magnetisation"] == 0.0
     np.testing.assert_allclose(obs["correlation"], [(-1.0) ** r for r in obs["r"]])
+
+
+def test_spin_histogram_sees_grey_values_and_drifting_levels_that_thresholding_hides():
+    gen = torch.Generator().manual_seed(0)
+    spins = torch.where(torch.rand(4, 16, 16, generator=gen) < 0.3, 1.0, -1.0).double()
+    h = spin_histogram(spins)
+    assert h.shape == (5,) and h.sum() == pytest.approx(1.0)
+    assert h[[0, 2, 4]].sum() == 0 and h[3] == pytest.approx(float((spins > 0).double().mean()))
+    # levels within the window still count as spins, whichever side of +-1; the window's edges are inside it
+    np.testing.assert_array_equal(spin_histogram(spins * 0.95), h)
+    np.testing.assert_array_equal(spin_histogram(spins * 1.25), h)
+    # grey values: the same signs (so the same Ising observables), but no longer spins
+    grey = 0.5 * spins
+    assert ising_observables(grey)["energy"] == ising_observables(spins)["energy"]
+    assert spin_histogram(grey)[2] == 1.0
+    assert spin_histogram(spins * 1.3)[[0, 4]].sum() == 1.0
+    with pytest.raises(ValueError, match="window"):
+        spin_histogram(spins, window=1.0)
 
 
 def test_ring_spectrum_is_the_library_power_spectrum_averaged_over_rings():

@@ -10,6 +10,7 @@ from wavephase.metrics.fields import (
     pixel_pdf,
     power_spectrum,
     spectrum_per_octave,
+    spin_histogram,
     structure_functions,
 )
 from wavephase.metrics.stationarity import NonStationaryFieldWarning, stationarity
@@ -38,6 +39,7 @@ __all__ = [
     "pixel_pdf",
     "power_spectrum",
     "spectrum_per_octave",
+    "spin_histogram",
     "structure_functions",
     "NonStationaryFieldWarning",
     "stationarity",

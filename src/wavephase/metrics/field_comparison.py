@@ -14,6 +14,7 @@ from wavephase.metrics.fields import (
     as_fields,
     flatness,
     ising_observables,
+    spin_histogram,
     pixel_pdf,
     power_spectrum,
     spectrum_per_octave,
@@ -107,7 +108,9 @@ def compare_fields(syntheses: ArrayLike, truth: ArrayLike, gaussian: ArrayLike |
       ``structure_functions`` (orders 2, 4, 6; error = rms of ``log(s / t)`` over
       orders and lags).
     - ``kind="ising"`` adds ``energy``, ``abs_magnetisation`` (``|s - t| / |t|``) and
-      ``correlation`` ``C(r)`` (relative L2 error) of the thresholded fields.
+      ``correlation`` ``C(r)`` (relative L2 error) of the thresholded fields, and
+      ``spin_histogram`` (:func:`spin_histogram` of the values themselves; error = total
+      variation distance).
 
     Parameters
     ----------
@@ -169,6 +172,8 @@ def compare_fields(syntheses: ArrayLike, truth: ArrayLike, gaussian: ArrayLike |
         labels["energy"] = ("scalar", "|s - t| / |t|")
         labels["abs_magnetisation"] = ("scalar", "|s - t| / |t|")
         labels["correlation"] = ("l2", "relative L2 error of C(r)")
+        labels["spin_histogram"] = ("tv", "total variation distance of the fractions of values within 0.25 of -1, "
+                                          "of +1, between and beyond (not thresholded)")
 
     def values(t: torch.Tensor) -> dict[str, Any]:
         out: dict[str, Any] = {"mean": float(t.mean()), "std": float(t.std()), "flatness": flatness(t),
@@ -182,6 +187,7 @@ def compare_fields(syntheses: ArrayLike, truth: ArrayLike, gaussian: ArrayLike |
         if kind == "ising":
             obs = ising_observables(t)
             out.update({k: obs[k] for k in ("energy", "abs_magnetisation", "correlation")})
+            out["spin_histogram"] = spin_histogram(t)
         return out
 
     computed = {name: values(t) for name, t in sets.items()}

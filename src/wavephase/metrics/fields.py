@@ -33,6 +33,7 @@ __all__ = [
     "increment_pdf",
     "structure_functions",
     "ising_observables",
+    "spin_histogram",
 ]
 
 ArrayLike = torch.Tensor | np.ndarray
@@ -361,3 +362,38 @@ def ising_observables(x: ArrayLike) -> dict[str, Any]:
     corr = [float(0.5 * ((s * torch.roll(s, -r, -1)).mean() + (s * torch.roll(s, -r, -2)).mean())) for r in rs]
     return {"energy": float(energy.mean()), "abs_magnetisation": float(m.mean()), "r": rs,
             "correlation": np.asarray(corr)}
+
+
+def spin_histogram(x: ArrayLike, window: float = 0.25) -> np.ndarray:
+    """Fractions of the values near ``-1``, near ``+1``, between and beyond: how spin-like fields are.
+
+    Unlike :func:`ising_observables` the values are not thresholded, so a grey field
+    (values between the spins) or one whose levels drift from ``+-1`` shows here. The
+    bins are centred on the spin values, where :func:`pixel_pdf`'s regular bins may
+    put an edge next to ``+-1`` and count a level at ``0.95`` as another value.
+
+    Parameters
+    ----------
+    x : torch.Tensor or numpy.ndarray
+        ``(n, M, N)`` or ``(M, N)`` fields in spin units (spins are ``+-1``).
+    window : float
+        Half-width of the bins about ``-1`` and ``+1``, in ``(0, 1)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Fractions of all values in ``(-inf, -1 - w)``, ``[-1 - w, -1 + w]``,
+        ``(-1 + w, 1 - w)``, ``[1 - w, 1 + w]`` and ``(1 + w, inf)``; they sum to 1.
+
+    Shapes
+    ------
+    x: (n, M, N) or (M, N) -> (5,)
+    """
+    if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0 < window < 1:
+        raise ValueError(f"window must be a number in (0, 1) (half-width of the bins about +-1), got {window!r}.")
+    v = as_fields(x, min_side=1).reshape(-1)
+    near_minus, near_plus = (v + 1).abs() <= window, (v - 1).abs() <= window
+    below, above = v < -1 - window, v > 1 + window
+    between = ~(near_minus | near_plus | below | above)
+    counts = torch.stack([m.sum() for m in (below, near_minus, between, near_plus, above)]).double()
+    return (counts / max(v.numel(), 1)).numpy()

@@ -30,6 +30,7 @@ _SYNTHESIS_HEADLINE = {"ising": "energy", "turbulence": "flatness", "image": "pi
 _METRIC_NAMES = {
     "mean": "mean", "std": "standard deviation", "flatness": "flatness", "energy": "energy per spin",
     "abs_magnetisation": "⟨|m|⟩", "correlation": "spin correlation C(r)", "pixel_pdf": "pixel PDF",
+    "spin_histogram": "values near ±1 (histogram)",
     "power_spectrum": "power spectrum", "spectrum_per_octave": "power per octave",
     "increment_flatness": "increment flatness", "structure_functions": "structure functions",
     "discrimination": "discrimination accuracy",
