@@ -111,6 +111,12 @@ def test_ising_syntheses_far_from_spins_are_said_to_hold_grey_values_or_another_
     m["metrics"]["pixel_pdf"]["relative_error_targets"] = 0.13
     (note,) = [n for n in summarize_synthesis(m, tmp_path)["notes"] if n.startswith("Pixel PDF")]
     assert "another balance of +1 and −1 (the targets' own: 0.13)" in note
+    assert "bins centred at ±1" not in note
+    # the spin-value histogram separates grey values from another balance
+    m["metrics"]["spin_histogram"] = _entry([0.5], [0.5], [0.5], 0.04, 0.76, "total variation distance") | {
+        "relative_error_targets": 0.12}
+    (note,) = [n for n in summarize_synthesis(m, tmp_path)["notes"] if n.startswith("Pixel PDF")]
+    assert "On bins centred at ±1" in note and "the distance is 0.04 (the targets' own: 0.12)." in note
     m["metrics"]["pixel_pdf"]["relative_error_synthesis"] = 0.05
     assert not any(n.startswith("Pixel PDF") for n in summarize_synthesis(m, tmp_path)["notes"])
 

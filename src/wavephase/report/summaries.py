@@ -44,6 +44,16 @@ _RESOLVED_POWER = 1e-8
 _ROUNDOFF = 1e-6
 
 
+def _spin_note(metrics: dict[str, Any]) -> str:
+    # the spin-value histogram tells the two apart: its bins are centred on -1 and +1
+    e = metrics.get("spin_histogram")
+    if not e or e.get("relative_error_synthesis") is None:
+        return ""
+    own = e.get("relative_error_targets")
+    return (f" On bins centred at ±1 (values within 0.25 of a spin, between the spins, beyond them) the distance "
+            f"is {e['relative_error_synthesis']:.2f}" + ("." if own is None else f" (the targets' own: {own:.2f})."))
+
+
 def application_of(metrics: dict[str, Any]) -> str | None:
     """Which experiment wrote a ``metrics.json``.
 
@@ -186,7 +196,7 @@ def summarize_synthesis(m: dict[str, Any], folder: Path) -> Summary:
         notes.append(f"Pixel PDF: the syntheses' values are a total variation of {pdf['relative_error_synthesis']:.2f} "
                      f"from the held-out spins' (0: the same, 1: disjoint; issue 22 asks at most {_ISING_PDF_TV}): "
                      "they hold grey values between −1 and +1 where spins are ±1, or another balance of +1 and −1"
-                     + ("." if own is None else f" (the targets' own: {own:.2f})."))
+                     + ("." if own is None else f" (the targets' own: {own:.2f}).") + _spin_note(m["metrics"]))
     if m.get("diverged"):
         notes.append("The synthesis diverged: its last finite iterate is shown.")
     notes.extend(f"Stationarity: {w}" for w in m.get("warnings") or [])
