@@ -11,6 +11,7 @@ from PIL import Image
 
 from wavephase.experiments import synthesis as experiment
 from wavephase.experiments.synthesis import load_fields, run_synthesis
+from wavephase.metrics import spin_histogram
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -91,9 +92,13 @@ def test_one_target_prints_the_spread_of_as_many_true_fields(tmp_path):
     m = run_synthesis("ising", tmp_path, size=16, n_samples=2, n_targets=1, n_heldout=4, steps=3, progress=False)
     assert (m["n_targets"], m["n_true"]) == (1, 2)
     assert m["statistics_options"] == {}  # the histogram family only helps averaged moments
-    for name in ("energy", "abs_magnetisation", "pixel_pdf"):
+    for name in ("energy", "abs_magnetisation", "pixel_pdf", "spin_histogram"):
         assert m["metrics"][name]["relative_error_true_fields"] >= 0
         assert m["metrics"][name]["relative_error_targets"] >= 0
+    # the syntheses themselves are kept (a plain .npy), and they are what was scored
+    fields = np.load(tmp_path / "syntheses.npy", allow_pickle=False)
+    assert fields.shape == (2, 16, 16)
+    np.testing.assert_allclose(spin_histogram(fields), m["metrics"]["spin_histogram"]["synthesis"])
     text = (tmp_path / "metrics.txt").read_text()
     assert "true err" in text and "target err" in text
     none = run_synthesis("ising", tmp_path / "b", size=16, n_samples=2, n_targets=1, n_heldout=4, steps=0,

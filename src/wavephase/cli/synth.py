@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = add_command(subparsers, "synth", "synthesise fields from wavelet phase harmonics", _run,
                     description="Matches the moments of target fields (Ising, turbulence or a texture) and "
                                 "compares the syntheses and a Gaussian model with held-out true fields; writes "
-                                "figures, spectra, PDFs, metrics.json and metrics.txt. A killed run resumes "
+                                "figures, spectra, PDFs, the syntheses (syntheses.npy), metrics.json and "
+                                "metrics.txt. A killed run resumes "
                                 "from --out when started again.",
                     uses_cache=True)
     p.add_argument("--field", default=None,
@@ -61,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("give --field (ising, turbulence or a PNG/JPEG or .npy path) or a --recipe.")
     m = run_synthesis(out_dir=args.out, **api_kwargs(args, API))
     print(f"{m['field']} {m['size']}x{m['size']}: {m['n_samples']} syntheses in {m['seconds']['synthesis']:.1f} s "
-          f"({m['steps_done']} steps); figures, metrics.json and metrics.txt in {args.out}")
+          f"({m['steps_done']} steps); figures, syntheses.npy, metrics.json and metrics.txt in {args.out}")
     with open(f"{args.out}/metrics.txt") as fh:
         print(fh.read(), end="")
     return 0

@@ -14,6 +14,7 @@ moments of one example field.
 
 from __future__ import annotations
 
+import io
 import time
 import warnings
 from pathlib import Path
@@ -207,8 +208,9 @@ def run_synthesis(field: str, out_dir: str | Path, *, size: int | None = None, n
         that ``metrics.json`` (``"warnings"``), ``metrics.txt`` and the report repeat.
     out_dir : str or Path
         Output directory: ``fields.png`` (target / synthesis / Gaussian side by
-        side), ``spectra.png``, ``pdf.png``, ``metrics.json``, ``metrics.txt``
-        and the resumable ``synthesis.pt`` checkpoint.
+        side), ``spectra.png``, ``pdf.png``, ``metrics.json``, ``metrics.txt``,
+        the syntheses themselves (``syntheses.npy``, ``(n_samples, size, size)``, in
+        the targets' units) and the resumable ``synthesis.pt`` checkpoint.
     size, n_samples, steps : int, optional
         Field side, number of syntheses and L-BFGS iterations;
         :data:`QUICK_SETTINGS` (under about 2 minutes) by default; a file keeps its own size by default.
@@ -335,6 +337,9 @@ def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int
                         two_level=extra["two_level"])
     synth = result.fields.cpu()
     timings["synthesis"] = result.seconds
+    stream = io.BytesIO()
+    np.save(stream, synth.numpy(), allow_pickle=False)
+    atomic_write_bytes(out / "syntheses.npy", stream.getbuffer())
     t0 = time.perf_counter()
     gauss = synthesize(targets, "gaussian", n_samples=n_samples, random_state=random_state + 1).fields
     timings["gaussian"] = time.perf_counter() - t0
