@@ -28,6 +28,7 @@ from wavephase.report.include import find_runs, summarize_runs
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import headline, write_record  # noqa: E402
 
+
 def _cell(value: Any) -> Any:
     return "(curve)" if isinstance(value, list) else value
 
@@ -35,8 +36,13 @@ def _cell(value: Any) -> Any:
 def _table(comp: dict[str, Any]) -> dict[str, Any]:
     keys = [k for k in ("truth", "ours", "baseline") if k != "truth" or comp.get("truth_label")]
     columns = ["metric", *[comp[f"{k}_label"] for k in keys]]
-    return {"title": comp["title"], "columns": columns,
-            "rows": [[r["metric"], *[_cell(r[k]) for k in keys]] for r in comp["rows"]]}
+    rows = [[r["metric"], *[_cell(r[k]) for k in keys]] for r in comp["rows"]]
+    if any(r.get("scored_on") for r in comp["rows"]):
+        # errors against the truth, which the verdicts compare: the only figures of vector statistics
+        columns += [f"error: {comp['ours_label']}", f"error: {comp['baseline_label']}"]
+        for cells, r in zip(rows, comp["rows"]):
+            cells += [r["score_ours"], r["score_baseline"]] if r.get("scored_on") else [None, None]
+    return {"title": comp["title"], "columns": columns, "rows": rows}
 
 
 def _collect(folder: Path) -> dict[str, Any]:

@@ -112,3 +112,18 @@ def test_seed_spread_skips_the_seeds_already_run(tmp_path):
     assert not module.is_complete(tmp_path / "seed-3", args)
     with pytest.raises(SystemExit):
         module.main(["--name", "g", "--work", str(tmp_path), "--seeds", "0", "1", "--", *args, "--seed", "4"])
+
+
+def test_a_record_table_shows_the_errors_of_scored_rows():
+    module = _benchmark_module("record_experiment")
+    from wavephase.report.section import comparison, row
+
+    comp = comparison("t", [row("energy", -1.39, -1.04, -1.42, error_ours=0.022, error_baseline=0.27, error="rel"),
+                            row("spectrum", None, None, None, error_ours=0.16, error_baseline=0.19, error="rms"),
+                            row("seconds", 3.0, 4.0)],
+                      ours_label="synthesis", baseline_label="Gaussian", truth_label="truth")
+    table = module._table(comp)
+    assert table["columns"] == ["metric", "truth", "synthesis", "Gaussian", "error: synthesis", "error: Gaussian"]
+    # a vector statistic has no value to show, only its error; an unscored row has no error
+    assert table["rows"] == [["energy", -1.42, -1.39, -1.04, 0.022, 0.27], ["spectrum", None, None, None, 0.16, 0.19],
+                             ["seconds", None, 3.0, 4.0, None, None]]
