@@ -14,10 +14,10 @@ from wavephase.metrics.fields import (
     as_fields,
     flatness,
     ising_observables,
-    spin_histogram,
     pixel_pdf,
     power_spectrum,
     spectrum_per_octave,
+    spin_histogram,
     structure_functions,
 )
 
