@@ -383,7 +383,7 @@ def write_against_record(cases: list[dict[str, Any]], args: argparse.Namespace) 
                                   + ["discrimination accuracy"],
                        "rows": rows})
     notes = [
-        f"Measured on a shared, loaded 2-core machine, {args.threads} torch thread(s) for every model; seconds are "
+        f"Measured on a shared 2-core machine, {args.threads} torch thread(s) for every model; seconds are "
         "ratios of runs made one after the other in one benchmark run. Ours synthesises its fields in one batch "
         "(seconds per field = wall time / fields); pywph one field per L-BFGS-B minimisation, as in its examples.",
         "Errors are relative to the held-out true fields (worst octave: max over dyadic bands of the power "
