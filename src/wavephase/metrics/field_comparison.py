@@ -10,6 +10,7 @@ import torch
 
 from wavephase.io import to_jsonable
 from wavephase.metrics.fields import (
+    SPIN_WINDOW,
     ArrayLike,
     as_fields,
     flatness,
@@ -172,8 +173,8 @@ def compare_fields(syntheses: ArrayLike, truth: ArrayLike, gaussian: ArrayLike |
         labels["energy"] = ("scalar", "|s - t| / |t|")
         labels["abs_magnetisation"] = ("scalar", "|s - t| / |t|")
         labels["correlation"] = ("l2", "relative L2 error of C(r)")
-        labels["spin_histogram"] = ("tv", "total variation distance of the fractions of values within 0.25 of -1, "
-                                          "of +1, between and beyond (not thresholded)")
+        labels["spin_histogram"] = ("tv", "total variation distance of the fractions of values within "
+                                          f"{SPIN_WINDOW} of -1, of +1, between and beyond (not thresholded)")
 
     def values(t: torch.Tensor) -> dict[str, Any]:
         out: dict[str, Any] = {"mean": float(t.mean()), "std": float(t.std()), "flatness": flatness(t),

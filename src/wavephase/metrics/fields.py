@@ -39,6 +39,8 @@ __all__ = [
 ArrayLike = torch.Tensor | np.ndarray
 # Largest magnitude the metrics take (float32's): the moments they compute stay finite in float64.
 _LARGEST = float(np.finfo(np.float32).max)
+# Half-width of spin_histogram's bins about -1 and +1 (compare_fields and the report name it in their labels).
+SPIN_WINDOW = 0.25
 
 
 def as_fields(x: object, name: str = "x", min_side: int = 4) -> torch.Tensor:
@@ -364,7 +366,7 @@ def ising_observables(x: ArrayLike) -> dict[str, Any]:
             "correlation": np.asarray(corr)}
 
 
-def spin_histogram(x: ArrayLike, window: float = 0.25) -> np.ndarray:
+def spin_histogram(x: ArrayLike, window: float = SPIN_WINDOW) -> np.ndarray:
     """Fractions of the values near ``-1``, near ``+1``, between and beyond: how spin-like fields are.
 
     Unlike :func:`ising_observables` the values are not thresholded, so a grey field

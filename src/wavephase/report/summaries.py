@@ -50,8 +50,8 @@ def _spin_note(metrics: dict[str, Any]) -> str:
     if not e or e.get("relative_error_synthesis") is None:
         return ""
     own = e.get("relative_error_targets")
-    return (f" On bins centred at ±1 (values within 0.25 of a spin, between the spins, beyond them) the distance "
-            f"is {e['relative_error_synthesis']:.2f}" + ("." if own is None else f" (the targets' own: {own:.2f})."))
+    return (f" On bins centred at ±1 ({e.get('error', 'total variation distance')}) the distance is "
+            f"{e['relative_error_synthesis']:.2f}" + ("." if own is None else f" (the targets' own: {own:.2f})."))
 
 
 def application_of(metrics: dict[str, Any]) -> str | None:
