@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from wavephase.experiments import synthesis as experiment
-from wavephase.experiments.synthesis import load_fields, run_synthesis
+from wavephase.experiments.synthesis import default_statistics_options, load_fields, run_synthesis
 from wavephase.metrics import spin_histogram
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -91,7 +91,8 @@ def test_an_unusable_output_folder_is_refused_before_any_work(tmp_path, monkeypa
 def test_one_target_prints_the_spread_of_as_many_true_fields(tmp_path):
     m = run_synthesis("ising", tmp_path, size=16, n_samples=2, n_targets=1, n_heldout=4, steps=3, progress=False)
     assert (m["n_targets"], m["n_true"]) == (1, 2)
-    assert m["statistics_options"] == {}  # the histogram family only helps averaged moments
+    # the histogram family only helps averaged moments; one target's own low wavenumbers slow L-BFGS
+    assert m["statistics_options"] == {"low": False}
     for name in ("energy", "abs_magnetisation", "pixel_pdf", "spin_histogram"):
         assert m["metrics"][name]["relative_error_true_fields"] >= 0
         assert m["metrics"][name]["relative_error_targets"] >= 0
@@ -104,6 +105,16 @@ def test_one_target_prints_the_spread_of_as_many_true_fields(tmp_path):
     none = run_synthesis("ising", tmp_path / "b", size=16, n_samples=2, n_targets=1, n_heldout=4, steps=0,
                          n_true=0, progress=False)
     assert none["n_true"] == 0 and "relative_error_true_fields" not in none["metrics"]["energy"]
+
+
+def test_default_statistics_options_by_kind_and_targets():
+    assert default_statistics_options("ising", 64) == {"quantiles": 64, "quantile_weight": 3.0}
+    assert default_statistics_options("ising", 1) == {"low": False}
+    assert default_statistics_options("turbulence", 1) == default_statistics_options("turbulence", 16) == {}
+    assert default_statistics_options("ising", 1, "scattering-covariance") == {}
+    # a new dict each time: a caller's update does not leak into the next run
+    default_statistics_options("ising", 1)["low"] = True
+    assert default_statistics_options("ising", 1) == {"low": False}
 
 
 def _save(path, array):
