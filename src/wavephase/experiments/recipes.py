@@ -52,7 +52,7 @@ SYNTHESIS_RECIPES: dict[str, dict[str, Any]] = {
     # 500 steps before the stages: TV 0.17, energy 3.6 %, 851 steps in 606 s; 1000 steps: TV 0.125, energy
     # 2.2 %, <|m|> 14 % (the target's 10.8 %), spin-value histogram TV 0.006 (every value within 0.15 of +-1),
     # 1355 steps in 1095 s. Stages at 100 and 1000 after these stall at once and shrink the values (std 4 % low).
-    # Without the low family (one target's default since 1412c75), seeds 0 / 1 / 2 (three targets): energy
+    # Without the low family (one target's default since cad9753), seeds 0 / 1 / 2 at 1412c75: energy
     # 2.2 / 1.6 / 5.7 % (the targets' own 1.3 / 0.7 / 3.1 %; with the family 2.2 / 2.6 / 4.8 %), pixel-PDF TV
     # 0.021 / 0.020 / 0.023 (with it 0.125 / 0.021 / 0.024), spin-value TV 0.003 / 0.020 / 0.023, <|m|>
     # 13 / 1.3 / 13 %, discrimination 0.956 / 0.952 / 0.944 (with it 0.99 / 1.00 / 0.94); 20-24 min each at
