@@ -126,17 +126,15 @@ def _ours(target: torch.Tensor, kind: str, n: int, J: int, L: int, dn: int, iter
     and curvature pairs across fields, which converges more slowly per iteration
     (Ising 128², 100 iterations: energy 18 % off in one batch of 4, 12 % one by one).
     """
-    from wavephase.experiments.synthesis import default_statistics_options
+    from wavephase.experiments.synthesis import default_synthesis_settings
     from wavephase.synthesis import synthesize
 
-    options = default_statistics_options(kind, 1, statistics) or None
+    # The settings run_synthesis uses for each kind from one target.
+    settings = default_synthesis_settings(kind, 1, statistics)
     fields, seconds, steps, evaluations, losses = [], 0.0, [], [], []
     for i in range(n):
-        # The settings run_synthesis uses for each kind from one target (experiments/synthesis.py): Ising
-        # targets are sign-aligned and optimised from white noise; turbulence is spectrally preconditioned.
-        result = synthesize(target.float(), statistics, n_samples=1, steps=iterations, random_state=i,
-                            match="sign" if kind == "ising" else "average", J=J, L=L, dn=dn,
-                            precondition=kind != "ising", statistics_options=options, progress=False)
+        result = synthesize(target.float(), statistics, n_samples=1, steps=iterations, random_state=i, J=J, L=L,
+                            dn=dn, progress=False, **settings)
         fields.append(result.fields.double().cpu())
         seconds += result.seconds
         steps.append(result.steps_done)

@@ -126,6 +126,18 @@ def test_default_statistics_options_by_kind_and_targets():
     assert default_statistics_options("ising", 1) == {"low": False}
 
 
+def test_default_synthesis_settings_are_those_a_run_records(tmp_path):
+    ising = experiment.default_synthesis_settings("ising", 1)
+    assert ising == {"match": "sign", "precondition": False, "statistics_options": {"low": False}}
+    assert experiment.default_synthesis_settings("turbulence", 4) == {
+        "match": "average", "precondition": True, "statistics_options": None}
+    with pytest.raises(ValueError, match="kind"):
+        experiment.default_synthesis_settings("clouds", 1)
+    m = run_synthesis("ising", tmp_path, size=16, n_samples=1, n_targets=1, n_heldout=2, n_true=0, steps=2,
+                      progress=False)
+    assert m["match"] == ising["match"] and m["statistics_options"] == ising["statistics_options"]
+
+
 def _save(path, array):
     if path.suffix == ".npy":
         np.save(path, array)
