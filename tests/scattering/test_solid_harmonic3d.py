@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -361,3 +365,22 @@ def test_memory_limit_argument_and_environment_variable(monkeypatch) -> None:
 def test_bad_memory_limit(limit: object) -> None:
     with pytest.raises((ValueError, TypeError), match="memory_limit"):
         SolidHarmonicScattering3D(memory_limit=limit)
+
+
+@pytest.mark.timeout(120)
+def test_flush_denormals_does_not_leak_into_threads_made_inside() -> None:
+    # A fresh process whose first parallel operation runs inside the context: torch's OpenMP
+    # workers would inherit the flushing mode for good, and later results would depend on it.
+    script = textwrap.dedent("""
+        import torch
+        from wavephase.scattering._grid3d import flush_denormals
+        torch.set_num_threads(2)
+        with flush_denormals(torch.device("cpu")):
+            (torch.ones(10**6) * 2).sum()
+        y = torch.full((10**6,), 1e-39) * 1.0
+        print(int((y == 0).sum()))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=100,
+                          env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "0"

@@ -73,6 +73,12 @@ class SafeEigenvectors(torch.autograd.Function):
         return (out + out.transpose(-1, -2)) / 2
 
 
+def _start_parallel_workers() -> None:
+    # An elementwise operation on enough elements for every thread (torch's grain is
+    # 32768) makes the OpenMP team at the current thread count, once per process.
+    torch.ones(32768 * (torch.get_num_threads() + 1)).mul_(2)
+
+
 @contextlib.contextmanager
 def flush_denormals(device: torch.device) -> Iterator[None]:
     """Flush denormal floats to zero on the CPU while active, then restore the previous mode.
@@ -81,10 +87,16 @@ def flush_denormals(device: torch.device) -> Iterator[None]:
     (below ~1e-38 in float32), where CPU arithmetic is tens of times slower; flushing
     them changes the coefficients by nothing measurable and makes the transform ~3x
     faster. The mode is per thread (the calling one); other threads are unaffected.
+
+    A thread starts in the mode of the thread that creates it, so torch's OpenMP
+    workers, made at the process's first parallel operation, would flush
+    denormals for the rest of the process if that operation ran here; later
+    results would then depend on what ran first. They are started before.
     """
     if device.type != "cpu":
         yield
         return
+    _start_parallel_workers()
     # There is no getter for the mode: a denormal quotient that comes out as 0 means it is on.
     was_on = bool(torch.tensor(1e-30, dtype=torch.float32) / 1e10 == 0)
     torch.set_flush_denormal(True)
