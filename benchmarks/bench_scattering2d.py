@@ -204,7 +204,14 @@ def write_scattering_record(rows: list[dict], impls: list[str], args: argparse.N
                  notes=[f"{args.threads} threads, {args.rounds} rounds x {args.repeats} repeats, backend "
                         f"{args.backend}; a speed-up is taken within each round (implementations back to back) and "
                         "the median over rounds is shown with its min-max spread.",
-                        "Outputs equal Kymatio's to float32 round-off (tests/scattering/test_kymatio_reference.py)."])
+                        "Outputs equal Kymatio's to float32 round-off (tests/scattering/test_kymatio_reference.py).",
+                        *([f"wavephase before: {_describe_checkout(args.baseline_src)}."] if args.baseline_src else [])])
+
+
+def _describe_checkout(src: Path) -> str:
+    """The commit of the checkout a ``src`` folder belongs to (its path when it is not a git checkout)."""
+    proc = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return f"the package of commit {proc.stdout.strip()}" if proc.returncode == 0 else f"the package under {src}"
 
 
 def main() -> None:
