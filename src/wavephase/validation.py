@@ -26,7 +26,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from sklearn.exceptions import DataConversionWarning
 
 from wavephase.exceptions import DeviceUnavailableError
 
@@ -323,6 +322,9 @@ def check_labels(y: object, n: int, name: str = "y", *, min_classes: int = 2) ->
     """
     arr = np.asarray(y.detach().cpu() if isinstance(y, torch.Tensor) else y)
     if arr.ndim == 2 and arr.shape[1] == 1:
+        # Imported here: scikit-learn takes seconds to import, and every command line imports this module.
+        from sklearn.exceptions import DataConversionWarning
+
         warnings.warn(f"A column-vector y was passed when a 1d array was expected ({name}); it is raveled.",
                       DataConversionWarning, stacklevel=2)
         arr = arr.ravel()
