@@ -63,7 +63,8 @@ def test_load_fields_of_each_kind(tmp_path):
 def test_turbulence_sets_simulated_side_by_side_are_those_drawn_one_by_one(monkeypatch):
     # Each set has its own seed and one thread: running them in two workers changes no value.
     monkeypatch.setattr(experiment.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
-    side_by_side = experiment._true_field_sets("turbulence", 32, [1, 2], 3, False, torch.device("cpu"))
+    side_by_side = experiment._true_field_sets("turbulence", "turbulence", 32, [1, 2], 3, False,
+                                                  torch.device("cpu"))
     one_by_one = [load_fields("turbulence", 32, n, seed, progress=False) for n, seed in ((1, 3), (2, 4))]
     assert [f.shape for f in side_by_side] == [(1, 32, 32), (2, 32, 32)]
     assert all(torch.equal(a, b) for a, b in zip(side_by_side, one_by_one))

@@ -97,12 +97,8 @@ def default_synthesis_settings(kind: str, n_targets: int, statistics: str = "pha
 
     Parameters
     ----------
-    kind : str
-        ``"ising"``, ``"turbulence"`` or ``"image"``.
-    n_targets : int
-        Number of target fields whose moments are matched.
-    statistics : str
-        The moment model.
+    kind, n_targets, statistics
+        As for :func:`default_statistics_options`.
 
     Returns
     -------
@@ -173,7 +169,7 @@ def load_fields(field: str, size: int | None, n: int, random_state: int = 0, pro
                         device=check_device(device)).float()
 
 
-def _true_field_sets(field: str, size: int, counts: list[int], random_state: int, progress: bool,
+def _true_field_sets(field: str, kind: str, size: int, counts: list[int], random_state: int, progress: bool,
                      device: torch.device) -> list[torch.Tensor]:
     """Targets, held-out and further true fields: ``counts[i]`` fields of seed ``random_state + i``.
 
@@ -182,7 +178,7 @@ def _true_field_sets(field: str, size: int, counts: list[int], random_state: int
     other: each set has its own seed). They are cached.
     """
     seeds = [random_state + i for i in range(len(counts))]
-    turbulence = _kind(field) == "turbulence"
+    turbulence = kind == "turbulence"
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     workers = min(len(counts), cores) if turbulence and device.type == "cpu" else 1
     if workers > 1:
@@ -404,7 +400,7 @@ def _run(field: str, kind: str, out: Path, size: int, n_samples: int, steps: int
         targets = truth = extra["targets"]
     else:
         counts = [n_targets, n_heldout] + ([extra["n_true"]] if extra["n_true"] else [])
-        targets, truth, *rest = _true_field_sets(field, size, counts, random_state, progress, device)
+        targets, truth, *rest = _true_field_sets(field, kind, size, counts, random_state, progress, device)
         others = rest[0] if rest else None
     timings["true_fields"] = time.perf_counter() - t0
     notes = [] if (message := stationarity(targets)["message"]) is None else [message]

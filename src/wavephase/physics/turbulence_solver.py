@@ -270,11 +270,12 @@ class TurbulenceSolver:
         out[:, self._big_idx[0], self._big_idx[1]] = (small * (self._amp * n / m)).to(out.dtype).to(self.device)
         return out
 
-    def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        """The reused array ``name`` (uninitialised the first time; a later request gets the same memory)."""
+    def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, zeros: bool = False) -> torch.Tensor:
+        """The reused array ``name``: uninitialised (or zero) when made, the same memory on later requests."""
         buf = self._buffers.get(name)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._buffers[name] = torch.empty(shape, dtype=dtype, device=self.device)
+            make = torch.zeros if zeros else torch.empty
+            buf = self._buffers[name] = make(shape, dtype=dtype, device=self.device)
         return buf
 
     def nonlinear(self, w_hat: torch.Tensor, track_speed: bool = False,
@@ -317,10 +318,7 @@ class TurbulenceSolver:
         # irfft zero-fills missing columns ~3x slower than a padded input, so the spectrum is
         # copied into a zero buffer whose tail stays zero.
         shape = (*spec.shape[:-1], self.n // 2 + 1)
-        key = f"pad{len(shape)}"
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != spec.dtype:
-            buf = self._buffers[key] = torch.zeros(shape, dtype=spec.dtype, device=spec.device)
+        buf = self._buffer(f"pad{len(shape)}", shape, spec.dtype, zeros=True)
         torch.fft.ifft(spec, dim=-2, out=buf[..., : self.n_cols])
         return torch.fft.irfft(buf, n=self.n, dim=-1, out=out)
 
