@@ -92,34 +92,48 @@ CHOICES = {"synth": ["--statistics", "moments"], "classify": ["--model", "tree"]
 NO_CUDA = "cuda" if not torch.cuda.is_available() else f"cuda:{torch.cuda.device_count()}"
 
 
+# The sub-command on which each kind of mistake (besides an --out that is a file, run on every one) is
+# also run in a subprocess: each kind once, the sub-commands in turn.
+IN_A_SUBPROCESS = {"out-cannot-be-created": "scatter", "unknown-flag": "report", "negative": "synth",
+                   "not-a-number": "classify", "device-without-cuda": "generate", "cache-is-a-file": "qm9"}
+
+
+def _in_a_subprocess(kind: str, cmd: str) -> bool:
+    return IN_A_SUBPROCESS[kind] == cmd
+
+
 def _mistakes() -> list[tuple[str, str, list[str], dict[str, str], bool]]:
     """(case id, sub-command, arguments with OUT / FILE placeholders, environment, also run as a user would)
-    of every mistake. Each sub-command's kinds of mistake are also run in a subprocess, once each: a process
-    costs seconds (torch is imported), the in-process table covers every flag."""
+    of every mistake. Every sub-command, and every kind of mistake, is also run in a subprocess, once each
+    (:data:`IN_A_SUBPROCESS`): a process costs seconds (torch is imported), the in-process table covers every
+    flag of every sub-command, and what a subprocess adds (the exit status, stderr) is the same ``main``."""
     cases = []
     for cmd, base in BASE.items():
         def add(kind, extra, env=None, out="OUT", user=False):
             cases.append((f"{cmd}-{kind}", cmd, [*base, *extra, *(["--out", out] if out else [])], env or {}, user))
 
-        add("out-is-a-file", [], out="FILE", user=True)
+        add("out-is-a-file", [], out="FILE", user=True)  # every sub-command
         add("out-under-a-file", [], out="FILE/sub")
         if Path("/sys").is_dir():  # even root cannot create a folder there
-            add("out-cannot-be-created", [], out="/sys/wavephase-out", user=cmd == "scatter")
+            add("out-cannot-be-created", [], out="/sys/wavephase-out",
+                user=_in_a_subprocess("out-cannot-be-created", cmd))
         add("out-missing", [], out=None)
-        add("unknown-flag", ["--bogus"], user=cmd == "report")
+        add("unknown-flag", ["--bogus"], user=_in_a_subprocess("unknown-flag", cmd))
         for i, flag in enumerate(COUNTS[cmd]):
-            add(f"negative{flag}", [flag, "-3"], user=i == 0)
-            add(f"not-a-number{flag}", [flag, "1.5"], user=i == 0)
+            add(f"negative{flag}", [flag, "-3"], user=i == 0 and _in_a_subprocess("negative", cmd))
+            add(f"not-a-number{flag}", [flag, "1.5"], user=i == 0 and _in_a_subprocess("not-a-number", cmd))
         if cmd in WITH_SEED:
             add("negative-seed", ["--seed", "-1"])
             add("seed-not-a-number", ["--seed", "one"])
         if cmd in WITH_DEVICE:
-            add("device-without-cuda", ["--device", NO_CUDA], user=True)
+            add("device-without-cuda", ["--device", NO_CUDA],
+                user=_in_a_subprocess("device-without-cuda", cmd))
             add("device-unknown", ["--device", "tpu"])
         if cmd in WITH_WORKERS:
             add("zero-workers", ["--workers", "0"])
         if cmd in USES_CACHE:
-            add("cache-is-a-file", [], env={"WAVEPHASE_CACHE": "FILE"}, user=True)
+            add("cache-is-a-file", [], env={"WAVEPHASE_CACHE": "FILE"},
+                user=_in_a_subprocess("cache-is-a-file", cmd))
         if cmd in CHOICES:
             add("unknown-choice", CHOICES[cmd])
     qm9 = [*BASE["qm9"], "--out", "OUT"]
@@ -214,6 +228,13 @@ def as_a_user_sees_it(tmp_path_factory):
 def test_every_mistake_is_one_line_exit_2_in_a_subprocess(as_a_user_sees_it, case):
     proc = as_a_user_sees_it[case]
     _one_line_exit_2(proc.returncode, proc.stderr)
+
+
+def test_every_sub_command_and_every_kind_of_mistake_runs_in_a_subprocess():
+    user = [(cmd, name) for name, cmd, _, _, in_a_subprocess in MISTAKES if in_a_subprocess]
+    assert {cmd for cmd, _ in user} == set(BASE)
+    for kind, cmd in IN_A_SUBPROCESS.items():
+        assert [name for c, name in user if name.startswith(f"{cmd}-{kind}")], (kind, cmd)
 
 
 INT_FLAGS = {cmd: sorted({s for a in sub._actions if a.type is int for s in a.option_strings
