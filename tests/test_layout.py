@@ -16,7 +16,7 @@ PACKAGE = SRC / "wavephase"
 
 # Lowest first; a module may import its own layer's package and lower layers only.
 LAYERS: list[tuple[str, ...]] = [
-    ("exceptions",), ("io",), ("validation",), ("resources",), ("runs",), ("testing",),  # the foundation, in order
+    ("exceptions",), ("io",), ("validation",), ("resources",), ("cores",), ("runs",), ("testing",),  # the foundation, in order
     ("data",),
     ("filters", "physics"),
     ("scattering",),

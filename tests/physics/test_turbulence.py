@@ -28,6 +28,26 @@ def test_generated_fields_are_dealiased_reproducible_and_finite():
     assert not torch.equal(w[0], w[2])
 
 
+def test_fields_are_the_same_whatever_the_threads_and_a_callable_count_is_followed():
+    # A simulation may take more cores as other jobs end (wavephase.cores.CoreShare): it must not
+    # change a value, and torch's setting of the calling thread is restored.
+    kw = dict(spinup_time=2.0, sample_interval=0.5, n_chains=3, progress=False)
+    one = turbulence2d(64, 3, random_state=4, num_threads=1, **kw)
+    asked = []
+
+    def one_then_two() -> int:
+        asked.append(torch.get_num_threads())
+        return 1 if len(asked) < 20 else 2
+
+    before = torch.get_num_threads()
+    assert torch.equal(turbulence2d(64, 3, random_state=4, num_threads=one_then_two, **kw), one)
+    assert torch.equal(turbulence2d(64, 3, random_state=4, num_threads=2, **kw), one)
+    assert len(asked) > 21 and asked[19] == 1 and asked[21] == 2  # asked at every step, and followed
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match=r"num_threads\(\)"):
+        turbulence2d(64, 1, random_state=4, num_threads=lambda: 0, **kw)
+
+
 @pytest.mark.slow
 def test_vorticity_is_strongly_non_gaussian():
     # Coherent vortices: at 64^2 the default regime gives flatness ~5-8 after 30 time units

@@ -15,9 +15,9 @@ moments of one example field.
 from __future__ import annotations
 
 import io
-import os
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from wavephase.cores import CoreShare, usable_cores
 from wavephase.experiments.outputs import prepare_output_dir, write_metrics
 from wavephase.experiments.recipes import SYNTHESIS_RECIPES, recipe_record
 from wavephase.experiments.targets import USER_TARGET_SUFFIXES, load_user_target
@@ -127,7 +128,8 @@ def _kind(field: str) -> str:
 
 
 def load_fields(field: str, size: int | None, n: int, random_state: int = 0, progress: bool = True,
-                cache: bool = False, device: str | torch.device | None = None) -> torch.Tensor:
+                cache: bool = False, device: str | torch.device | None = None,
+                num_threads: int | Callable[[], int] | None = 1) -> torch.Tensor:
     """Draw ``n`` fields of a named process, or load a user's target file.
 
     Parameters
@@ -149,6 +151,9 @@ def load_fields(field: str, size: int | None, n: int, random_state: int = 0, pro
         :func:`wavephase.physics.turbulence2d`); Ising samples are cheap and not cached.
     device : str or torch.device, optional
         Where the turbulence simulation runs (the CPU by default).
+    num_threads : int, callable or None
+        CPU threads of the turbulence simulation (see
+        :func:`wavephase.physics.turbulence2d`; the fields do not depend on it).
 
     Returns
     -------
@@ -166,7 +171,7 @@ def load_fields(field: str, size: int | None, n: int, random_state: int = 0, pro
     if kind == "ising":
         return ising(size, n, random_state=random_state, progress=progress).float()
     return turbulence2d(size, n, random_state=random_state, cache=cache, progress=progress,
-                        device=check_device(device)).float()
+                        device=check_device(device), num_threads=num_threads).float()
 
 
 def _true_field_sets(field: str, kind: str, size: int, counts: list[int], random_state: int, progress: bool,
@@ -175,16 +180,23 @@ def _true_field_sets(field: str, kind: str, size: int, counts: list[int], random
 
     Turbulence simulations run on one thread each, so on a CPU with a second core
     they run side by side, the largest first (the same fields as one after the
-    other: each set has its own seed). They are cached.
+    other: each set has its own seed), and a simulation takes the cores of those
+    that have ended (:class:`~wavephase.cores.CoreShare`; the fields do not depend
+    on the thread count). They are cached.
     """
     seeds = [random_state + i for i in range(len(counts))]
     turbulence = kind == "turbulence"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     workers = min(len(counts), cores) if turbulence and device.type == "cpu" else 1
     if workers > 1:
+        share = CoreShare(cores, len(counts))
+
+        def simulate(i: int) -> torch.Tensor:
+            with share.job() as threads:
+                return load_fields(field, size, counts[i], seeds[i], progress, True, device, threads)
+
         with ThreadPoolExecutor(workers, thread_name_prefix="wavephase-simulation") as pool:
-            futures = {i: pool.submit(load_fields, field, size, counts[i], seeds[i], progress, True, device)
-                       for i in sorted(range(len(counts)), key=lambda i: -counts[i])}
+            futures = {i: pool.submit(simulate, i) for i in sorted(range(len(counts)), key=lambda i: -counts[i])}
             return [futures[i].result() for i in range(len(counts))]
     return [load_fields(field, size, n, seed, progress, turbulence, device) for n, seed in zip(counts, seeds)]
 

@@ -12,6 +12,7 @@ stopped, and a corrupt or stale file is recomputed, never reused.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -77,7 +78,7 @@ def turbulence2d(size: int, n_samples: int, random_state: int = 0, *, forcing_wa
                  cfl: float = 1.0, max_dt: float = 0.05, spinup_time: float = 40.0,
                  sample_interval: float = 2.0, n_chains: int | None = None, coarse_spinup: bool = True,
                  cache: bool = False, progress: bool = True, dtype: torch.dtype = torch.float64,
-                 device: str | torch.device = "cpu", num_threads: int | None = 1,
+                 device: str | torch.device = "cpu", num_threads: int | Callable[[], int] | None = 1,
                  memory_limit: int | float | str | None = None) -> torch.Tensor:
     """Vorticity fields of forced dissipative 2D turbulence with coherent vortices.
 
@@ -159,9 +160,13 @@ def turbulence2d(size: int, n_samples: int, random_state: int = 0, *, forcing_wa
         Precision of the simulation (``torch.float64`` or ``torch.float32``).
     device : str or torch.device
         Where the simulation runs (see :func:`~wavephase.validation.check_device`).
-    num_threads : int or None
+    num_threads : int, callable or None
         CPU threads torch may use during the simulation (the previous setting
-        is restored afterwards); ``None`` keeps torch's setting. The default 1
+        is restored afterwards); ``None`` keeps torch's setting; a callable
+        returning an int is asked again at every time step (e.g.
+        :meth:`wavephase.cores.CoreShare.threads`, which gives a simulation the
+        cores of those that ran beside it once they end). The fields do not
+        depend on it: the same with any number of threads. The default 1
         is the fastest on small or shared machines: the FFTs of a few hundred
         points per side gain little from threads, and on an oversubscribed
         machine (measured: 2 cores, load 8) two threads made a 256 x 256 step
@@ -209,7 +214,8 @@ def turbulence2d(size: int, n_samples: int, random_state: int = 0, *, forcing_wa
     chains = min(chains, n_samples)
     if dtype not in (torch.float32, torch.float64):
         raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype}.")
-    threads = None if num_threads is None else check_positive_int(num_threads, "num_threads")
+    threads = num_threads if num_threads is None or callable(num_threads) else check_positive_int(num_threads,
+                                                                                                  "num_threads")
     device = check_device(device)
     levels = _levels(size, bool(coarse_spinup), spinup)
     if kf + width / 2 >= levels[0][0] / 3:
@@ -243,11 +249,9 @@ def turbulence2d(size: int, n_samples: int, random_state: int = 0, *, forcing_wa
     solver_args = dict(forcing_wavenumber=kf, forcing_width=width, injection_rate=eps, drag=mu,
                        hyperviscosity_order=order, cfl=cfl, max_dt=max_dt, dtype=dtype, device=device)
     previous_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
     try:
         out = _simulate(levels, chains, per_chain, interval, solver_args, nu, k0, e0, random_state, progress,
-                        partial)
+                        partial, _thread_setter(threads))
     finally:
         torch.set_num_threads(previous_threads)
     out = out[:n_samples].contiguous()
@@ -256,9 +260,25 @@ def turbulence2d(size: int, n_samples: int, random_state: int = 0, *, forcing_wa
     return out
 
 
+def _thread_setter(threads: int | Callable[[], int] | None) -> Callable[[], None]:
+    """A function that sets this thread's torch thread count to ``threads`` (asked afresh when callable)."""
+    if threads is None:
+        return lambda: None
+    if not callable(threads):
+        torch.set_num_threads(threads)
+        return lambda: None
+
+    def follow() -> None:
+        n = check_positive_int(threads(), "num_threads()")
+        if n != torch.get_num_threads():
+            torch.set_num_threads(n)
+
+    return follow
+
+
 def _simulate(levels: list[tuple[int, float]], chains: int, per_chain: int, interval: float,
               solver_args: dict[str, Any], nu: float | None, k0: float, e0: float, random_state: int,
-              progress: bool, partial: Checkpoint) -> torch.Tensor:
+              progress: bool, partial: Checkpoint, set_threads: Callable[[], None]) -> torch.Tensor:
     """Spin ``chains`` simulations up through the grid ``levels``, then take ``per_chain`` samples of each."""
     gen = torch.Generator().manual_seed(random_state)
     final, n0 = levels[-1][0], levels[0][0]
@@ -305,6 +325,7 @@ def _simulate(levels: list[tuple[int, float]], chains: int, per_chain: int, inte
         old_max = solver.p.max_dt
         solver.p.max_dt = min(old_max, max(target - solver.time, 1e-12))
         before = solver.time
+        set_threads()
         solver.step()
         solver.p.max_dt = old_max
         if not bool(torch.isfinite(solver.w_hat).all()):
