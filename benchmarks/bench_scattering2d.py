@@ -182,7 +182,7 @@ def print_table(rows: list[dict], impls: list[str]) -> None:
 def write_scattering_record(rows: list[dict], impls: list[str], args: argparse.Namespace) -> None:
     """The record of this run for the results page: speed-ups per case, every median in a table."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from record import headline, write_record
+    from record import describe_checkout, headline, write_record
 
     def label(r: dict) -> str:
         return f"({r['case']}) J={r['J']}, {r['batch']} x {r['size']}², {r['measure'].replace('_', '+')}"
@@ -205,13 +205,8 @@ def write_scattering_record(rows: list[dict], impls: list[str], args: argparse.N
                         f"{args.backend}; a speed-up is taken within each round (implementations back to back) and "
                         "the median over rounds is shown with its min-max spread.",
                         "Outputs equal Kymatio's to float32 round-off (tests/scattering/test_kymatio_reference.py).",
-                        *([f"wavephase before: {_describe_checkout(args.baseline_src)}."] if args.baseline_src else [])])
+                        *([f"wavephase before: {describe_checkout(args.baseline_src)}."] if args.baseline_src else [])])
 
-
-def _describe_checkout(src: Path) -> str:
-    """The commit of the checkout a ``src`` folder belongs to (its path when it is not a git checkout)."""
-    proc = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return f"the package of commit {proc.stdout.strip()}" if proc.returncode == 0 else f"the package under {src}"
 
 
 def main() -> None:

@@ -127,8 +127,8 @@ print(json.dumps({{"wall_s": wall, "steps_done": result.steps_done,
 """
 
 
-def _child(python: str, code: str, timeout: float) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def _child(python: str, code: str, timeout: float, src: Path = ROOT / "src") -> dict:
+    env = dict(os.environ, PYTHONPATH=str(src) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([python, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
                           timeout=timeout)
     if proc.returncode != 0:
@@ -171,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="seeds of the one-field turbulence syntheses at the turbulence-256-one recipe's settings "
                         "(--size, --synthesis-steps; the first run simulates and caches each target)")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
+    p.add_argument("--baseline-src", type=Path, default=None,
+                   help="also time the wavephase package under this src folder (before a change): the statistics "
+                        "in alternation with ours (two processes each), and the texture synthesis")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds per child process (1800; --against: 36000, pywph's fields are kept as they finish)")
     p.add_argument("--record", default=None,
@@ -202,7 +205,20 @@ def main(argv: list[str] | None = None) -> int:
     print(f"statistics forward+backward, {args.size}x{args.size}, J={args.J}, L={args.L}, dn={args.dn}, "
           f"{args.threads} thread(s)")
     results: dict = {"config": vars(args)}
-    results["wavephase"] = _child(sys.executable, _WAVEPHASE.format(**fmt), args.timeout)
+    if args.baseline_src is not None and not (args.baseline_src / "wavephase" / "__init__.py").is_file():
+        p.error(f"--baseline-src {args.baseline_src} holds no wavephase package; give the src folder of a checkout.")
+    if args.baseline_src is None:
+        results["wavephase"] = _child(sys.executable, _WAVEPHASE.format(**fmt), args.timeout)
+    else:
+        # Alternated, so that a change of the machine's speed during the run falls on both.
+        runs = {"wavephase": [], "before": []}
+        for _ in range(2):
+            runs["wavephase"].append(_child(sys.executable, _WAVEPHASE.format(**fmt), args.timeout))
+            runs["before"].append(_child(sys.executable, _WAVEPHASE.format(**fmt), args.timeout,
+                                         args.baseline_src.resolve()))
+        for name, pair in runs.items():
+            results[name] = {**pair[-1], "times": [t for r in pair for t in r["times"]]}
+        print(_summary("before", results["before"]), flush=True)
     print(_summary("wavephase", results["wavephase"]), flush=True)
     if args.pywph_python:
         results["pywph"] = _child(args.pywph_python, _PYWPH.format(**fmt), args.timeout)
@@ -219,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
                                                     steps=args.synthesis_steps, n_samples=args.synthesis_samples),
                    args.timeout)
         results["synthesis"] = s
+        if args.baseline_src is not None:
+            results["synthesis_before"] = _child(sys.executable, _SYNTHESIS.format(
+                threads=args.threads, size=args.size, steps=args.synthesis_steps, n_samples=args.synthesis_samples),
+                args.timeout, args.baseline_src.resolve())
+            print(f"synthesis  before: {results['synthesis_before']['wall_s']:.1f} s "
+                  f"({results['synthesis_before']['evaluations']} evaluations)")
         print(f"synthesis  {args.synthesis_samples} field(s) {args.size}x{args.size}, {s['steps_done']} L-BFGS steps "
               f"({s['evaluations']} evaluations): {s['wall_s']:.1f} s, loss {s['loss_first']:.3g} -> "
               f"{s['loss_last']:.3g}, peak RSS {s['peak_mb']:.0f} MB")
@@ -239,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
 def write_synthesis_record(results: dict, args: argparse.Namespace) -> None:
     """The record of this run for the results page (speed and memory against pywph, synthesis time)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from record import headline, write_record
+    from record import describe_checkout, headline, write_record
 
     w = results["wavephase"]
     case = f"{args.size}², J={args.J}, L={args.L}, dn={args.dn}"
@@ -253,10 +275,21 @@ def write_synthesis_record(results: dict, args: argparse.Namespace) -> None:
                                   note="best of the repeats; spread from the slowest and fastest repeats"))
         headlines.append(headline(f"statistics forward+backward ({case}): memory over setup, pywph / wavephase",
                                   results["ratios"]["memory_ratio_over_setup"], "x"))
+    if "before" in results:
+        b = results["before"]
+        rows.append(["wavephase before", min(b["times"]), max(b["times"]), b["peak_mb"] - b["base_mb"]])
+        headlines.append(headline(f"statistics forward+backward ({case}): after / before (time)",
+                                  min(b["times"]) / min(w["times"]), "x",
+                                  note="best of the repeats, two processes each in alternation"))
     if "synthesis" in results:
         syn = results["synthesis"]
         headlines.append(headline(f"synthesis of {args.synthesis_samples} field(s) of {args.size}², "
                                   f"{syn['steps_done']} L-BFGS steps", syn["wall_s"], "s"))
+        if "synthesis_before" in results:
+            before = results["synthesis_before"]
+            headlines.append(headline("synthesis: after / before (time per evaluation)",
+                                      (before["wall_s"] / before["evaluations"]) / (syn["wall_s"] / syn["evaluations"]),
+                                      "x"))
     if "one_field" in results:
         walls = sorted(r["wall_s"] for r in results["one_field"]["runs"])
         headlines.append(headline(f"one synthesis from one {args.size}² turbulence field (turbulence-256-one "
@@ -272,7 +305,10 @@ def write_synthesis_record(results: dict, args: argparse.Namespace) -> None:
                         "its chunked gradient loop, as in its synthesis examples.",
                         "The one-field syntheses use run_synthesis' settings for one turbulence target (spectral "
                         "preconditioning, default_synthesis_settings('turbulence', 1)): the quality of those "
-                        "settings over seeds 0-2 is the record turbulence_one (8 syntheses per seed)."])
+                        "settings over seeds 0-2 is the record turbulence_one (8 syntheses per seed).",
+                        *([f"wavephase before: {describe_checkout(args.baseline_src)}."] if args.baseline_src
+                          else [])])
+
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ A record holds:
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,6 +31,12 @@ from wavephase.io import write_json
 __all__ = ["RESULTS", "headline", "write_record"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def describe_checkout(src: Path) -> str:
+    """How a record names a ``src`` folder it timed: its checkout's commit, or its path outside git."""
+    proc = subprocess.run(["git", "-C", str(src), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    return f"the package of commit {proc.stdout.strip()}" if proc.returncode == 0 else f"the package under {src}"
 
 
 def headline(metric: str, value: float, unit: str = "", *, spread: Sequence[float] | None = None,
