@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     fmt = dict(threads=args.threads, size=args.size, J=args.J, L=args.L, dn=args.dn, reps=args.reps)
     print(f"statistics forward+backward, {args.size}x{args.size}, J={args.J}, L={args.L}, dn={args.dn}, "
           f"{args.threads} thread(s)")
-    results: dict = {"config": vars(args)}
+    results: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     if args.baseline_src is not None and not (args.baseline_src / "wavephase" / "__init__.py").is_file():
         p.error(f"--baseline-src {args.baseline_src} holds no wavephase package; give the src folder of a checkout.")
     if args.baseline_src is None:
