@@ -31,7 +31,7 @@ demo: venv data
 	$(BIN)/wavephase report --quick --out report/
 
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=25
 
 docs: venv
 	$(BIN)/sphinx-build -W -b html docs docs/_build/html

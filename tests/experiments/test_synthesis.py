@@ -121,7 +121,8 @@ def test_one_target_prints_the_spread_of_as_many_true_fields(tmp_path):
 def test_default_statistics_options_by_kind_and_targets():
     assert default_statistics_options("ising", 64) == {"quantiles": 64, "quantile_weight": 3.0}
     assert default_statistics_options("ising", 1) == {"low": False}
-    assert default_statistics_options("turbulence", 1) == default_statistics_options("turbulence", 16) == {}
+    assert default_statistics_options("turbulence", 1) == {"increment_lags": (4, 8), "increment_weight": 10.0}
+    assert default_statistics_options("turbulence", 16) == {}
     assert default_statistics_options("ising", 1, "scattering-covariance") == {}
     # a new dict each time: a caller's update does not leak into the next run
     default_statistics_options("ising", 1)["low"] = True

@@ -142,6 +142,44 @@ def test_increment_family_counts_broken_bonds_of_spins():
     assert bare(x)["D"].shape == bare(x)["spectrum"].shape == (2, 0) and torch.isfinite(bare.loss(x))
 
 
+def test_increment_lags_add_axis_shifts_whose_moments_are_those_of_the_rolled_field():
+    plain = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)
+    st = PhaseHarmonicStatistics((32, 32), 3, increment_lags=(4, 8), dtype=torch.float64)
+    assert st.increment_shifts == plain.increment_shifts + [(0, 4), (4, 0), (0, 8), (8, 0)]
+    assert st.family_sizes()["D"] == 30 and "increment_lags=(4, 8)" in repr(st)
+    assert "increment_lags" not in repr(plain)  # earlier configurations keep their fingerprints
+    x = fields(2)
+    raw = st.raw_moments(x)[0]["D"].real.reshape(2, 10, 3)
+    d = torch.roll(x, -8, -2) - x  # shift (8, 0)
+    torch.testing.assert_close(raw[:, 9], torch.stack([d.abs().mean((-2, -1)), d.pow(2).mean((-2, -1)),
+                                                       d.pow(4).mean((-2, -1))], -1))
+    st.set_reference(x[:1])  # a field matches its own moments
+    assert float(st.loss(x[:1])) < 1e-12 < float(st.loss(x[1:]))
+
+
+def test_increment_weight_scales_the_family_by_its_square_root():
+    x = fields(2)
+    plain = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64).set_reference(x[:1])
+    heavy = PhaseHarmonicStatistics((32, 32), 3, increment_weight=4.0, dtype=torch.float64).set_reference(x[:1])
+    torch.testing.assert_close(heavy(x[1:])["D"], 2 * plain(x[1:])["D"])
+    torch.testing.assert_close(heavy(x[1:])["S11"], plain(x[1:])["S11"])
+    assert "increment_weight=4.0" in repr(heavy) and "increment_weight" not in repr(plain)
+    assert float(heavy.loss(x[1:])) > float(plain.loss(x[1:]))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"increment_lags": (2,)}, "increment_lags"),
+    ({"increment_lags": (4, 4)}, "distinct"),
+    ({"increment_lags": (16,)}, "half the field"),
+    ({"increment_lags": (4,), "increments": False}, "increments=True"),
+    ({"increment_weight": 0.0}, "increment_weight"),
+    ({"increment_weight": float("nan")}, "increment_weight"),
+])
+def test_bad_increment_lags_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        PhaseHarmonicStatistics((32, 32), 3, **kwargs)
+
+
 def test_marginal_family_is_skewness_and_root_flatness():
     t = fields(2)
     st = PhaseHarmonicStatistics((32, 32), 3, dtype=torch.float64)

@@ -56,8 +56,8 @@ floor ``f = spectrum_floor * sigma^2`` (a white noise of that variance) keeps it
 finite where the reference has no power at all (a dealiased simulation;
 :func:`~wavephase.synthesis.synthesize` preconditions the optimisation so that
 this stays well conditioned). ``D`` holds moments of the pixel increments ``d_n x(u) = x(u + n) - x(u)`` for the
-``n_d = 6`` shifts ``n`` of the half-lattice ``|n| <= 2`` (``D_n`` the
-reference ``<|d_n x|^2>``): the nearest-neighbour structure that sets the
+``n_d = 6`` shifts ``n`` of the half-lattice ``|n| <= 2``, and ``(r, 0)``, ``(0, r)`` for each further lag ``r``
+of ``increment_lags`` (``D_n`` the reference ``<|d_n x|^2>``): the nearest-neighbour structure that sets the
 energy of spin fields and the intermittency of the smallest increments, which
 neither the power spectrum nor band-pass wavelets pin down (for +-1 fields,
 ``|d_n x|`` is 0 or 2 and its moments count the broken bonds). Every other
@@ -70,6 +70,8 @@ frequencies ``2 pi / 2^j``, so the coarse grid estimates the same spatial mean
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 
@@ -94,6 +96,13 @@ FAMILIES = ("mean", "marginal", "Q", "M4", "low", "spectrum", "D", "S11", "S00",
             "Cphase")
 
 
+def _weight(value: float, name: str) -> float:
+    """A family's weight in the loss: a positive finite number."""
+    if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+    return float(value)
+
+
 class PhaseHarmonicStatistics(MomentStatistics):
     """Phase harmonic covariance moments of 2D fields (see the module docstring for the families).
 
@@ -115,6 +124,11 @@ class PhaseHarmonicStatistics(MomentStatistics):
         Include the ``low`` family (power at wavenumbers below the coarsest wavelet).
     increments : bool
         Include the ``D`` family (moments of pixel increments at shifts ``|n| <= 2``).
+    increment_lags : sequence of int
+        Further lags ``r > 2`` of the ``D`` family, along each axis (e.g. ``(4, 8)``: the lags at which
+        issue 22 scores the flatness of increments). Needs ``increments``.
+    increment_weight : float
+        Weight of the ``D`` family in the loss, relative to the other families' 1.
     quantiles : int
         Blocks of the ``Q`` family (the pixel histogram's quantile function); 0 leaves it out.
     quantile_weight : float
@@ -147,8 +161,9 @@ class PhaseHarmonicStatistics(MomentStatistics):
 
     def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dn: int = 2, delta_j: int | None = None,
                  subsample: bool = True, marginal: bool = True, low: bool = True, increments: bool = True,
-                 quantiles: int = 0, quantile_weight: float = 1.0, rings_per_octave: int = 3,
-                 spectrum_floor: float = 1e-12, dtype: torch.dtype = torch.float32,
+                 increment_lags: Sequence[int] = (), increment_weight: float = 1.0, quantiles: int = 0,
+                 quantile_weight: float = 1.0,
+                 rings_per_octave: int = 3, spectrum_floor: float = 1e-12, dtype: torch.dtype = torch.float32,
                  memory_limit: int | float | str | None = None) -> None:
         super().__init__(shape, J, L, dtype=dtype, memory_limit=memory_limit)
         self.dn = check_positive_int(dn, "dn", minimum=0)
@@ -157,10 +172,8 @@ class PhaseHarmonicStatistics(MomentStatistics):
         self.marginal = bool(marginal)
         self.low = bool(low)
         self.quantiles = check_positive_int(quantiles, "quantiles", minimum=0)
-        if isinstance(quantile_weight, bool) or not (isinstance(quantile_weight, (int, float))
-                                                     and 0 < quantile_weight < float("inf")):
-            raise ValueError(f"quantile_weight must be a positive finite number, got {quantile_weight!r}.")
-        self.quantile_weight = float(quantile_weight)
+        self.quantile_weight = _weight(quantile_weight, "quantile_weight")
+        self.increment_weight = _weight(increment_weight, "increment_weight")
         if self.quantiles > self.shape[0] * self.shape[1]:
             raise ValueError(f"quantiles={quantiles} exceeds the {self.shape[0] * self.shape[1]} pixels of a field; "
                              f"use at most that many blocks (64 is plenty).")
@@ -178,7 +191,15 @@ class PhaseHarmonicStatistics(MomentStatistics):
         self.register_buffer("spectrum_index", index, persistent=False)
         self.register_buffer("spectrum_bin", bins, persistent=False)
         self.register_buffer("spectrum_count", counts, persistent=False)
-        self.increment_shifts = shift_lattice(2)[1:] if increments else []
+        lags = [check_positive_int(r, "increment_lags", minimum=3) for r in increment_lags]
+        if lags and not increments:
+            raise ValueError(f"increment_lags={tuple(increment_lags)} needs increments=True (the D family).")
+        if any(r >= min(self.shape) // 2 for r in lags) or len(set(lags)) != len(lags):
+            raise ValueError(f"increment_lags must be distinct lags below half the field's side "
+                             f"{min(self.shape)}, got {tuple(increment_lags)}.")
+        self.increment_lags = tuple(lags)
+        self.increment_shifts = (shift_lattice(2)[1:] + [s for r in lags for s in ((0, r), (r, 0))]
+                                 if increments else [])
         self.shifts = shift_lattice(self.dn)
         self.pairs = [(j1, j2) for j1 in range(self.J) for j2 in range(j1 + 1, min(self.J, j1 + self.delta_j + 1))]
 
@@ -288,6 +309,8 @@ class PhaseHarmonicStatistics(MomentStatistics):
             d2 = ref["D"].reshape(-1, len(self.increment_shifts), 3)[..., 1].clamp_min(torch.finfo(d.dtype).tiny)
             out["D"] = torch.stack([d[..., 0] / d2.sqrt(), d[..., 1] / d2, root(d[..., 2]) / d2],
                                    -1).reshape(B, -1).to(moments["D"].dtype)
+            if self.increment_weight != 1:  # sqrt(weight), as for Q
+                out["D"] = out["D"] * self.increment_weight ** 0.5
         else:
             out["D"] = moments["D"]
         out["S11"] = (moments["S11"].reshape(B, J, L, T) / power[..., None]).reshape(B, -1)
@@ -311,5 +334,7 @@ class PhaseHarmonicStatistics(MomentStatistics):
         return (f"shape={self.shape}, J={self.J}, L={self.L}, dn={self.dn}, delta_j={self.delta_j}, "
                 f"marginal={self.marginal}, quantiles={self.quantiles}, quantile_weight={self.quantile_weight}, "
                 f"low={self.low}, increments={bool(self.increment_shifts)}, "
-                f"rings_per_octave={self.rings_per_octave}, spectrum_floor={self.spectrum_floor}, "
+                + (f"increment_lags={self.increment_lags}, " if self.increment_lags else "")
+                + (f"increment_weight={self.increment_weight}, " if self.increment_weight != 1 else "")
+                + f"rings_per_octave={self.rings_per_octave}, spectrum_floor={self.spectrum_floor}, "
                 f"n_moments={sum(self.family_sizes().values())}")
