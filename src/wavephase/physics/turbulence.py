@@ -273,6 +273,7 @@ def _thread_setter(threads: int | Callable[[], int] | None) -> Callable[[], None
         if n != torch.get_num_threads():
             torch.set_num_threads(n)
 
+    follow()  # the solver's set-up runs on the share of now, too
     return follow
 
 
