@@ -57,11 +57,12 @@ SYNTHESIS_RECIPES: dict[str, dict[str, Any]] = {
     # 0.021 / 0.020 / 0.023 (with it 0.125 / 0.021 / 0.024), spin-value TV 0.003 / 0.020 / 0.023, <|m|>
     # 13 / 1.3 / 13 %, discrimination 0.956 / 0.952 / 0.944 (with it 0.99 / 1.00 / 0.94); 20-24 min each at
     # one thread, two at a time.
-    # Turbulence, seeds 0 / 1 / 2 at af8101a (two at a time, one thread each): flatness 50 / 54 / 6.8 % off
-    # the held-out fields, their targets' own 46 / 50 / 5.6 % (8 other true fields: 13 / 4 / 10 %); worst
-    # octave 29 / 18 / 40 % (targets 29 / 19 / 43 %); pixel-PDF TV 0.042 / 0.033 / 0.044 (targets 0.068 /
-    # 0.064 / 0.039); increment flatness 101 / 49 / 53 % (targets 59 / 54 / 27 %: the one metric where the
-    # syntheses are further than their target); discrimination 0.998 / 0.996 / 0.996; 613-706 s for 8 fields.
+    # Turbulence, seeds 0 / 1 / 2 at f482ed6 (increments at lags 4 and 8, weighed 10; three at a time on two
+    # cores, one thread each): flatness 48 / 52 / 5.7 % off the held-out fields, their targets' own
+    # 47 / 50 / 5.6 % (8 other true fields: 13 / 4 / 10 %); worst octave 29 / 19 / 45 % (targets 29 / 19 / 43 %);
+    # pixel-PDF TV 0.035 / 0.027 / 0.039 (targets 0.068 / 0.064 / 0.039); increment flatness 61 / 45 / 28 %
+    # (targets 59 / 54 / 27 %; at af8101a, without the lags, 101 / 49 / 53 %); structure functions 0.60 / 0.47 /
+    # 0.69 (targets 0.61 / 0.62 / 0.57); discrimination 0.998 / 0.996 / 0.995; 1213-1275 s for 8 fields.
     "ising-128-one": {"field": "ising", "size": 128, "n_samples": 8, "n_targets": 1, "n_heldout": 16, "n_true": 8,
                       "steps": 1000, "two_level": [0.01, 0.1, 1.0, 10.0]},
     "turbulence-256-one": {"field": "turbulence", "size": 256, "n_samples": 8, "n_targets": 1, "n_heldout": 16,
