@@ -110,8 +110,8 @@ def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
     """
     values = x.detach()  # no graph
     # A sum is finite only if every term is (NaN and inf propagate through it), and it makes no temporary the
-    # size of x: torch.isfinite(x).all() makes three, which cost 4 ms of page faults per call on case (a)'s
-    # 256 x 28 x 28 images. Only a sum that overflowed, or a real NaN or inf, takes the elementwise check.
+    # size of x: torch.isfinite(x).all() makes three (0.47 ms per call on case (a)'s 256 x 28 x 28 images,
+    # against 0.05 ms for the sum). Only a sum that overflowed, or a real NaN or inf, takes the elementwise check.
     if not bool(torch.isfinite(values.sum())) and not bool(torch.isfinite(values).all()):
         n_bad = int((~torch.isfinite(values)).sum())
         raise ValueError(

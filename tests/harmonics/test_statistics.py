@@ -175,7 +175,7 @@ def test_increment_weight_scales_the_family_by_its_square_root():
     ({"increment_weight": 0.0}, "increment_weight"),
     ({"increment_weight": float("nan")}, "increment_weight"),
 ])
-def test_bad_increment_lags_are_refused(kwargs, match):
+def test_bad_increment_lags_or_weights_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         PhaseHarmonicStatistics((32, 32), 3, **kwargs)
 

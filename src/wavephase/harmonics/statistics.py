@@ -162,8 +162,8 @@ class PhaseHarmonicStatistics(MomentStatistics):
     def __init__(self, shape: tuple[int, int], J: int, L: int = 8, *, dn: int = 2, delta_j: int | None = None,
                  subsample: bool = True, marginal: bool = True, low: bool = True, increments: bool = True,
                  increment_lags: Sequence[int] = (), increment_weight: float = 1.0, quantiles: int = 0,
-                 quantile_weight: float = 1.0,
-                 rings_per_octave: int = 3, spectrum_floor: float = 1e-12, dtype: torch.dtype = torch.float32,
+                 quantile_weight: float = 1.0, rings_per_octave: int = 3, spectrum_floor: float = 1e-12,
+                 dtype: torch.dtype = torch.float32,
                  memory_limit: int | float | str | None = None) -> None:
         super().__init__(shape, J, L, dtype=dtype, memory_limit=memory_limit)
         self.dn = check_positive_int(dn, "dn", minimum=0)
